@@ -1,0 +1,1 @@
+"""Theme: bert (see kexue/articles.py)."""

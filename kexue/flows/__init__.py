@@ -1,0 +1,1 @@
+"""Theme: flows (see kexue/articles.py)."""

@@ -1,0 +1,1 @@
+"""Theme: graph (see kexue/articles.py)."""

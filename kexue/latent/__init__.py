@@ -1,0 +1,1 @@
+"""Theme: latent (see kexue/articles.py)."""

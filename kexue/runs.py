@@ -1,0 +1,459 @@
+"""Run folders: configs, metrics, claims, history, checkpoints; atomic, resumable, NaN-safe.
+
+A run folder holds::
+
+    config.json              the resolved Config, budget, seed, world size, versions
+    metrics.json             flat {name: number}, returned by the recipe's `run`
+    claims.json              each claim: text, metric, op, threshold, measured, pass
+    history.csv              one row per logged step
+    *.png                    figures
+    checkpoint.safetensors   every tensor of the training state; the rest (step, history,
+                             non-tensor state) rides in the file's metadata, so one rename
+                             commits a checkpoint whole
+    error.txt                present only when the run failed
+
+Every write goes to a temporary file in the same folder, is fsynced, then renamed over the
+target, so a kill at any moment leaves either the old file or the new one, never half of one.
+Only the main process writes; the others keep state in memory (distributed runs).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+__all__ = [
+    "Claim",
+    "NonFiniteLossError",
+    "RunDir",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "judge_claims",
+    "make_accelerator",
+    "resolve_config",
+    "seed_everything",
+]
+
+CHECKPOINT = "checkpoint.safetensors"
+Budget = Literal["smoke", "quick", "full"]
+BUDGETS: tuple[str, ...] = ("smoke", "quick", "full")
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # The rename itself is durable only once the directory entry is on disk.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default)
+    atomic_write_text(path, text + "\n")
+
+
+# ----------------------------------------------------------------------------- seeding
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a fresh `torch.Generator` seeded the same way.
+
+    Recipes should draw their data and noise from the returned generator (or ones derived from
+    it) so that its state can be checkpointed and a resumed run continues the same stream.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def make_accelerator(**kwargs: Any) -> Any:
+    """An `accelerate.Accelerator` on the GPU when there is one, else on the CPU.
+
+    Without `cpu=True`, accelerate treats a CPU-only torchrun launch as a single process; with
+    it, the processes form a MULTI_CPU (gloo) group and gradients are averaged across them.
+    """
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available(), **kwargs)
+
+
+# ----------------------------------------------------------------------------- configs
+def _convert(name: str, text: str, typ: Any) -> Any:
+    """Convert the command-line `text` for field `name` to `typ` (bool, int, float, str, tuple)."""
+    kind = typ if isinstance(typ, type) else None
+    if isinstance(typ, str):  # postponed annotations: "int", "float", "tuple[int, ...]"
+        kind = {"int": int, "float": float, "str": str, "bool": bool}.get(typ)
+        if kind is None and typ.startswith("tuple"):
+            inner = typ[typ.index("[") + 1 : typ.index(",") if "," in typ else -1].strip()
+            elem = {"int": int, "float": float, "str": str}.get(inner, str)
+            parts = [p for p in text.replace(" ", "").strip("()[]").split(",") if p]
+            try:
+                return tuple(elem(p) for p in parts)
+            except ValueError:
+                raise ValueError(f"--set {name}={text}: expected a comma-separated list of {inner}")
+    if kind is bool:
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {name}={text}: expected a boolean (true/false)")
+    if kind in (int, float, str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"--set {name}={text}: expected {kind.__name__}") from None
+    return text
+
+
+def resolve_config(
+    config_cls: type,
+    budget_overrides: Mapping[str, Any] | None = None,
+    sets: Iterable[str] = (),
+    **extra: Any,
+) -> Any:
+    """Build a frozen Config: defaults, then the budget's overrides, then `key=value` strings.
+
+    Raises:
+        ValueError: an unknown key (the message lists the valid ones) or a value of the wrong type.
+    """
+    valid = {f.name: f for f in fields(config_cls)}
+    values: dict[str, Any] = {}
+    for source in (budget_overrides or {}, extra):
+        for key, value in source.items():
+            if key not in valid:
+                raise ValueError(f"unknown config key {key!r}; valid: {', '.join(valid)}")
+            values[key] = value
+    for item in sets:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if key not in valid:
+            raise ValueError(f"unknown config key {key!r}; valid: {', '.join(valid)}")
+        values[key] = _convert(key, text.strip(), valid[key].type)
+    return config_cls(**values)
+
+
+def config_dict(cfg: Any) -> dict[str, Any]:
+    return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+
+
+# ----------------------------------------------------------------------------- claims
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of the article checked against a metric of the run.
+
+    Attributes:
+        text: the claim in words.
+        metric: key of the recipe's metrics.
+        op: comparison, one of >=, <=, >, <, ==.
+        threshold: the bar (from the issue or the article; never lowered to pass).
+        budgets: the budgets at which the claim is judged (smoke is never judged).
+    """
+
+    text: str
+    metric: str
+    op: str
+    threshold: float
+    budgets: tuple[str, ...] = ("full",)
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"claim op {self.op!r} not in {sorted(_OPS)}")
+
+
+def judge_claims(
+    claims: Iterable[Claim], metrics: Mapping[str, float], budget: str
+) -> list[dict[str, Any]]:
+    """Judge every claim declared for `budget`; a missing or non-finite metric fails."""
+    out = []
+    for c in claims:
+        if budget not in c.budgets:
+            continue
+        measured = metrics.get(c.metric)
+        ok = (
+            measured is not None
+            and math.isfinite(float(measured))
+            and _OPS[c.op](float(measured), c.threshold)
+        )
+        out.append(
+            {
+                "text": c.text,
+                "metric": c.metric,
+                "op": c.op,
+                "threshold": c.threshold,
+                "measured": None if measured is None else float(measured),
+                "pass": bool(ok),
+            }
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _flatten(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace every tensor of a nested state by a reference; collect the tensors."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix or "_"
+        # safetensors refuses shared storage and non-contiguous views.
+        tensors[key] = obj.detach().cpu().clone().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, Mapping):
+        items = [[k, _flatten(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]
+        # Keys may be ints (optimizer states); keep their type.
+        return {"__dict__": [[k, v] for k, v in items]}
+    if isinstance(obj, (list, tuple)):
+        seq = [_flatten(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+        return {"__tuple__": seq} if isinstance(obj, tuple) else seq
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot checkpoint a {type(obj).__name__} at {prefix or 'top level'}")
+
+
+def _unflatten(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: _unflatten(v, tensors) for k, v in obj["__dict__"]}
+        if "__tuple__" in obj:
+            return tuple(_unflatten(v, tensors) for v in obj["__tuple__"])
+    if isinstance(obj, list):
+        return [_unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def _state_of(obj: Any) -> Any:
+    if isinstance(obj, torch.Generator):
+        return {"generator_state": obj.get_state()}
+    if isinstance(obj, np.random.Generator):
+        return {"numpy_state": json.dumps(obj.bit_generator.state)}
+    if hasattr(obj, "state_dict"):
+        return obj.state_dict()
+    return obj  # plain data (dicts, numbers)
+
+
+def _restore(obj: Any, state: Any) -> None:
+    if isinstance(obj, torch.Generator):
+        obj.set_state(state["generator_state"])
+    elif isinstance(obj, np.random.Generator):
+        obj.bit_generator.state = json.loads(state["numpy_state"])
+    elif hasattr(obj, "load_state_dict"):
+        obj.load_state_dict(state)
+    elif isinstance(obj, dict):
+        obj.clear()
+        obj.update(state)
+    else:
+        raise TypeError(f"cannot restore a {type(obj).__name__}; pass a dict or a stateful object")
+
+
+def _all_finite(tensors: Mapping[str, torch.Tensor]) -> bool:
+    return all(
+        bool(torch.isfinite(t).all()) for t in tensors.values() if torch.is_floating_point(t)
+    )
+
+
+class RunDir:
+    """The folder of one run, and the recipe's handle on logging and checkpoints.
+
+    Args:
+        path: the run folder (created).
+        is_main: only the main process writes files.
+        checkpoint_every: `maybe_checkpoint` saves every this many steps ...
+        checkpoint_seconds: ... or when this many seconds passed since the last save.
+        budget: the budget the run was started with (recipes may read it).
+        data: a user-supplied data path (`--data`), or None.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        is_main: bool = True,
+        checkpoint_every: int = 500,
+        checkpoint_seconds: float = 60.0,
+        budget: str = "full",
+        data: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.is_main = is_main
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds
+        self.budget = budget
+        self.data = data
+        self.history: list[dict[str, float]] = []
+        self.resumed_from: int | None = None
+        self._last_save = time.monotonic()
+        if is_main:
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    # -- files
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_json(self, name: str, obj: Any) -> None:
+        if self.is_main:
+            atomic_write_json(self.path / name, obj)
+
+    def write_text(self, name: str, text: str) -> None:
+        if self.is_main:
+            atomic_write_text(self.path / name, text)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        if self.is_main:
+            atomic_write_bytes(self.path / name, data)
+
+    def save_figure(self, fig: Any, name: str) -> Path:
+        """Save a matplotlib figure as PNG atomically (rendered in memory, then renamed)."""
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        self.write_bytes(name, buf.getvalue())
+        return self.path / name
+
+    # -- history
+    def log(self, step: int, **values: float) -> None:
+        """Record one row of history; raise `NonFiniteLossError` if any value is NaN/inf."""
+        row = {"step": int(step)}
+        for key, value in values.items():
+            value = float(value)
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"{key} = {value} at step {step}; stopping. The last good checkpoint "
+                    f"({self.path / CHECKPOINT}) is kept; lower the learning rate or "
+                    f"change the seed and run again to resume."
+                )
+            row[key] = value
+        self.history.append(row)
+
+    def write_history(self) -> None:
+        if not self.history:
+            return
+        keys: list[str] = []
+        for row in self.history:
+            keys += [k for k in row if k not in keys]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.history)
+        self.write_text("history.csv", buf.getvalue())
+
+    # -- checkpoints
+    def save_checkpoint(self, step: int, objects: Mapping[str, Any]) -> None:
+        """Save the state of `objects` (modules, optimizers, generators, dicts) as of `step`.
+
+        `step` is the number of completed steps: a resumed loop starts at `step`. A state with a
+        NaN/inf tensor is refused, so the previous checkpoint stays the last good one.
+        """
+        if not self.is_main:
+            return
+        tensors: dict[str, torch.Tensor] = {}
+        skeleton = {name: _flatten(_state_of(obj), name, tensors) for name, obj in objects.items()}
+        if not _all_finite(tensors):
+            raise NonFiniteLossError(
+                f"non-finite weights at step {step}; not overwriting {self.path / CHECKPOINT}"
+            )
+        meta = {
+            "step": json.dumps(int(step)),
+            "state": json.dumps(skeleton),
+            "history": json.dumps(self.history),
+        }
+        self.write_bytes(CHECKPOINT, st_save(tensors, metadata=meta))
+        self.write_history()
+        self._last_save = time.monotonic()
+
+    def maybe_checkpoint(self, step: int, objects: Mapping[str, Any]) -> None:
+        """Checkpoint after `step` completed steps if enough steps or seconds have passed."""
+        due = step % self.checkpoint_every == 0
+        late = time.monotonic() - self._last_save >= self.checkpoint_seconds
+        if due or late:
+            self.save_checkpoint(step, objects)
+
+    def restore(self, objects: Mapping[str, Any]) -> int:
+        """Load the folder's checkpoint into `objects`; return the step to resume from (0 if none).
+
+        Raises:
+            ValueError: the checkpoint names objects this run does not have (a different recipe).
+        """
+        path = self.path / CHECKPOINT
+        if not path.exists():
+            return 0
+        raw = path.read_bytes()
+        tensors = st_load(raw)
+        from safetensors import safe_open  # metadata lives in the header
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = json.loads(meta["state"])
+        missing = set(objects) - set(state)
+        if missing:
+            raise ValueError(
+                f"{path}: checkpoint has no state for {sorted(missing)}; it belongs to another "
+                f"run. Use a fresh --out folder."
+            )
+        for name, obj in objects.items():
+            _restore(obj, _unflatten(state[name], tensors))
+        step = int(json.loads(meta["step"]))
+        self.history = [row for row in json.loads(meta["history"]) if row["step"] < step]
+        self.resumed_from = step
+        return step

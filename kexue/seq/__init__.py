@@ -1,0 +1,1 @@
+"""Theme: seq (see kexue/articles.py)."""

@@ -1,0 +1,1 @@
+"""Theme: text (see kexue/articles.py)."""

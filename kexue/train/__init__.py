@@ -1,0 +1,1 @@
+"""Theme: train (see kexue/articles.py)."""
