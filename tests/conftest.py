@@ -1,0 +1,31 @@
+"""Shared test set-up: one torch thread (small models run faster on 2 cores), seeded RNGs,
+a hypothesis profile sized for CI."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import settings
+
+torch.set_num_threads(1)
+settings.register_profile("kexue", max_examples=25, deadline=None, derandomize=True)
+settings.load_profile("kexue")
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def f64():
+    """Run the test in float64 (Jacobian and log-det checks need it)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch.float64
+    torch.set_default_dtype(old)
