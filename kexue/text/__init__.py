@@ -1,5 +1,6 @@
 """Theme: text — n-gram counting, word discovery, segmentation, templates, word vectors."""
 
+from kexue.text.evaluate import bits_per_char, cws_scores, lexicon_scores
 from kexue.text.ngrams import (
     NgramCounter,
     NgramTable,
@@ -8,12 +9,32 @@ from kexue.text.ngrams import (
     count_ngrams_table,
     split_chunks,
 )
+from kexue.text.segment import UnigramSegmenter, segment
+from kexue.text.word_discovery import (
+    CohesionLexicon,
+    MinEntropyLexicon,
+    cohesion_lexicon,
+    discover_words,
+    mep_lexicon,
+    refine_lexicon,
+)
 
 __all__ = [
+    "CohesionLexicon",
+    "MinEntropyLexicon",
     "NgramCounter",
     "NgramTable",
+    "UnigramSegmenter",
+    "bits_per_char",
+    "cohesion_lexicon",
     "count_ngrams",
     "count_ngrams_dask",
     "count_ngrams_table",
+    "cws_scores",
+    "discover_words",
+    "lexicon_scores",
+    "mep_lexicon",
+    "refine_lexicon",
+    "segment",
     "split_chunks",
 ]

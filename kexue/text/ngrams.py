@@ -30,6 +30,8 @@ __all__ = [
     "KEEP",
     "NgramTable",
     "NgramCounter",
+    "codepoints",
+    "join_chunks",
     "normalize",
     "split_chunks",
     "count_ngrams",
@@ -53,12 +55,13 @@ def split_chunks(text: str, keep: str = KEEP, nfkc: bool = True) -> list[str]:
     return [c for c in re.split(f"[^{keep}]+", text) if c]
 
 
-def _codepoints(s: str) -> np.ndarray:
+def codepoints(s: str) -> np.ndarray:
+    """Unicode codepoints of a string as uint32."""
     return np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
 
 
-def _joined(texts: Iterable[str], keep: str, nfkc: bool) -> str:
-    # chunks separated by NUL (codepoint 0 = id 0 = boundary)
+def join_chunks(texts: Iterable[str], keep: str = KEEP, nfkc: bool = True) -> str:
+    """All chunks of all texts joined by NUL (codepoint 0 = id 0 = boundary)."""
     return "\0".join(c for t in texts for c in split_chunks(t, keep, nfkc))
 
 
@@ -111,7 +114,7 @@ class NgramTable:
         if not grams:
             return np.zeros(0, np.uint64), np.zeros(0, bool)
         k = len(grams[0])
-        cps = _codepoints("".join(grams)).reshape(len(grams), k)
+        cps = codepoints("".join(grams)).reshape(len(grams), k)
         pos = np.searchsorted(self.vocab, cps)
         pos = np.minimum(pos, len(self.vocab) - 1)
         known = (self.vocab[pos] == cps).all(axis=1)
@@ -120,6 +123,21 @@ class NgramTable:
         for t in range(k):
             key = (key << np.uint64(self.bits)) | ids[:, t]
         return key, known
+
+    def ids(self, cps: np.ndarray) -> np.ndarray:
+        """Character ids (uint64) of codepoints; 0 for NUL (boundary) and unknown characters."""
+        pos = np.minimum(np.searchsorted(self.vocab, cps), max(len(self.vocab) - 1, 0))
+        ok = (self.vocab[pos] == cps) if len(self.vocab) else np.zeros(len(cps), bool)
+        return np.where(ok, pos + 1, 0).astype(np.uint64)
+
+    def position_keys(self, ids: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+        """Packed key of the k-gram starting at every position, and whether it is valid."""
+        b = np.uint64(self.bits)
+        key, valid = ids.copy(), ids != 0
+        for k in range(2, order + 1):
+            key = (key[:-1] << b) | ids[k - 1 :]
+            valid = valid[:-1] & (ids[k - 1 :] != 0)
+        return key, valid
 
     def lookup(self, order: int, keys: np.ndarray) -> np.ndarray:
         """Counts of packed keys of one order (0 where absent)."""
@@ -153,7 +171,7 @@ class NgramTable:
 
 
 def _vocab_of(joined: str) -> np.ndarray:
-    cps = np.unique(_codepoints(joined))
+    cps = np.unique(codepoints(joined))
     return cps[cps != 0]
 
 
@@ -171,7 +189,7 @@ def _count_joined(
     joined: str, vocab: np.ndarray, bits: int, n: int, min_count: list[int] | None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Counts of orders 1..n in one NUL-joined string (no filtering when min_count is None)."""
-    cps = _codepoints(joined)
+    cps = codepoints(joined)
     ids = np.searchsorted(vocab, cps).astype(np.uint64) + np.uint64(1)
     ids[cps == 0] = 0
     b = np.uint64(bits)
@@ -224,7 +242,7 @@ def count_ngrams_table(
     """
     mins = _as_orders(min_count, n)
     texts = list(texts)
-    joined_all = _joined(texts, keep, nfkc)
+    joined_all = join_chunks(texts, keep, nfkc)
     vocab = _vocab_of(joined_all)
     bits = _bits_for(len(vocab), n)
     if len(joined_all) <= shard_chars:
@@ -293,11 +311,11 @@ class NgramCounter:
 
 # ----------------------------------------------------------------------------- Dask
 def _partition_vocab(texts, keep, nfkc):
-    return [_vocab_of(_joined(texts, keep, nfkc))]
+    return [_vocab_of(join_chunks(texts, keep, nfkc))]
 
 
 def _partition_counts(texts, vocab, bits, n, keep, nfkc):
-    keys, counts = _count_joined(_joined(texts, keep, nfkc), vocab, bits, n, None)
+    keys, counts = _count_joined(join_chunks(texts, keep, nfkc), vocab, bits, n, None)
     return [(keys, counts)]
 
 
