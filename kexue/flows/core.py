@@ -1,0 +1,369 @@
+r"""Shared flow machinery: the bijector contract, composition, priors, ActNorm, invertible 1×1
+(LU) mixing, permutations, squeeze, and the dequantisation / bits-per-dim rules.
+
+Article:  细水长flow之RealNVP与Glow：流模型的传承与升华 — 苏剑林, 2018-08-26
+URL:      https://kexue.fm/archives/5807
+Original: bojone/flow (flow_layers.py: Actnorm, InvDense, Squeeze, Permute)
+
+Key equations::
+
+    log p(x) = log p_Z(f(x)) + Σ_l log|det ∂h_l/∂h_{l−1}|          (change of variables)
+    ActNorm:      y = (x + b) ⊙ exp(log s),      log|det| = (#positions) · Σ_c log s_c
+    Invertible 1×1:  y = W x per position,        log|det| = (#positions) · log|det W|
+    LU:           W = P L (U + diag(sign · exp(log|s|))),  log|det W| = Σ log|s|
+    bits/dim = (E_u[−log p_Y(y)] + D ln K) / (D ln 2),   y = (x + u)/K
+
+Symbols: x (B, C, ...) data-side tensor, z latent, logabsdet (B,) for the direction called;
+K the number of grey levels, D the number of dimensions.
+
+Contract (DESIGN §6): every bijector is an nn.Module with `forward(x) -> (z, logabsdet)` (data →
+latent) and `inverse(z) -> (x, logabsdet)`; the inverse returns −logabsdet of the forward map at
+the corresponding point.
+
+Deviations from the article:
+    - ActNorm's data-dependent initialisation (Glow's DDI) is the default; the author's Keras
+      Actnorm is zero-initialised (`ddi=False` reproduces it).
+    - Priors are bijector-free: every model here maps to a standard prior; a learned diagonal
+      Gaussian prior is a zero-initialised ActNorm before the standard normal (identical density).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "Bijector",
+    "Sequential",
+    "Flow",
+    "StandardNormal",
+    "StandardLogistic",
+    "ActNorm",
+    "InvertibleLinear",
+    "Reverse",
+    "RandomPermutation",
+    "SwapHalves",
+    "Squeeze",
+    "Flatten",
+    "nats_to_bpd",
+    "bits_per_dim",
+    "brute_force_logabsdet",
+]
+
+
+def _positions(x: Tensor) -> int:
+    """Number of positions sharing one per-channel parameter (H·W for images, 1 for vectors)."""
+    return int(math.prod(x.shape[2:]))
+
+
+def _per_channel(p: Tensor, x: Tensor) -> Tensor:
+    """Broadcast a (C,) parameter against x of shape (B, C, ...)."""
+    return p.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+class Bijector(nn.Module):
+    """Base class: `forward(x) -> (z, logabsdet)`, `inverse(z) -> (x, logabsdet)`."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Sequential(Bijector):
+    """Composition f = f_n ∘ … ∘ f_1; log-dets add up; the inverse runs backwards."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        total = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, ld = layer(x)
+            total = total + ld
+        return x, total
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        total = z.new_zeros(z.shape[0])
+        for layer in reversed(self.layers):
+            z, ld = layer.inverse(z)
+            total = total + ld
+        return z, total
+
+
+class StandardNormal(nn.Module):
+    """N(0, I) on a fixed event shape: log p(z) = −½‖z‖² − D/2 · log 2π."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        d = z[0].numel()
+        return -0.5 * z.pow(2).flatten(1).sum(1) - 0.5 * d * math.log(2 * math.pi)
+
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        return temperature * torch.randn(n, *self.shape, generator=generator)
+
+
+class StandardLogistic(nn.Module):
+    """Standard logistic per dimension (NICE paper): log p(z) = −Σ softplus(z) + softplus(−z)."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        f = nn.functional.softplus
+        return -(f(z) + f(-z)).flatten(1).sum(1)
+
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        u = torch.rand(n, *self.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
+        return temperature * (torch.log(u) - torch.log1p(-u))
+
+
+class Flow(Bijector):
+    """A bijector to latent space plus a prior: the density model.
+
+    Args:
+        bijector: data → latent map.
+        prior: an object with `log_prob(z)` and `sample(n, temperature, generator)`.
+    """
+
+    def __init__(self, bijector: nn.Module, prior: nn.Module) -> None:
+        super().__init__()
+        self.bijector = bijector
+        self.prior = prior
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.bijector(x)
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self.bijector.inverse(z)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log p(x) in nats per example, shape (B,)."""
+        z, ld = self.bijector(x)
+        return self.prior.log_prob(z) + ld
+
+    def nll(self, x: Tensor) -> Tensor:
+        """Mean negative log-likelihood in nats per example (the training loss)."""
+        return -self.log_prob(x).mean()
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """Draw n samples x = f⁻¹(T·ε), ε from the prior (Glow's temperature: scale the noise)."""
+        z = self.prior.sample(n, temperature, generator)
+        with torch.enable_grad():  # i-ResNet log-dets need autograd even when sampling
+            x, _ = self.bijector.inverse(z)
+        return x.detach()
+
+
+class ActNorm(Bijector):
+    """Per-channel affine y = (x + b) ⊙ exp(log s) with Glow's data-dependent init.
+
+    Args:
+        channels: size of dim 1.
+        ddi: on the first forward in train mode set b = −mean, log s = −log(std + 1e-6) per channel
+            (False: identity init, the author's Keras Actnorm and a learned diagonal prior).
+        logscale_factor: the parameter stored is log s / factor (OpenAI Glow uses 3).
+    """
+
+    def __init__(self, channels: int, ddi: bool = True, logscale_factor: float = 1.0) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.logs = nn.Parameter(torch.zeros(channels))
+        self.factor = logscale_factor
+        self.register_buffer("initialized", torch.tensor(not ddi))
+
+    @torch.no_grad()
+    def _init(self, x: Tensor) -> None:
+        dims = [0, *range(2, x.dim())]
+        mean = x.mean(dims)
+        std = (x - _per_channel(mean, x)).pow(2).mean(dims).sqrt()
+        self.bias.copy_(-mean)
+        self.logs.copy_(-torch.log(std + 1e-6) / self.factor)
+        self.initialized.fill_(True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.training and not bool(self.initialized):
+            self._init(x)
+        logs = self.logs * self.factor
+        z = (x + _per_channel(self.bias, x)) * _per_channel(logs.exp(), x)
+        return z, (_positions(x) * logs.sum()).expand(x.shape[0])
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        logs = self.logs * self.factor
+        x = z * _per_channel((-logs).exp(), z) - _per_channel(self.bias, z)
+        return x, (-_positions(z) * logs.sum()).expand(z.shape[0])
+
+
+class InvertibleLinear(Bijector):
+    """Invertible 1×1 convolution (Glow) on dim 1; a dense invertible layer for vectors.
+
+    Args:
+        channels: size of dim 1.
+        lu: parametrise W = P L (U + diag(sign·exp(log|s|))) (Glow's LU); else a plain W with
+            log|det W| from slogdet.
+        generator: for the random orthogonal initialisation (QR of a Gaussian matrix).
+    """
+
+    def __init__(self, channels: int, lu: bool = True, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        q, _ = torch.linalg.qr(torch.randn(channels, channels, generator=generator, dtype=torch.float64))
+        self.lu = lu
+        if not lu:
+            self.weight = nn.Parameter(q.to(torch.get_default_dtype()))
+            return
+        import scipy.linalg
+
+        p, lower, upper = (torch.from_numpy(a) for a in scipy.linalg.lu(q.numpy()))
+        diag = torch.diagonal(upper)
+        dt = torch.get_default_dtype()
+        self.register_buffer("perm", p.to(dt))
+        self.register_buffer("sign", torch.sign(diag).to(dt))
+        self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1).to(dt))
+        self.lower = nn.Parameter(lower.to(dt))
+        self.upper = nn.Parameter(torch.triu(upper, 1).to(dt))
+        self.log_s = nn.Parameter(torch.log(diag.abs()).to(dt))
+
+    def _factors(self) -> tuple[Tensor, Tensor]:
+        """Lower (unit diagonal) and upper (with the signed scale diagonal) triangular factors."""
+        eye = torch.eye(len(self.log_s), dtype=self.lower.dtype, device=self.lower.device)
+        lower = self.lower * self.lower_mask + eye
+        upper = self.upper * self.lower_mask.T + torch.diag(self.sign * self.log_s.exp())
+        return lower, upper
+
+    def weight_matrix(self) -> Tensor:
+        if not self.lu:
+            return self.weight
+        lower, upper = self._factors()
+        return self.perm @ lower @ upper
+
+    def _logdet(self) -> Tensor:
+        if self.lu:
+            return self.log_s.sum()
+        return torch.linalg.slogdet(self.weight)[1]
+
+    @staticmethod
+    def _apply(w: Tensor, x: Tensor) -> Tensor:
+        return torch.einsum("ij,bj...->bi...", w, x)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        z = self._apply(self.weight_matrix(), x)
+        return z, (_positions(x) * self._logdet()).expand(x.shape[0])
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        if self.lu:  # W⁻¹ = U⁻¹ L⁻¹ Pᵀ by triangular solves
+            lower, upper = self._factors()
+            eye = torch.eye(len(self.log_s), dtype=z.dtype, device=z.device)
+            inv_l = torch.linalg.solve_triangular(lower, eye, upper=False, unitriangular=True)
+            inv_w = torch.linalg.solve_triangular(upper, inv_l, upper=True) @ self.perm.T
+        else:
+            inv_w = torch.linalg.inv(self.weight)
+        return self._apply(inv_w, z), (-_positions(z) * self._logdet()).expand(z.shape[0])
+
+
+class _Permutation(Bijector):
+    def __init__(self, index: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("index", index)
+        self.register_buffer("inverse_index", torch.argsort(index))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x[:, self.index], x.new_zeros(x.shape[0])
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return z[:, self.inverse_index], z.new_zeros(z.shape[0])
+
+
+class Reverse(_Permutation):
+    """Reverse the order along dim 1 (NICE's `Shuffle(mode='reverse')`)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(torch.arange(channels - 1, -1, -1))
+
+
+class RandomPermutation(_Permutation):
+    """A fixed random permutation of dim 1 (RealNVP/Glow's shuffle), drawn from `seed`."""
+
+    def __init__(self, channels: int, seed: int = 0) -> None:
+        super().__init__(torch.from_numpy(np.random.RandomState(seed).permutation(channels)))
+
+
+class SwapHalves(_Permutation):
+    """Exchange the first and second halves of dim 1."""
+
+    def __init__(self, channels: int) -> None:
+        h = channels // 2
+        super().__init__(torch.cat([torch.arange(h, channels), torch.arange(h)]))
+
+
+class Squeeze(Bijector):
+    """(C, H, W) → (4C, H/2, W/2); kexue order out[(2·dy + dx)·C + c] = in[c, 2i+dy, 2j+dx].
+
+    `order="glow"` uses OpenAI Glow's c·4 + 2·dy + dx. Log-det 0.
+    """
+
+    def __init__(self, order: str = "kexue") -> None:
+        super().__init__()
+        if order not in ("kexue", "glow"):
+            raise ValueError(f"squeeze order {order!r}; valid: kexue, glow")
+        self.order = order
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        b, c, h, w = x.shape
+        y = x.reshape(b, c, h // 2, 2, w // 2, 2)  # b c i dy j dx
+        perm = (0, 3, 5, 1, 2, 4) if self.order == "kexue" else (0, 1, 3, 5, 2, 4)
+        return y.permute(perm).reshape(b, 4 * c, h // 2, w // 2), x.new_zeros(b)
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        b, c4, h, w = z.shape
+        c = c4 // 4
+        if self.order == "kexue":
+            y = z.reshape(b, 2, 2, c, h, w).permute(0, 3, 4, 1, 5, 2)
+        else:
+            y = z.reshape(b, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)
+        return y.reshape(b, c, 2 * h, 2 * w), z.new_zeros(b)
+
+
+class Flatten(Bijector):
+    """(B, *shape) → (B, prod(shape)); log-det 0."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x.flatten(1), x.new_zeros(x.shape[0])
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return z.reshape(z.shape[0], *self.shape), z.new_zeros(z.shape[0])
+
+
+def nats_to_bpd(nll: float | Tensor, dims: int, levels: int) -> float | Tensor:
+    """bits/dim = (−log p_Y(y) + D ln K) / (D ln 2) for y = (x + u)/K in [0, 1)^D.
+
+    Example: NICE's MNIST log-likelihood 1980.50 nats → `nats_to_bpd(-1980.50, 784, 256)` ≈ 4.36.
+    """
+    return (nll + dims * math.log(levels)) / (dims * math.log(2))
+
+
+def bits_per_dim(log_prob_y: Tensor, dims: int, levels: int) -> Tensor:
+    """Per-example bits/dim from log p_Y(y) (B,) of dequantised data y = (x+u)/K (or y − ½)."""
+    return nats_to_bpd(-log_prob_y, dims, levels)
+
+
+def brute_force_logabsdet(fn, x: Tensor) -> Tensor:
+    """log|det ∂fn(x_b)/∂x_b| per example from the full autograd Jacobian (slow; for tests)."""
+    out = []
+    for xb in x:
+        jac = torch.autograd.functional.jacobian(lambda v: fn(v.unsqueeze(0))[0].flatten(), xb)
+        out.append(torch.linalg.slogdet(jac.reshape(xb.numel(), xb.numel()))[1])
+    return torch.stack(out)

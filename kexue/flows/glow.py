@@ -1,0 +1,212 @@
+r"""Glow: actnorm → invertible 1×1 convolution → coupling steps, in a multi-scale architecture
+with a learned conditional prior on the factored-out halves.
+
+Article:  细水长flow之RealNVP与Glow：流模型的传承与升华 — 苏剑林, 2018-08-26
+URL:      https://kexue.fm/archives/5807
+Original: bojone/flow (glow.py, flow_layers.py: Actnorm, InvDense, CondActnorm, Squeeze);
+          paper Kingma & Dhariwal, arXiv 1807.03039 (openai/glow)
+
+Key equations::
+
+    step:        actnorm → W (1×1 conv, LU) → split channels → coupling → concat
+    1×1 conv:    log|det| = H·W·log|det W|
+    factor-out:  (h, z) = split(x);  p(z | h) = N(z; μ(h), σ(h)²)
+                 ẑ = (z − μ(h)) / σ(h),  log|det| = −Σ log σ(h),  ẑ ~ N(0, I)
+                 (the author's CondActnorm: ẑ = exp(a(h)) ⊙ z + b(h), [a, b] = zero-init conv(h))
+    multi-scale: squeeze → K steps → factor out half → squeeze → K steps → … → learned prior
+
+Symbols: x (B, C, H, W); K steps per level ("depth"), L levels; μ, σ from a zero-initialised 3×3
+convolution of the kept half h.
+
+Implemented: conv_net (Conv3×3 → ReLU → Conv1×1 → ReLU → zero-init Conv3×3), GlowStep,
+FactorOut (conditional or standard prior on the factored-out half), Glow (the model).
+
+Deviations from the article:
+    - The conditional prior is written as the bijection ẑ = (z − μ)/σ before a standard normal
+      (the article's own "equivalent" reading), so `forward` returns one flat latent vector and
+      temperature scales the noise ε, as in Glow's `split2d_reverse`.
+    - The top-level learned prior is a zero-initialised ActNorm before N(0, I).
+    - Defaults follow the spec's Glow-mini (affine `sigmoid2` coupling, LU 1×1, DDI actnorm); the
+      author's Keras run is `coupling="additive", permutation="shuffle", actnorm_ddi=False`.
+    - The zero-init output convolution has no extra learned scale exp(3·logs) (Glow's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from kexue.flows.core import (
+    ActNorm,
+    Bijector,
+    Flatten,
+    Flow,
+    InvertibleLinear,
+    RandomPermutation,
+    Reverse,
+    Sequential,
+    Squeeze,
+    StandardNormal,
+)
+from kexue.flows.nice import AdditiveCoupling, zero_last_layer
+from kexue.flows.realnvp import AffineCoupling
+
+__all__ = ["conv_net", "GlowStep", "FactorOut", "Glow"]
+
+
+def conv_net(c_in: int, c_out: int, width: int) -> nn.Sequential:
+    """Glow's coupling network f: Conv3×3 → ReLU → Conv1×1 → ReLU → Conv3×3 (zero init)."""
+    net = nn.Sequential(
+        nn.Conv2d(c_in, width, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, width, 1),
+        nn.ReLU(),
+        nn.Conv2d(width, c_out, 3, padding=1),
+    )
+    return zero_last_layer(net)
+
+
+class GlowStep(Sequential):
+    """One flow step: ActNorm → permutation (1×1 conv / shuffle / reverse) → coupling.
+
+    Args:
+        channels: C (even).
+        width: hidden channels of the coupling network.
+        coupling: "affine" or "additive".
+        permutation: "lu", "conv" (plain 1×1), "shuffle" or "reverse".
+        scale_fn: the affine scale parametrisation (see kexue.flows.realnvp).
+        actnorm_ddi: data-dependent actnorm init (False: the author's zero init).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        width: int,
+        coupling: str = "affine",
+        permutation: str = "lu",
+        scale_fn: str = "sigmoid2",
+        actnorm_ddi: bool = True,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+    ) -> None:
+        if permutation in ("lu", "conv"):
+            perm: nn.Module = InvertibleLinear(channels, lu=permutation == "lu", generator=generator)
+        elif permutation == "shuffle":
+            perm = RandomPermutation(channels, seed)
+        elif permutation == "reverse":
+            perm = Reverse(channels)
+        else:
+            raise ValueError(f"permutation {permutation!r}; valid: lu, conv, shuffle, reverse")
+        half = channels // 2
+        if coupling == "affine":
+            layer: nn.Module = AffineCoupling(
+                channels, conv_net(half, 2 * (channels - half), width), "half", 0, scale_fn, True
+            )
+        elif coupling == "additive":
+            layer = AdditiveCoupling(channels, conv_net(half, channels - half, width), "half", 0)
+        else:
+            raise ValueError(f"coupling {coupling!r}; valid: affine, additive")
+        super().__init__(ActNorm(channels, ddi=actnorm_ddi), perm, layer)
+
+
+class FactorOut(Bijector):
+    """Split channels (h, z); z gets the prior N(μ(h), σ(h)²) or N(0, I); h goes to `inner`.
+
+    Forward returns the flat vector [ẑ, inner(h)] with ẑ = (z − μ(h))/σ(h).
+
+    Args:
+        shape: (C, H, W) of the input.
+        inner: bijector from (B, C/2, H, W) to a flat (B, C/2·H·W) latent.
+        prior: "conditional" (Glow's split2d prior) or "standard".
+    """
+
+    def __init__(self, shape: Sequence[int], inner: nn.Module, prior: str = "conditional") -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        c = self.shape[0]
+        self.keep = c // 2
+        self.inner = inner
+        if prior not in ("conditional", "standard"):
+            raise ValueError(f"split prior {prior!r}; valid: conditional, standard")
+        if prior == "conditional":
+            conv = nn.Conv2d(self.keep, 2 * (c - self.keep), 3, padding=1)
+            self.prior_net: nn.Module | None = zero_last_layer(conv)
+        else:
+            self.prior_net = None
+
+    def _stats(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        if self.prior_net is None:
+            return torch.zeros_like(z), torch.zeros_like(z)
+        mu, log_sigma = self.prior_net(h).chunk(2, dim=1)
+        return mu, log_sigma
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h, z = x[:, : self.keep], x[:, self.keep :]
+        mu, log_sigma = self._stats(h, z)
+        z_hat = (z - mu) * (-log_sigma).exp()
+        rest, ld = self.inner(h)
+        ld = ld - log_sigma.flatten(1).sum(1)
+        return torch.cat([z_hat.flatten(1), rest], 1), ld
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        c, hh, ww = self.shape
+        n_out = (c - self.keep) * hh * ww
+        z_hat = z[:, :n_out].reshape(z.shape[0], c - self.keep, hh, ww)
+        h, ld = self.inner.inverse(z[:, n_out:])
+        mu, log_sigma = self._stats(h, z_hat)
+        zz = z_hat * log_sigma.exp() + mu
+        return torch.cat([h, zz], 1), ld + log_sigma.flatten(1).sum(1)
+
+
+class Glow(Flow):
+    """Multi-scale Glow on images: L levels of (squeeze → K steps → factor out half).
+
+    Args:
+        shape: (C, H, W) of the input; H, W divisible by 2^levels.
+        levels: L.
+        depth: K steps per level (an int or one per level).
+        width: hidden channels of the coupling networks.
+        coupling, permutation, scale_fn, actnorm_ddi: see GlowStep.
+        split_prior: "conditional" or "standard" for the factored-out halves.
+        seed: for the 1×1 initialisations and shuffles.
+        squeeze_first: False skips the first level's squeeze (f-VAE's prior on 4×4×4 codes).
+
+    Shapes: x (B, C, H, W) → z (B, C·H·W) flat; sample(n) → (B, C, H, W).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int] = (1, 8, 8),
+        levels: int = 2,
+        depth: int | Sequence[int] = 8,
+        width: int = 64,
+        coupling: str = "affine",
+        permutation: str = "lu",
+        scale_fn: str = "sigmoid2",
+        actnorm_ddi: bool = True,
+        split_prior: str = "conditional",
+        seed: int = 0,
+        squeeze_first: bool = True,
+    ) -> None:
+        depths = [depth] * levels if isinstance(depth, int) else list(depth)
+        gen = torch.Generator().manual_seed(seed)
+        c, h, w = shape
+
+        def level(i: int, c: int, h: int, w: int) -> nn.Module:
+            squeeze = [Squeeze()] if (i > 0 or squeeze_first) else []
+            if squeeze:
+                c, h, w = 4 * c, h // 2, w // 2
+            steps = [
+                GlowStep(c, width, coupling, permutation, scale_fn, actnorm_ddi, gen, seed + 100 * i + k)
+                for k in range(depths[i])
+            ]
+            if i == levels - 1:  # the top: a learned diagonal Gaussian prior (zero-init actnorm)
+                return Sequential(*squeeze, *steps, ActNorm(c, ddi=False), Flatten((c, h, w)))
+            inner = level(i + 1, c // 2, h, w)
+            return Sequential(*squeeze, *steps, FactorOut((c, h, w), inner, split_prior))
+
+        self.shape = tuple(shape)
+        super().__init__(level(0, c, h, w), StandardNormal((c * h * w,)))
+

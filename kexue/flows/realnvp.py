@@ -1,0 +1,166 @@
+r"""RealNVP: affine coupling with bounded scale parametrisations, and the vector RealNVP model.
+
+Article:  细水长flow之RealNVP与Glow：流模型的传承与升华 — 苏剑林, 2018-08-26
+URL:      https://kexue.fm/archives/5807
+Original: bojone/flow (flow_layers.py: AffineCouple); paper Dinh, Sohl-Dickstein & Bengio,
+          arXiv 1605.08803
+
+Key equations::
+
+    affine coupling:  h₁ = x₁,  h₂ = s(x₁) ⊙ x₂ + t(x₁),  s > 0     log|det| = Σ log s
+    inverse:          x₂ = (h₂ − t(h₁)) / s(h₁)
+    shift first (RealNVP/Glow official code): h₂ = (x₂ + t) ⊙ s      same log-det
+
+Scale parametrisations (`scale_fn`, ŝ the network output, zero-initialised)::
+
+    exp        log s = ŝ                        (article; unbounded)
+    tanh       log s = λ·tanh(ŝ), λ learned     (RealNVP official)
+    sigmoid2   s = sigmoid(ŝ + 2)               (Glow official)
+    softclamp  log s = c·(2/π)·atan(ŝ/c), c=2   (FrEIA)
+    nflows     s = sigmoid(ŝ + 2) + 1e-3        (nflows)
+    zuko       log s = ŝ / (1 + |ŝ / ln 1e-3|)  (zuko's soft clip)
+
+Symbols: x (B, D) or (B, C, H, W); s, t the scale and shift networks' outputs.
+
+Implemented: AffineCoupling (any partition of `Coupling`: even/odd, half, checkerboard),
+SCALE_FNS, RealNVP (vector: [ActNorm →] coupling, alternating partitions; optional mixing).
+
+Deviations from the article:
+    - s and t come from one network (two output halves), as in the official code; the masks on
+      2-D toys alternate which coordinate is transformed.
+    - ActNorm (Glow's) before each coupling replaces RealNVP's batch normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from kexue.flows.core import (
+    ActNorm,
+    Flow,
+    InvertibleLinear,
+    RandomPermutation,
+    Reverse,
+    Sequential,
+    StandardNormal,
+)
+from kexue.flows.nice import AdditiveCoupling, Coupling, zero_last_layer
+from kexue.nn import MLP
+
+__all__ = ["SCALE_FNS", "AffineCoupling", "RealNVP"]
+
+SCALE_FNS = ("exp", "tanh", "sigmoid2", "softclamp", "nflows", "zuko")
+
+
+class AffineCoupling(Coupling):
+    """h₂ = s(x₁) ⊙ x₂ + t(x₁) (or (x₂ + t) ⊙ s with `shift_first`); see `Coupling`.
+
+    `net` must return 2·(transformed size) channels: (ŝ, t) = chunk(net(x₁), 2, dim=1).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        net: nn.Module,
+        split: str = "evenodd",
+        parity: int = 0,
+        scale_fn: str = "tanh",
+        shift_first: bool = False,
+    ) -> None:
+        super().__init__(channels, net, split, parity)
+        if scale_fn not in SCALE_FNS:
+            raise ValueError(f"scale_fn {scale_fn!r}; valid: {', '.join(SCALE_FNS)}")
+        self.scale_fn, self.shift_first = scale_fn, shift_first
+        if scale_fn == "tanh":
+            self.lam = nn.Parameter(torch.ones(()))
+
+    def log_scale(self, raw: Tensor) -> Tensor:
+        f = self.scale_fn
+        if f == "exp":
+            return raw
+        if f == "tanh":
+            return self.lam * torch.tanh(raw)
+        if f == "sigmoid2":
+            return nn.functional.logsigmoid(raw + 2.0)
+        if f == "softclamp":
+            return 2.0 * (2 / math.pi) * torch.atan(raw / 2.0)
+        if f == "nflows":
+            return torch.log(torch.sigmoid(raw + 2.0) + 1e-3)
+        return raw / (1 + (raw / math.log(1e-3)).abs())
+
+    def _params(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        raw, t = params.chunk(2, dim=1)
+        return self.log_scale(raw), t
+
+    def _transform(self, params: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
+        logs, t = self._params(params)
+        y2 = (x2 + t) * logs.exp() if self.shift_first else x2 * logs.exp() + t
+        return y2, logs
+
+    def _untransform(self, params: Tensor, y2: Tensor) -> tuple[Tensor, Tensor]:
+        logs, t = self._params(params)
+        x2 = y2 * (-logs).exp() - t if self.shift_first else (y2 - t) * (-logs).exp()
+        return x2, -logs
+
+
+class RealNVP(Flow):
+    """Vector RealNVP: n × ([ActNorm] → [mixing] → coupling with alternating partition), N(0, I).
+
+    Args:
+        dim: D.
+        n_couplings: number of couplings (E2: 8).
+        hidden: hidden sizes of the s,t MLP (ReLU), last layer zero-initialised.
+        scale_fn: one of SCALE_FNS; "additive" coupling is `coupling="additive"`.
+        actnorm: an ActNorm (DDI) before each coupling.
+        mixing: "alternate" (even/odd partitions alternate), "reverse", "shuffle" or "lu"
+            (an InvertibleLinear before each coupling, which then always uses parity 0).
+        split: "evenodd" or "half".
+
+    Shapes: x (B, D) → z (B, D).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_couplings: int = 8,
+        hidden: Sequence[int] = (64, 64),
+        scale_fn: str = "tanh",
+        actnorm: bool = True,
+        mixing: str = "alternate",
+        coupling: str = "affine",
+        split: str = "evenodd",
+        shift_first: bool = False,
+    ) -> None:
+        layers: list[nn.Module] = []
+        gen = torch.Generator().manual_seed(0)
+        for i in range(n_couplings):
+            if actnorm:
+                layers.append(ActNorm(dim))
+            parity = i % 2
+            if mixing == "reverse":
+                layers.append(Reverse(dim))
+            elif mixing == "shuffle":
+                layers.append(RandomPermutation(dim, seed=i))
+            elif mixing == "lu":
+                layers.append(InvertibleLinear(dim, lu=True, generator=gen))
+            elif mixing != "alternate":
+                raise ValueError(f"mixing {mixing!r}; valid: alternate, reverse, shuffle, lu")
+            if mixing != "alternate":
+                parity = 0
+            n_cond = (dim + 1) // 2 if split == "evenodd" else dim // 2
+            if parity == 1:
+                n_cond = dim - n_cond
+            n_trans = dim - n_cond
+            if coupling == "affine":
+                net = zero_last_layer(MLP(n_cond, 2 * n_trans, hidden))
+                layers.append(AffineCoupling(dim, net, split, parity, scale_fn, shift_first))
+            elif coupling == "additive":
+                net = zero_last_layer(MLP(n_cond, n_trans, hidden))
+                layers.append(AdditiveCoupling(dim, net, split, parity))
+            else:
+                raise ValueError(f"coupling {coupling!r}; valid: affine, additive")
+        super().__init__(Sequential(*layers), StandardNormal((dim,)))
