@@ -1,4 +1,4 @@
-"""The `kexue` command: list | show SLUG | run SLUG | reproduce.
+"""The `kexue` command: list | show SLUG | run SLUG | reproduce | docs.
 
 Exit status: 0 when the command ran (whatever the claims), 1 when a run failed (or, with
 `--strict`, when a claim failed), 2 for bad usage (unknown slug, key or value), with a one-line
@@ -11,6 +11,7 @@ import argparse
 import importlib
 import inspect
 import json
+import math
 import os
 import platform
 import subprocess
@@ -160,7 +161,7 @@ def execute(
             "budget": budget,
             "config": config_dict(cfg),
             "world_size": state.num_processes,
-            "distributed_type": str(state.distributed_type),
+            "distributed_type": getattr(state.distributed_type, "value", str(state.distributed_type)),
             "backend": state.backend,
             "data": data,
             "versions": _versions(),
@@ -178,7 +179,8 @@ def execute(
     metrics = {k: float(v) for k, v in metrics.items()}
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     claims = judge_claims(getattr(recipe, "CLAIMS", ()), metrics, budget)
-    run.write_json("metrics.json", metrics)
+    # Strict JSON has no NaN/inf: a non-finite metric is written as null.
+    run.write_json("metrics.json", {k: v if math.isfinite(v) else None for k, v in metrics.items()})
     run.write_json("claims.json", claims)
     run.write_history()
     state.wait_for_everyone()
@@ -268,6 +270,30 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- docs
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Regenerate README's article table and docs/articles.md (merging run folders first)."""
+    from kexue.report import articles_markdown, record_measurements
+    from kexue.runs import atomic_write_json, atomic_write_text
+
+    root = Path(args.root)
+    measured_path = root / "docs" / "measured.json"
+    measured = json.loads(measured_path.read_text()) if measured_path.exists() else {}
+    for folder in args.runs or ():
+        updated = record_measurements(measured, folder)
+        print(f"{folder}: recorded {', '.join(updated) or 'nothing'}")
+    atomic_write_json(measured_path, dict(sorted(measured.items())))
+    atomic_write_text(root / "docs" / "articles.md", articles_markdown(measured))
+    readme = root / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    marker = "| # | slug | theme |"
+    if marker not in text:
+        raise UsageError(f"{readme} has no article table to replace (a line starting {marker!r})")
+    atomic_write_text(readme, text[: text.index(marker)] + table_markdown())
+    print(f"wrote {readme}, {root / 'docs' / 'articles.md'}, {measured_path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -304,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int)
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per recipe")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("docs", help="regenerate README's table and docs/articles.md")
+    p.add_argument("--runs", nargs="+", metavar="DIR", help="run folders to record first")
+    p.add_argument("--root", default=".", help="the checkout (default: here)")
+    p.set_defaults(func=cmd_docs)
     return parser
 
 

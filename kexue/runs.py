@@ -378,10 +378,15 @@ class RunDir:
         for key, value in values.items():
             value = float(value)
             if not math.isfinite(value):
+                ckpt = self.path / CHECKPOINT
+                kept = (
+                    f"the last good checkpoint ({ckpt}) is kept and a re-run resumes from it"
+                    if ckpt.exists()
+                    else "no checkpoint had been written yet"
+                )
                 raise NonFiniteLossError(
-                    f"{key} = {value} at step {step}; stopping. The last good checkpoint "
-                    f"({self.path / CHECKPOINT}) is kept; lower the learning rate or "
-                    f"change the seed and run again to resume."
+                    f"{key} = {value} at step {step}; stopping: {kept}. "
+                    f"Lower the learning rate or change the seed."
                 )
             row[key] = value
         self.history.append(row)
@@ -411,7 +416,9 @@ class RunDir:
         skeleton = {name: _flatten(_state_of(obj), name, tensors) for name, obj in objects.items()}
         if not _all_finite(tensors):
             raise NonFiniteLossError(
-                f"non-finite weights at step {step}; not overwriting {self.path / CHECKPOINT}"
+                f"non-finite weights or optimizer state at step {step}; stopping: the last good "
+                f"checkpoint ({self.path / CHECKPOINT}) is kept. Lower the learning rate or "
+                f"change the seed."
             )
         meta = {
             "step": json.dumps(int(step)),

@@ -1,0 +1,87 @@
+"""The command line: exit codes, one-line errors naming valid choices, list/show/reproduce."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kexue.articles import ARTICLES
+from kexue.cli import main, table_markdown
+from kexue.report import write_report
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "no-such"], "unknown slug 'no-such'; valid: wgan, lipschitz"),
+        (["show", "no-such"], "unknown slug 'no-such'; valid: wgan"),
+        (["run", "wgan", "--set", "nope=1"], "unknown config key 'nope'; valid: seed, p, q"),
+        (["run", "wgan", "--set", "gen_steps=many"], "--set gen_steps=many: expected int"),
+        (["run", "wgan", "--set", "gen_steps"], "--set expects key=value"),
+        (["reproduce", "--only", "no-such"], "unknown slug 'no-such'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "x")] if argv[0] != "show" else argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_planned_slug_is_a_usage_error(capsys):
+    planned = next((a for a in ARTICLES if not a.ready), None)
+    if planned is None:
+        pytest.skip("every article is built")
+    assert main(["run", planned.slug]) == 2
+    assert "planned but not built yet; ready: wgan" in capsys.readouterr().err
+
+
+def test_argparse_rejects_bad_budget():
+    proc = subprocess.run(
+        [sys.executable, "-m", "kexue", "run", "wgan", "--budget", "huge"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "invalid choice: 'huge'" in proc.stderr
+
+
+def test_list_and_markdown(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(ARTICLES)
+    assert lines[0].split()[:2] == ["1", "wgan"] and "从Wasserstein距离、对偶理论到WGAN" in lines[0]
+    assert main(["list", "--markdown"]) == 0
+    assert capsys.readouterr().out == table_markdown()
+
+
+def test_show_prints_config_and_claims(capsys):
+    assert main(["show", "wgan"]) == 0
+    out = capsys.readouterr().out
+    assert "https://kexue.fm/archives/6280" in out
+    assert "gen_steps = 4000" in out and "critic_gp_rel_error <= 0.1" in out
+
+
+def test_run_strict_exits_1_when_a_claim_fails(tmp_path, capsys):
+    # At the quick budget with a critic trained for 5 steps, the 10% claim cannot hold.
+    argv = ["run", "wgan", "--budget", "quick", "--out", str(tmp_path), "--threads", "1"]
+    argv += ["--set", "critic_steps=5", "--set", "gen_steps=2", "--set", "n_eval=100"]
+    assert main(argv) == 0
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims and not claims[0]["pass"]
+    assert main([*argv, "--strict"]) == 1
+    assert "[FAIL] critic_gp_rel_error" in capsys.readouterr().out
+
+
+def test_report_shows_successes_and_failures(tmp_path):
+    assert main(["run", "wgan", "--budget", "smoke", "--out", str(tmp_path / "wgan")]) == 0
+    broken = tmp_path / "lipschitz"
+    broken.mkdir()
+    (broken / "error.txt").write_text("Traceback: RuntimeError: boom")
+    html, md = write_report(tmp_path, ["wgan", "lipschitz"], budget="smoke")
+    page = html.read_text()
+    assert "data:image/png;base64," in page and "http://" not in page.replace("https://kexue.fm", "")
+    assert "RuntimeError: boom" in page and "failed" in page
+    text = md.read_text()
+    assert "| [wgan](#wgan) 从Wasserstein距离、对偶理论到WGAN | no claims at this budget |" in text
+    assert "![critic](wgan/critic.png)" in text

@@ -1,0 +1,214 @@
+"""Run folders: atomic writes, checkpoints, kill-and-resume equality, the NaN guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from kexue.runs import (
+    Claim,
+    NonFiniteLossError,
+    RunDir,
+    atomic_write_text,
+    judge_claims,
+    resolve_config,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    atomic_write_text(path, "old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk gone"):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left
+
+
+def test_checkpoint_round_trip_restores_every_kind_of_state(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    net(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    g = torch.Generator().manual_seed(5)
+    torch.rand(3, generator=g)
+    rng = np.random.default_rng(7)
+    rng.random(2)
+    extra = {"best": 0.5, "names": ["a", "b"]}
+    run = RunDir(tmp_path)
+    run.log(0, loss=1.0)
+    run.log(1, loss=0.5)
+    run.save_checkpoint(2, {"net": net, "opt": opt, "g": g, "rng": rng, "extra": extra})
+
+    net2 = torch.nn.Linear(3, 2)
+    opt2 = torch.optim.Adam(net2.parameters(), lr=1e-2)
+    g2, rng2, extra2 = torch.Generator(), np.random.default_rng(0), {}
+    run2 = RunDir(tmp_path)
+    step = run2.restore({"net": net2, "opt": opt2, "g": g2, "rng": rng2, "extra": extra2})
+    assert step == 2 and [r["step"] for r in run2.history] == [0, 1]
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), net2.parameters(), strict=True))
+    s1, s2 = opt.state_dict(), opt2.state_dict()
+    assert s1["param_groups"][0]["betas"] == tuple(s2["param_groups"][0]["betas"])
+    assert torch.equal(s1["state"][0]["exp_avg"], s2["state"][0]["exp_avg"])
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=g2))
+    assert rng.random() == rng2.random()
+    assert extra2 == extra
+
+
+def test_restore_refuses_a_checkpoint_of_another_run(tmp_path):
+    run = RunDir(tmp_path)
+    run.save_checkpoint(1, {"a": torch.nn.Linear(1, 1)})
+    with pytest.raises(ValueError, match="another run"):
+        RunDir(tmp_path).restore({"b": torch.nn.Linear(1, 1)})
+
+
+def test_nan_is_refused_and_the_last_good_checkpoint_kept(tmp_path):
+    net = torch.nn.Linear(2, 1)
+    run = RunDir(tmp_path)
+    run.log(0, loss=1.0)
+    run.save_checkpoint(1, {"net": net})
+    before = (tmp_path / "checkpoint.safetensors").read_bytes()
+    with pytest.raises(NonFiniteLossError, match="loss = nan at step 1"):
+        run.log(1, loss=float("nan"))
+    with torch.no_grad():
+        net.weight.fill_(float("inf"))
+    with pytest.raises(NonFiniteLossError, match="non-finite weights or optimizer state at step 2"):
+        run.save_checkpoint(2, {"net": net})
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_claims_are_judged_per_budget_and_missing_metrics_fail():
+    claims = [
+        Claim("a", "x", ">=", 1.0, ("quick", "full")),
+        Claim("b", "y", "<", 0.1),
+        Claim("c", "z", "<=", 2.0),
+    ]
+    quick = judge_claims(claims, {"x": 1.0}, "quick")
+    assert [(c["text"], c["pass"]) for c in quick] == [("a", True)]
+    full = judge_claims(claims, {"x": 0.5, "y": float("nan")}, "full")
+    assert [c["pass"] for c in full] == [False, False, False]
+    assert judge_claims(claims, {}, "smoke") == []
+    with pytest.raises(ValueError, match="op"):
+        Claim("d", "x", "=>", 1.0)
+
+
+@dataclass(frozen=True)
+class _Cfg:
+    seed: int = 0
+    lr: float = 0.1
+    steps: int = 10
+    hidden: tuple[int, ...] = (4, 4)
+    fast: bool = False
+    name: str = "a"
+
+
+def test_resolve_config_converts_types_and_names_valid_keys():
+    cfg = resolve_config(_Cfg, {"steps": 3}, ["lr=0.5", "hidden=8,16", "fast=true", "name=b"])
+    assert cfg == _Cfg(lr=0.5, steps=3, hidden=(8, 16), fast=True, name="b")
+    with pytest.raises(ValueError, match="unknown config key 'nope'; valid: seed, lr"):
+        resolve_config(_Cfg, {}, ["nope=1"])
+    with pytest.raises(ValueError, match="steps=ten: expected int"):
+        resolve_config(_Cfg, {}, ["steps=ten"])
+    with pytest.raises(ValueError, match="expected a boolean"):
+        resolve_config(_Cfg, {}, ["fast=maybe"])
+
+
+# ----------------------------------------------------------------------------- end to end
+RESUME_ARGS = [
+    "--budget", "smoke", "--threads", "1", "--checkpoint-every", "20",
+    "--set", "critic_steps=300", "--set", "gen_steps=100", "--set", "n_eval=200",
+]  # fmt: skip
+
+
+def _kexue(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kexue", *args]
+
+
+def _metrics(folder: Path) -> dict:
+    m = json.loads((folder / "metrics.json").read_text())
+    m.pop("wall_time_s")
+    return m
+
+
+def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(_kexue("run", "wgan", "--out", str(straight), *RESUME_ARGS), check=True,
+                   capture_output=True)  # fmt: skip
+    proc = subprocess.Popen(_kexue("run", "wgan", "--out", str(killed), *RESUME_ARGS),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    ckpt = killed / "checkpoint.safetensors"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not (killed / "metrics.json").exists(), "not killed mid-training"
+    done = subprocess.run(_kexue("run", "wgan", "--out", str(killed), *RESUME_ARGS),
+                          check=True, capture_output=True, text=True)  # fmt: skip
+    assert _metrics(killed) == _metrics(straight)
+    assert "run folder" in done.stdout
+    rows = (killed / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + 400  # header + one row per step, none lost or doubled
+
+
+def test_a_diverging_run_stops_clearly(tmp_path):
+    out = tmp_path / "nan"
+    proc = subprocess.run(
+        _kexue("run", "wgan", "--out", str(out), "--budget", "smoke", "--threads", "1",
+               "--set", "critic_lr=1e30"),
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "= nan at step 0; stopping: no checkpoint had been written yet" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (out / "error.txt").exists() and not (out / "metrics.json").exists()
+
+
+def test_divergence_after_a_good_checkpoint_keeps_it(tmp_path):
+    out = tmp_path / "run"
+    base = ["run", "wgan", "--out", str(out), "--budget", "smoke", "--threads", "1"]
+    subprocess.run(_kexue(*base), check=True, capture_output=True)
+    good = (out / "checkpoint.safetensors").read_bytes()
+    # Resume with more generator steps and an absurd penalty weight: the GAN part diverges.
+    proc = subprocess.run(
+        _kexue(*base, "--set", "gen_steps=20", "--set", "lam=1e38"), capture_output=True, text=True
+    )
+    assert proc.returncode == 1, proc.stderr[-1000:]
+    assert "the last good checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "checkpoint.safetensors").read_bytes() == good
+    tensors = load_file(str(out / "checkpoint.safetensors"))
+    assert all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
+
+
+def test_torchrun_launches_two_processes_and_only_rank0_writes(tmp_path):
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "kexue", "run", "wgan",
+         "--budget", "smoke", "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["world_size"] == 2
+    assert config["distributed_type"] == "MULTI_CPU" and config["backend"] == "gloo"
+    assert proc.stdout.count("run folder:") == 1  # rank 1 prints and writes nothing
+    assert not list(out.glob(".*.tmp"))
