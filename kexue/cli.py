@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("reproduce", help="run many recipes and write a report")
-    p.add_argument("--budget", choices=("quick", "full"), default="quick")
+    p.add_argument("--budget", choices=("smoke", "quick", "full"), default="quick")
     p.add_argument("--only", nargs="+", metavar="SLUG|THEME")
     p.add_argument("--out", default="runs/reproduce")
     p.add_argument("--seed", type=int)

@@ -85,3 +85,18 @@ def test_report_shows_successes_and_failures(tmp_path):
     text = md.read_text()
     assert "| [wgan](#wgan) 从Wasserstein距离、对偶理论到WGAN | no claims at this budget |" in text
     assert "![critic](wgan/critic.png)" in text
+
+
+def test_reproduce_runs_each_recipe_apart_and_reports_failures(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--budget", "smoke", "--only", "wgan", "--out", str(out),
+                 "--threads", "1"]) == 0  # fmt: skip
+    assert (out / "wgan" / "metrics.json").exists()
+    assert "wgan" in (out / "report.md").read_text()
+    # A recipe that cannot finish (here: a timeout) is reported, and reproduce still succeeds.
+    slow = tmp_path / "slow"
+    assert main(["reproduce", "--budget", "smoke", "--only", "wgan", "--out", str(slow),
+                 "--timeout", "0.5"]) == 0  # fmt: skip
+    page = (slow / "report.html").read_text()
+    assert "exit status timeout" in page and "The run failed" in page
+    assert "report:" in capsys.readouterr().out
