@@ -73,3 +73,78 @@ def curves(
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     return fig
+
+
+def heatmaps(
+    panels: Sequence[tuple[np.ndarray, str]], lim: float, title: str = "", cmap: str = "viridis"
+) -> Any:
+    """Side-by-side square heat-maps (e.g. 2-D densities on a [−lim, lim]² grid, row = y)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.2), squeeze=False)
+    for ax, (img, label) in zip(axes[0], panels, strict=True):
+        ax.imshow(img, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap)
+        ax.set_title(label, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def image_rows(rows: Sequence[tuple[np.ndarray, str]], title: str = "") -> Any:
+    """Rows of small grey images: each row is (N, H, W) with a label on the left."""
+    plt = _plt()
+    n = max(len(r) for r, _ in rows)
+    fig, axes = plt.subplots(
+        len(rows), n, figsize=(0.7 * n + 0.8, 0.75 * len(rows) + 0.4), squeeze=False
+    )
+    for i, (imgs, label) in enumerate(rows):
+        for j in range(n):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(imgs):
+                ax.imshow(imgs[j], cmap="gray_r", vmin=0, vmax=1)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def histogram(
+    groups: Sequence[tuple[np.ndarray, str]], title: str = "", xlabel: str = "", bins: int = 30
+) -> Any:
+    """Overlaid histograms of several value sets."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for values, label in groups:
+        ax.hist(np.asarray(values).ravel(), bins=bins, alpha=0.6, label=label)
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def errorbars(
+    series: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, str]],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    hlines: dict[str, float] | None = None,
+) -> Any:
+    """Lines with error bars: each series is (x, mean, std, label)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for x, mean, std, label in series:
+        ax.errorbar(x, mean, yerr=std, marker="o", ms=3, capsize=3, label=label)
+    for label, y in (hlines or {}).items():
+        ax.axhline(y, ls="--", c="k", lw=0.8)
+        ax.annotate(label, (0, y), fontsize=7, va="bottom", xycoords=("axes fraction", "data"))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
+
+
