@@ -289,7 +289,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
     marker = "| # | slug | theme |"
     if marker not in text:
         raise UsageError(f"{readme} has no article table to replace (a line starting {marker!r})")
-    atomic_write_text(readme, text[: text.index(marker)] + table_markdown())
+    start = text.index(marker)
+    lines = text[start:].split("\n")
+    end = start + len("\n".join(lines[: next(i for i, ln in enumerate(lines) if not ln.startswith("|"))]))
+    atomic_write_text(readme, text[:start] + table_markdown().rstrip("\n") + text[end:])
     print(f"wrote {readme}, {root / 'docs' / 'articles.md'}, {measured_path}")
     return 0
 
