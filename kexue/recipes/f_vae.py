@@ -84,7 +84,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
-    best = {k: {"bpd": torch.tensor(float("inf")), "step": torch.tensor(-1), "state": {}} for k in models}
+    best = {k: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for k in models}
     reach = {k: {f"{t}": torch.tensor([-1.0, -1.0]) for t in THRESHOLDS} for k in models}  # (step, seconds)
     state = {"rng": g, "best": best, "reach": reach, **{f"model:{k}": m for k, m in models.items()},
              **{f"opt:{k}": o for k, o in opts.items()}}  # fmt: skip

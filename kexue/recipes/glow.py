@@ -81,7 +81,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {v: torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) for v, m in models.items()}
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])
-    best = {v: {"bpd": torch.tensor(float("inf")), "step": torch.tensor(-1), "state": {}} for v in models}
+    best = {v: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for v in models}
     state = {"rng": g, "best": best, **{f"model:{v}": m for v, m in models.items()},
              **{f"opt:{v}": o for v, o in opts.items()}}  # fmt: skip
     start = out.restore(state)

@@ -90,7 +90,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
     digits = _flows.digit_splits(cfg.seed)
-    best = {"bpd": torch.tensor(float("inf")), "step": torch.tensor(-1), "state": {}}
+    best = {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}}
     state = {"rng": g, "best": best, **{f"model:{k}": m for k, m in models.items()},
              **{f"opt:{k}": o for k, o in opts.items()}}  # fmt: skip
     start = out.restore(state)
