@@ -57,6 +57,7 @@ class Article:
         return "ready" if self.ready else "planned"
 
 
+# fmt: off
 A = Article
 ARTICLES: tuple[Article, ...] = (
     A(1, "wgan", "gan", "从Wasserstein距离、对偶理论到WGAN", "2019-01-20", 6280,
@@ -141,6 +142,7 @@ ARTICLES: tuple[Article, ...] = (
       "kexue.bert.mlm_dropout", "the dropout-consistent MLM"),
 )
 del A
+# fmt: on
 
 _BY_SLUG = {a.slug: a for a in ARTICLES}
 

@@ -161,7 +161,9 @@ def execute(
             "budget": budget,
             "config": config_dict(cfg),
             "world_size": state.num_processes,
-            "distributed_type": getattr(state.distributed_type, "value", str(state.distributed_type)),
+            "distributed_type": getattr(
+                state.distributed_type, "value", str(state.distributed_type)
+            ),
             "backend": state.backend,
             "data": data,
             "versions": _versions(),
@@ -180,7 +182,9 @@ def execute(
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     claims = judge_claims(getattr(recipe, "CLAIMS", ()), metrics, budget)
     # Strict JSON has no NaN/inf: a non-finite metric is written as null.
-    run.write_json("metrics.json", {k: v if math.isfinite(v) else None for k, v in metrics.items()})
+    run.write_json(
+        "metrics.json", {k: v if math.isfinite(v) else None for k, v in metrics.items()}
+    )
     run.write_json("claims.json", claims)
     run.write_history()
     state.wait_for_everyone()
@@ -291,7 +295,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
         raise UsageError(f"{readme} has no article table to replace (a line starting {marker!r})")
     start = text.index(marker)
     lines = text[start:].split("\n")
-    end = start + len("\n".join(lines[: next(i for i, ln in enumerate(lines) if not ln.startswith("|"))]))
+    end = start + len(
+        "\n".join(lines[: next(i for i, ln in enumerate(lines) if not ln.startswith("|"))])
+    )
     atomic_write_text(readme, text[:start] + table_markdown().rstrip("\n") + text[end:])
     print(f"wrote {readme}, {root / 'docs' / 'articles.md'}, {measured_path}")
     return 0

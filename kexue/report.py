@@ -128,9 +128,11 @@ def _html(entries: list[dict[str, Any]], budget: str) -> str:
     for e in entries:
         a = e["article"]
         summary = _claims_summary(e)
-        cls = "fail" if summary == "failed" or (
-            e["claims"] and not all(c["pass"] for c in e["claims"])
-        ) else "pass"
+        cls = (
+            "fail"
+            if summary == "failed" or (e["claims"] and not all(c["pass"] for c in e["claims"]))
+            else "pass"
+        )
         wall = _fmt((e["metrics"] or {}).get("wall_time_s"))
         parts.append(
             f"<tr><td><a href='#{a.slug}'>{esc(a.slug)}</a> {esc(a.title)}</td>"
@@ -145,7 +147,9 @@ def _html(entries: list[dict[str, Any]], budget: str) -> str:
             f"<p>{a.date} · <a href='{a.url}'>{a.url}</a> · module <code>{a.module}</code></p>"
         )
         if e["error"]:
-            parts.append(f"<p class='fail'>The run failed:</p><pre>{esc(e['error'][-3000:])}</pre>")
+            parts.append(
+                f"<p class='fail'>The run failed:</p><pre>{esc(e['error'][-3000:])}</pre>"
+            )
             parts.append("</section>")
             continue
         for fig in e["figures"]:
@@ -157,7 +161,11 @@ def _html(entries: list[dict[str, Any]], budget: str) -> str:
                 "<th>pass</th></tr>"
             )
             for c in e["claims"]:
-                mark = "<span class='pass'>PASS</span>" if c["pass"] else "<span class='fail'>FAIL</span>"
+                mark = (
+                    "<span class='pass'>PASS</span>"
+                    if c["pass"]
+                    else "<span class='fail'>FAIL</span>"
+                )
                 parts.append(
                     f"<tr><td>{esc(c['text'])}</td><td><code>{esc(c['metric'])}</code></td>"
                     f"<td>{_fmt(c['measured'])}</td><td>{esc(c['op'])} {_fmt(c['threshold'])}</td>"
@@ -254,7 +262,5 @@ def articles_markdown(measured: dict[str, Any]) -> str:
                     f"{'PASS' if c['pass'] else 'FAIL'} |"
                 )
             body.append("")
-        body.append(
-            "Metrics: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in m["metrics"].items())
-        )
+        body.append("Metrics: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in m["metrics"].items()))
     return "\n".join(head + body) + "\n"

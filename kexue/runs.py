@@ -136,7 +136,9 @@ def _convert(name: str, text: str, typ: Any) -> Any:
             try:
                 return tuple(elem(p) for p in parts)
             except ValueError:
-                raise ValueError(f"--set {name}={text}: expected a comma-separated list of {inner}")
+                raise ValueError(
+                    f"--set {name}={text}: expected a comma-separated list of {inner}"
+                ) from None
     if kind is bool:
         low = text.lower()
         if low in ("1", "true", "yes", "on"):

@@ -34,7 +34,9 @@ def test_get_unknown_slug_names_valid_ones():
         get("no-such-article")
 
 
-@pytest.mark.skipif(not SHARED_ARTICLES.is_dir(), reason="the article texts are not beside the checkout")
+@pytest.mark.skipif(
+    not SHARED_ARTICLES.is_dir(), reason="the article texts are not beside the checkout"
+)
 def test_titles_dates_and_urls_match_the_article_texts():
     for a in ARTICLES:
         files = list(SHARED_ARTICLES.glob(f"{a.archive}-*.md"))
@@ -83,4 +85,6 @@ def test_each_ready_article_has_its_tests(article):
 
 def test_readme_table_is_generated_from_the_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert table_markdown() in readme, "README's article table is stale: regenerate it with `kexue list --markdown`"
+    assert table_markdown() in readme, (
+        "README's article table is stale: regenerate it with `kexue list --markdown`"
+    )

@@ -50,7 +50,9 @@ def test_list_and_markdown(capsys):
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(ARTICLES)
-    assert lines[0].split()[:2] == ["1", "wgan"] and "从Wasserstein距离、对偶理论到WGAN" in lines[0]
+    assert (
+        lines[0].split()[:2] == ["1", "wgan"] and "从Wasserstein距离、对偶理论到WGAN" in lines[0]
+    )
     assert main(["list", "--markdown"]) == 0
     assert capsys.readouterr().out == table_markdown()
 
@@ -80,7 +82,9 @@ def test_report_shows_successes_and_failures(tmp_path):
     (broken / "error.txt").write_text("Traceback: RuntimeError: boom")
     html, md = write_report(tmp_path, ["wgan", "lipschitz"], budget="smoke")
     page = html.read_text()
-    assert "data:image/png;base64," in page and "http://" not in page.replace("https://kexue.fm", "")
+    assert "data:image/png;base64," in page and "http://" not in page.replace(
+        "https://kexue.fm", ""
+    )
     assert "RuntimeError: boom" in page and "failed" in page
     text = md.read_text()
     assert "| [wgan](#wgan) 从Wasserstein距离、对偶理论到WGAN | no claims at this budget |" in text

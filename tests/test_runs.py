@@ -90,7 +90,9 @@ def test_nan_is_refused_and_the_last_good_checkpoint_kept(tmp_path):
         run.log(1, loss=float("nan"))
     with torch.no_grad():
         net.weight.fill_(float("inf"))
-    with pytest.raises(NonFiniteLossError, match="non-finite weights or optimizer state at step 2"):
+    with pytest.raises(
+        NonFiniteLossError, match="non-finite weights or optimizer state at step 2"
+    ):
         run.save_checkpoint(2, {"net": net})
     assert (tmp_path / "checkpoint.safetensors").read_bytes() == before
 

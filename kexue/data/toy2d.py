@@ -45,7 +45,11 @@ def mode_centres(name: str) -> np.ndarray | None:
 
 def mode_std(name: str) -> float | None:
     """The per-coordinate standard deviation of each mode (None where there are no modes)."""
-    stds = {"eight_gaussians": 0.02, "twentyfive_gaussians": 0.05, "wide_eight_gaussians": 0.5 / 1.414}
+    stds = {
+        "eight_gaussians": 0.02,
+        "twentyfive_gaussians": 0.05,
+        "wide_eight_gaussians": 0.5 / 1.414,
+    }
     return stds.get(_check(name))
 
 
@@ -101,7 +105,9 @@ def toy2d(name: str, n: int, seed: int | None = 0, *, stratified: bool = False) 
         feats[:, 0] += 1.0
         angles = 2 * math.pi * labels / n_arms + rate * np.exp(feats[:, 0])
         c, s = np.cos(angles), np.sin(angles)
-        x = 2.0 * np.stack([feats[:, 0] * c + feats[:, 1] * s, -feats[:, 0] * s + feats[:, 1] * c], 1)
+        x = 2.0 * np.stack(
+            [feats[:, 0] * c + feats[:, 1] * s, -feats[:, 0] * s + feats[:, 1] * c], 1
+        )
     else:  # two_spirals
         t = np.sqrt(rng.uniform(0, 1, n)) * 540 * (2 * math.pi) / 360
         sign = np.where(rng.uniform(size=n) < 0.5, 1.0, -1.0)

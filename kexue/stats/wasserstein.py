@@ -58,9 +58,7 @@ def w1_exact(x: object, y: object) -> float:
     return float(cost[rows, cols].mean())
 
 
-def w1_lp(
-    x: object, y: object, a: np.ndarray | None = None, b: np.ndarray | None = None
-) -> float:
+def w1_lp(x: object, y: object, a: np.ndarray | None = None, b: np.ndarray | None = None) -> float:
     """W1 between weighted point sets by the transport LP (the article's primal form).
 
     Args:

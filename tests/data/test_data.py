@@ -31,7 +31,9 @@ def test_toy2d_shape_dtype_and_seeding(name):
     assert np.isfinite(a).all()
 
 
-@pytest.mark.parametrize("name", ["eight_gaussians", "twentyfive_gaussians", "wide_eight_gaussians"])
+@pytest.mark.parametrize(
+    "name", ["eight_gaussians", "twentyfive_gaussians", "wide_eight_gaussians"]
+)
 def test_mixtures_sit_on_their_modes(name):
     centres, std = mode_centres(name), mode_std(name)
     x = toy2d(name, 4000, seed=0)
@@ -116,7 +118,9 @@ def test_entities_join_surname_and_given_name(corpus):
 
 
 def test_malformed_tagged_line_names_source_and_line():
-    with pytest.raises(DataFormatError, match=r"corpus\.txt, line 7: token '迈向' is not word/TAG"):
+    with pytest.raises(
+        DataFormatError, match=r"corpus\.txt, line 7: token '迈向' is not word/TAG"
+    ):
         parse_tagged_line("迈向 充满/v", 7, "corpus.txt")
 
 
@@ -162,6 +166,8 @@ def test_missing_data_asks_for_data_flag(tmp_path):
 
 
 def test_csl_bad_row_names_line(tmp_path):
-    (tmp_path / "dev.tsv").write_text("to title\tabstract\ttitle\nonly one column\n", encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text(
+        "to title\tabstract\ttitle\nonly one column\n", encoding="utf-8"
+    )
     with pytest.raises(DataFormatError, match=r"dev\.tsv, line 2: expected 3"):
         csl_titles(tmp_path)
