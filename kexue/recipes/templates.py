@@ -1,0 +1,123 @@
+r"""Recipe: sentence templates on 199801 — mining, slot POS purity, nested parses.
+
+Article: 最小熵原理（三）：“飞象过河”之句模版和语言结构 (see kexue.text.templates)
+Data:    kexue.data.peoples_daily() with the gold segmentation as tokenizer; pieces = runs of
+         words between punctuation (gold tag w), so templates never cross punctuation
+Run:     kexue run templates                 (full corpus)
+         kexue run templates --budget quick  (6,000 lines, ~30 s)
+         kexue run templates --budget smoke  (800 lines; claims not judged)
+Writes:  config.json metrics.json claims.json templates.txt (top non-trivial templates)
+         parses.txt (bracketed parses of sample pieces)
+
+The article has no quantitative evaluation; we test its "equivalence class" claim (fillers of a
+template slot share a syntactic role): for every slot of a template with ≥ min_fillers fillers,
+the purity of the gold POS of the filler's last word, weighted by filler count, against the same
+measure for random words of the corpus (same numbers per slot). Parse time per piece is reported
+for the memoised parser (nlp-zero's recursion is exponential).
+
+Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from kexue.data import peoples_daily
+from kexue.runs import Claim, RunDir, seed_everything
+from kexue.text.templates import TemplateFinder, TemplateParser, render
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    n_lines: int = 0  # 0 = whole corpus
+    window: int = 3
+    min_count: int = 20  # pair and template counts (≈ min_prob 1e-5 on this corpus)
+    min_pmi: float = 2.0
+    max_paths: int = 1000
+    min_fillers: int = 50
+    parse_templates: int = 2000  # most frequent templates given to the parser
+    n_parse: int = 300  # pieces parsed for timing
+    max_parse_len: int = 25
+
+
+QUICK = {"n_lines": 6000, "n_parse": 150}
+SMOKE = {"n_lines": 800, "min_count": 5, "n_parse": 20, "min_fillers": 10}
+
+CLAIMS = (
+    Claim("slot fillers are purer in gold POS than random words (equivalence classes)",
+          "slot_purity_gain", ">", 0.0, ("quick", "full")),
+)  # fmt: skip
+
+
+def _purity(tags: list[str]) -> int:
+    return Counter(tags).most_common(1)[0][1]
+
+
+def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    seed_everything(cfg.seed)
+    rnd = random.Random(cfg.seed)
+    sentences = peoples_daily().sentences
+    sentences = sentences[: cfg.n_lines] if cfg.n_lines else sentences
+    pieces, pos = [], []
+    for s in sentences:
+        cur, cur_tags = [], []
+        for w, t in zip(s.words, s.tags, strict=True):
+            if t == "w":
+                if cur:
+                    pieces.append(cur)
+                    pos.append(cur_tags)
+                cur, cur_tags = [], []
+            else:
+                cur.append(w)
+                cur_tags.append(t)
+        if cur:
+            pieces.append(cur)
+            pos.append(cur_tags)
+
+    t0 = time.perf_counter()
+    finder = TemplateFinder(cfg.window, cfg.min_count, cfg.min_pmi, cfg.max_paths).fit(pieces)
+    metrics: dict[str, float] = {
+        "n_pieces": float(len(pieces)),
+        "n_strong_pairs": float(len(finder.strong_)),
+        "n_templates": float(len(finder.templates_)),
+        "n_skipped_pieces": float(finder.n_skipped_),
+        "mining_s": time.perf_counter() - t0,
+    }
+
+    # slot purity vs random words
+    all_positions = [(k, i) for k, p in enumerate(pieces) for i in range(len(p))]
+    got = base = total = n_slots = 0
+    for t, spans in finder.fillers_.items():
+        if len(spans) < cfg.min_fillers:
+            continue
+        for slot in range(t.count(None)):
+            tags = [pos[k][i] for k, i in (s[slot] for s in spans)]
+            rand = [pos[k][i] for k, i in rnd.sample(all_positions, len(tags))]
+            got += _purity(tags)
+            base += _purity(rand)
+            total += len(tags)
+            n_slots += 1
+    metrics["n_slots"] = float(n_slots)
+    metrics["slot_purity"] = got / total if total else 0.0
+    metrics["random_purity"] = base / total if total else 0.0
+    metrics["slot_purity_gain"] = metrics["slot_purity"] - metrics["random_purity"]
+
+    # nested parses
+    table = dict(finder.templates_.most_common(cfg.parse_templates))
+    parser = TemplateParser(table)
+    sample = [p for p in pieces if 3 <= len(p) <= cfg.max_parse_len]
+    sample = rnd.sample(sample, min(cfg.n_parse, len(sample)))
+    t0 = time.perf_counter()
+    parses = [render(parser.parse(p)) for p in sample]
+    metrics["parse_ms_per_piece"] = 1000 * (time.perf_counter() - t0) / max(len(sample), 1)
+    metrics["parse_mean_words"] = sum(map(len, sample)) / max(len(sample), 1)
+
+    if out.is_main:
+        lines = [f"{c}\t{' '.join(x or 'X' for x in t)}" for t, c in finder.nontrivial(100)]
+        out.write_text("templates.txt", "\n".join(lines) + "\n")
+        out.write_text("parses.txt", "\n".join(parses[:100]) + "\n")
+    return metrics
