@@ -1,0 +1,296 @@
+"""Flows side by side: kexue's RealNVP against nflows, normflows, zuko and FrEIA (spec flows.md §6.2).
+
+Run:   .venv/bin/python benchmarks/flows.py --out docs/benchmarks_flows.md [--seeds 3] [--track toy digits]
+Needs: pip install nflows==0.14 normflows==1.7.3 zuko==1.6.0 FrEIA==0.2 (extra [bench]; --no-deps
+       keeps torch as it is). Libraries that do not import are skipped and listed.
+
+Tracks (same data objects, seeds, float32, one thread, Adam 1e-3, no schedule):
+  toy     RealNVP-8, MLP hidden (64, 64) ReLU, on FFJORD's 8 Gaussians (50k train / 20k test),
+          batch 256; held-out NLL in nats.
+  digits  RealNVP-8 on flattened 8×8 digits (D = 64), hidden (256, 256), batch 128, w = (x+u)/17 − ½;
+          test bits/dim (4 noise draws). No early stopping: final and best-over-evaluations reported.
+Matched scale parametrisations: kexue runs with its default (λ·tanh, ActNorm) and once with each
+peer's scale function (nflows sigmoid(ŝ+2)+1e-3, normflows exp, zuko soft clip, FrEIA atan clamp),
+without ActNorm, so differences come from the implementations. normflows' MaskedAffineFlow has
+separate s and t networks: its hidden width is reduced to match the parameter count (reported).
+FrEIA's GLOWCouplingBlock holds two couplings, so 4 blocks = 8 couplings.
+Measured: held-out NLL at equal steps and at equal wall-clock (the shortest total training time of
+all entries), training steps/s (median of 3 windows, the first 20 steps excluded), sampling samples/s
+(batch 1000), max round-trip error on the test set, parameter count; mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from kexue.data import DIGIT_LEVELS, toy2d
+from kexue.flows import RealNVP, dequantize_uniform
+from kexue.recipes import _flows
+
+
+@dataclass
+class Entry:
+    """A trainable density model behind a uniform interface."""
+
+    module: nn.Module
+    log_prob: Callable[[torch.Tensor], torch.Tensor]
+    sample: Callable[[int], torch.Tensor]
+    round_trip: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _kexue(dim: int, hidden: tuple[int, ...], scale_fn: str, actnorm: bool) -> Entry:
+    m = RealNVP(dim, 8, hidden, scale_fn, actnorm=actnorm)
+    return Entry(m, m.log_prob, lambda n: m.sample(n), lambda x: m.inverse(m(x)[0])[0])
+
+
+def _nflows(dim: int, hidden: tuple[int, ...]) -> Entry:
+    from nflows.distributions import StandardNormal
+    from nflows.flows import Flow
+    from nflows.nn.nets import MLP
+    from nflows.transforms import AffineCouplingTransform, CompositeTransform
+
+    class Net(nn.Module):  # nflows' MLP takes no context argument; its coupling passes one
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__()
+            self.mlp = MLP((a,), (b,), list(hidden))
+
+        def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+            return self.mlp(x)
+
+    layers = []
+    for i in range(8):
+        mask = torch.tensor([1 if (j + i) % 2 else -1 for j in range(dim)])
+        layers.append(AffineCouplingTransform(mask, Net))
+    t = CompositeTransform(layers)
+    f = Flow(t, StandardNormal([dim]))
+    return Entry(f, f.log_prob, lambda n: f.sample(n), lambda x: t.inverse(t(x)[0])[0])
+
+
+def _normflows(dim: int, hidden: tuple[int, ...]) -> Entry:
+    import normflows as nf
+
+    flows = []
+    for i in range(8):
+        b = torch.tensor([(j + i) % 2 for j in range(dim)], dtype=torch.float32)
+        s = nf.nets.MLP([dim, *hidden, dim], init_zeros=True)
+        t = nf.nets.MLP([dim, *hidden, dim], init_zeros=True)
+        flows.append(nf.flows.MaskedAffineFlow(b, t, s))
+    m = nf.NormalizingFlow(nf.distributions.DiagGaussian(dim, trainable=False), flows)
+    return Entry(m, m.log_prob, lambda n: m.sample(n)[0], lambda x: m.forward(m.inverse(x)))
+
+
+def _zuko(dim: int, hidden: tuple[int, ...]) -> Entry:
+    import zuko
+
+    f = zuko.flows.RealNVP(dim, transforms=8, hidden_features=hidden)
+
+    def round_trip(x: torch.Tensor) -> torch.Tensor:
+        t = f().transform
+        return t.inv(t(x))
+
+    return Entry(f, lambda x: f().log_prob(x), lambda n: f().sample((n,)), round_trip)
+
+
+def _freia(dim: int, hidden: tuple[int, ...]) -> Entry:
+    import FrEIA.framework as Ff
+    import FrEIA.modules as Fm
+
+    def subnet(c_in: int, c_out: int) -> nn.Module:
+        sizes = [c_in, *hidden, c_out]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        nn.init.zeros_(layers[-1].weight)
+        nn.init.zeros_(layers[-1].bias)
+        return nn.Sequential(*layers)
+
+    inn = Ff.SequenceINN(dim)
+    for _ in range(4):
+        inn.append(Fm.GLOWCouplingBlock, subnet_constructor=subnet, clamp=2.0)
+
+    def log_prob(x: torch.Tensor) -> torch.Tensor:
+        z, ljd = inn(x)
+        return -0.5 * z.pow(2).sum(1) - 0.5 * dim * math.log(2 * math.pi) + ljd
+
+    return Entry(inn, log_prob, lambda n: inn(torch.randn(n, dim), rev=True)[0],
+                 lambda x: inn(inn(x)[0], rev=True)[0])  # fmt: skip
+
+
+# name -> (builder(dim, hidden), hidden rule); the hidden rule maps the track's width to this entry's.
+ENTRIES: dict[str, Callable[[int, tuple[int, ...]], Entry]] = {
+    "kexue (tanh + ActNorm, default)": lambda d, h: _kexue(d, h, "tanh", True),
+    "kexue (nflows scale)": lambda d, h: _kexue(d, h, "nflows", False),
+    "kexue (exp scale)": lambda d, h: _kexue(d, h, "exp", False),
+    "kexue (zuko scale)": lambda d, h: _kexue(d, h, "zuko", False),
+    "kexue (FrEIA atan clamp)": lambda d, h: _kexue(d, h, "softclamp", False),
+    "nflows 0.14": _nflows,
+    "normflows 1.7.3": lambda d, h: _normflows(d, tuple({64: 45, 256: 160}[w] for w in h)),
+    "zuko 1.6.0": _zuko,
+    "FrEIA 0.2": _freia,
+}
+
+
+@dataclass(frozen=True)
+class Track:
+    name: str
+    dim: int
+    hidden: tuple[int, ...]
+    batch: int
+    steps: int
+    eval_every: int
+    unit: str
+
+
+TRACKS = {
+    "toy": Track("toy", 2, (64, 64), 256, 2000, 250, "nats"),
+    "digits": Track("digits", 64, (256, 256), 128, 1000, 250, "bits/dim"),
+}
+
+
+def _data(track: Track, seed: int) -> tuple[torch.Tensor, Callable[[Entry], float], torch.Tensor]:
+    """Training data, a held-out evaluator, and a float test batch for the round trip."""
+    if track.name == "toy":
+        train = torch.from_numpy(toy2d("wide_eight_gaussians", 50_000, seed=seed))
+        test = torch.from_numpy(toy2d("wide_eight_gaussians", 20_000, seed=10_000 + seed))
+
+        def evaluate(e: Entry) -> float:
+            with torch.no_grad():
+                return float(-e.log_prob(test).mean())
+
+        return train, evaluate, test
+    d = _flows.digit_splits(seed)
+    g = torch.Generator().manual_seed(seed)
+    train = torch.cat([dequantize_uniform(d["train"], DIGIT_LEVELS, g) for _ in range(50)]).flatten(1)
+
+    def evaluate(e: Entry) -> float:
+        with torch.no_grad():
+            return _flows.bpd(lambda w: e.log_prob(w.flatten(1)), d["test"], 4, 2)
+
+    return train, evaluate, _flows.dequantize_test(d["test"]).flatten(1)
+
+
+def run_one(track: Track, name: str, seed: int) -> dict[str, float]:
+    torch.manual_seed(seed)
+    train, evaluate, test = _data(track, seed)
+    entry = ENTRIES[name](track.dim, track.hidden)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(entry.module.parameters(), lr=1e-3)
+    curve: list[tuple[float, float]] = []  # (training seconds, held-out value)
+    step_times: list[float] = []
+    failures = 0
+    train_time = 0.0
+    for step in range(track.steps):
+        x = train[torch.randint(len(train), (track.batch,), generator=g)]
+        t0 = time.perf_counter()
+        loss = -entry.log_prob(x).mean()
+        if not torch.isfinite(loss):
+            failures += 1
+            continue
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        dt = time.perf_counter() - t0
+        train_time += dt
+        if step >= 20:
+            step_times.append(dt)
+        if (step + 1) % track.eval_every == 0:
+            entry.module.eval()
+            curve.append((train_time, evaluate(entry)))
+            entry.module.train()
+    entry.module.eval()
+    windows = np.array_split(np.array(step_times), 3)
+    steps_per_s = statistics.median(len(w) / w.sum() for w in windows)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        for _ in range(3):
+            entry.sample(1000)
+        samples_per_s = 3000 / (time.perf_counter() - t0)
+        inv_err = float((entry.round_trip(test) - test).abs().max())
+    return {
+        "final": curve[-1][1],
+        "best": min(v for _, v in curve),
+        "curve": curve,
+        "train_time": train_time,
+        "steps_per_s": steps_per_s,
+        "samples_per_s": samples_per_s,
+        "inverse_error": inv_err,
+        "params": float(sum(p.numel() for p in entry.module.parameters())),
+        "failures": float(failures),
+    }
+
+
+def _at_time(curve: list[tuple[float, float]], budget: float) -> float:
+    done = [v for t, v in curve if t <= budget + 1e-9]
+    return done[-1] if done else float("nan")
+
+
+def _fmt(values: list[float], digits: int = 3) -> str:
+    vals = [v for v in values if math.isfinite(v)]
+    if not vals:
+        return "–"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--track", nargs="+", default=["toy", "digits"], choices=list(TRACKS))
+    ap.add_argument("--only", nargs="*", default=None, help="substrings of entry names")
+    ap.add_argument("--out", default=None, help="write the markdown table here")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    names, skipped = [], []
+    for name in ENTRIES:
+        if args.only and not any(s in name for s in args.only):
+            continue
+        try:
+            ENTRIES[name](2, (64, 64))
+            names.append(name)
+        except ImportError as exc:
+            skipped.append(f"{name}: {exc}")
+    lines = [f"torch {torch.__version__}, 1 thread, {args.seeds} seeds (mean ± std).", ""]
+    for tname in args.track:
+        track = TRACKS[tname]
+        results = {n: [run_one(track, n, s) for s in range(args.seeds)] for n in names}
+        budget = min(min(r["train_time"] for r in rs) for rs in results.values())
+        lines += [
+            f"### {tname}: RealNVP-8, hidden {track.hidden}, {track.steps} steps, batch {track.batch} "
+            f"(held-out {track.unit}; equal wall-clock = {budget:.1f} s of training)",
+            "",
+            f"| library | {track.unit} at {track.steps} steps | best over evals | {track.unit} at "
+            f"{budget:.0f} s | train steps/s | samples/s | max inverse error | params | NaN steps |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for n, rs in results.items():
+            lines.append(
+                f"| {n} | {_fmt([r['final'] for r in rs])} | {_fmt([r['best'] for r in rs])} | "
+                f"{_fmt([_at_time(r['curve'], budget) for r in rs])} | {_fmt([r['steps_per_s'] for r in rs], 0)} | "
+                f"{_fmt([r['samples_per_s'] for r in rs], 0)} | {max(r['inverse_error'] for r in rs):.1e} | "
+                f"{int(rs[0]['params'])} | {int(sum(r['failures'] for r in rs))} |"
+            )
+        lines.append("")
+        print("\n".join(lines[-len(results) - 5 :]), flush=True)
+    if skipped:
+        lines += ["Skipped (did not import): " + "; ".join(skipped), ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
