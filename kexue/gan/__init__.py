@@ -1,5 +1,6 @@
 """GANs and Lipschitz constraints: losses as plain functions of critic outputs, and evaluation."""
 
+from kexue.gan.arms import ARMS, Arm, arm, critic_objective, generator_objective
 from kexue.gan.bigan_qp import (
     bigan_qp_d_loss,
     bigan_qp_distance,
@@ -53,6 +54,7 @@ from kexue.gan.lipschitz import (
     gradient_norm_penalty,
     lipschitz_upper_bound,
     one_sided_gradient_penalty,
+    project_spectral_,
     spectral_norm,
     spectral_norm_estimate,
     spectral_norm_penalty,
@@ -78,6 +80,11 @@ from kexue.gan.vi_unified import (
 from kexue.gan.wgan import clip_weights, dual_estimate, gradient_penalty, wgan_d_loss, wgan_g_loss
 
 __all__ = [
+    "ARMS",
+    "Arm",
+    "arm",
+    "critic_objective",
+    "generator_objective",
     "DIVERGENCES",
     "PAPERS",
     "DigitClassifier",
@@ -131,6 +138,7 @@ __all__ = [
     "modes_covered",
     "one_sided_gradient_penalty",
     "pair_distance",
+    "project_spectral_",
     "qp_critic_loss",
     "qp_divergence_exact",
     "r1_penalty",

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kexue.data import toy2d
+from kexue.data import mode_centres, toy2d
 from kexue.nn import MLP
 from kexue.stats import w1_exact
 
@@ -77,8 +77,11 @@ def certified_lower_bound(
 def w1_noise_floor(name: str, n: int, *, seed: int = 0, n_draws: int = 1) -> float:
     """Mean W1 between a stratified reference and i.i.d. samples of toy mixture `name` (n points).
 
-    The value a perfect generator scores at this n; report W1 − floor.
+    The value a perfect generator scores at this n; report W1 − floor. n is rounded down to a
+    multiple of the number of modes.
     """
+    k = len(mode_centres(name))
+    n -= n % k  # a stratified reference needs a multiple of K points
     ref = toy2d(name, n, seed=seed, stratified=True)
     return float(
         np.mean([w1_exact(ref, toy2d(name, n, seed=seed + 1 + k)) for k in range(n_draws)])

@@ -45,6 +45,7 @@ __all__ = [
     "FreshSpectralNorm",
     "spectral_norm",
     "spectral_norm_penalty",
+    "project_spectral_",
     "frobenius_penalty",
     "lipschitz_upper_bound",
     "gradient_norm_penalty",
@@ -126,6 +127,19 @@ def spectral_norm(
 def _weights(module: nn.Module) -> list[Tensor]:
     layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
     return [m.weight.reshape(m.weight.shape[0], -1) for m in layers]
+
+
+@torch.no_grad()
+def project_spectral_(module: nn.Module) -> None:
+    """W ← W/‖W‖₂ in place for every Linear/Conv weight (exact SVD): SN as a post-step projection.
+
+    This is what a Keras `constraint` does (the pitfall the article patched): the gradient step
+    sees the unnormalised weight, and the projection follows it.
+    """
+    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+    for layer in layers:
+        w = layer.weight
+        w.div_(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), 2))
 
 
 def spectral_norm_penalty(module: nn.Module, lam: float = 1.0) -> Tensor:

@@ -1,0 +1,373 @@
+r"""Recipe: GAN-QP — the point-mass test, toy mixtures over seeds, digits against WGAN-GP.
+
+Article: 不用L约束又不会梯度消失的GAN，了解一下？ (see kexue.gan.gan_qp)
+Data:    point masses δ_α, δ_β at distance d; kexue.data.toy2d eight_gaussians and
+         twentyfive_gaussians; kexue.data.digits (8x8, scaled to [−1, 1])
+Run:     kexue run gan-qp                 (full, about 10 min on 2 cores)
+         kexue run gan-qp --budget quick  (about 30 s)
+         kexue run gan-qp --budget smoke  (a few seconds; claims not judged)
+Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
+         delta.png (converged critic objective vs d, per arm), toys.png (samples per seed),
+         digits.png (GAN-QP and WGAN-GP samples), curves.png (critic objective while training)
+
+Part 1 (the article's "delta test", spec A4.7): p = δ_α, q = δ_β at Euclidean distance d. A
+critic alone is trained to convergence with the SGAN objective (dual JS: ½E_p log σ(T) +
+½E_q log(1 − σ(T)) + log 2), WGAN (SN critic, and GP for reference) and GAN-QP (λ = 10,
+Euclidean d). Expected: log 2 whatever d, d, and λd/2.
+Part 2: GAN-QP (L1, λ = 10, 2 critic steps : 1 generator step, Adam 2e-4... see Config) on
+eight_gaussians and twentyfive_gaussians for `toy_seeds` seeds; modes and HQ fraction per seed.
+Part 3: digits, GAN-QP vs WGAN-GP (λ = 10, 5 : 1) with the same MLPs and the same wall-clock;
+fd_digits from the in-house feature classifier (floor reported), class coverage.
+
+Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from kexue.data import digits, mode_centres, mode_std, toy2d
+from kexue.gan import (
+    digit_label_stats,
+    digits_to_unit,
+    fd_digits,
+    fit_digit_classifier,
+    gan_qp_d_loss,
+    gan_qp_g_loss,
+    gradient_norm_penalty,
+    hq_fraction,
+    mode_kl,
+    modes_covered,
+    qp_critic_loss,
+    sgan_d_loss,
+    spectral_norm,
+    w1_noise_floor,
+    wgan_d_loss,
+    wgan_g_loss,
+)
+from kexue.nn import MLP
+from kexue.recipes import _plot
+from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.stats import w1_exact
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    # part 1: point masses
+    delta_distances: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    delta_steps: int = 1500
+    delta_lr: float = 1e-3
+    # part 2: toys
+    toy_seeds: int = 5  # seeds seed, seed+1, ... for every toy set
+    toy_sets: tuple[str, ...] = ("eight_gaussians", "twentyfive_gaussians")
+    toy_steps: tuple[int, ...] = (1500, 3500)  # generator steps per set
+    hidden: tuple[int, ...] = (128, 128, 128)
+    batch_size: int = 256
+    lr_d: float = 1e-3  # Adam, betas (0.5, 0.999); separate rates allow TTUR
+    lr_g: float = 1e-3
+    n_d: int = 2  # critic steps per generator step (the author's 2 : 1)
+    lam: float = 10.0
+    norm: str = "l1"  # the author's per-pixel mean |Δx|
+    n_eval: int = 2000
+    # part 3: digits
+    digits_seconds: float = 75.0  # wall-clock per arm
+    digits_hidden: tuple[int, ...] = (256, 256)
+    digits_z: int = 32
+    digits_batch: int = 128
+    gp_lam: float = 10.0
+
+
+QUICK = {
+    "delta_steps": 400,
+    "toy_seeds": 1,
+    "toy_sets": ("eight_gaussians",),
+    "toy_steps": (1000,),
+    "digits_seconds": 6.0,
+    "n_eval": 1000,
+}
+SMOKE = {
+    "delta_distances": (1.0,),
+    "delta_steps": 20,
+    "toy_seeds": 1,
+    "toy_sets": ("eight_gaussians",),
+    "toy_steps": (20,),
+    "digits_seconds": 0.5,
+    "n_eval": 200,
+    "hidden": (32, 32),
+    "digits_hidden": (32,),
+}
+
+CLAIMS = (
+    Claim("point masses: converged SGAN objective ≈ log 2 whatever d (within 5%)",
+          "delta_sgan_max_rel_err", "<=", 0.05, ("quick", "full")),
+    Claim("point masses: converged WGAN (SN critic) objective ≈ d (within 5%)",
+          "delta_wgan_sn_max_rel_err", "<=", 0.05, ("full",)),
+    Claim("point masses: converged GAN-QP objective ≈ λd/2 (within 5%)",
+          "delta_qp_max_rel_err", "<=", 0.05, ("quick", "full")),
+    Claim("twentyfive_gaussians: GAN-QP covers ≥ 24/25 modes on every seed",
+          "twentyfive_gaussians_min_modes", ">=", 24, ("full",)),
+    Claim("twentyfive_gaussians: hq_fraction ≥ 0.7 on every seed",
+          "twentyfive_gaussians_min_hq", ">=", 0.7, ("full",)),
+    Claim("eight_gaussians: GAN-QP covers 8/8 modes on every seed",
+          "eight_gaussians_min_modes", ">=", 8, ("full",)),
+    Claim("eight_gaussians: hq_fraction ≥ 0.8 on every seed",
+          "eight_gaussians_min_hq", ">=", 0.8, ("full",)),
+    Claim("digits: fd_digits of GAN-QP ≤ that of WGAN-GP at equal wall-clock",
+          "digits_fd_qp_minus_gp", "<=", 0.0, ("full",)),
+    Claim("digits: GAN-QP covers all 10 classes", "digits_qp_class_coverage", ">=", 10,
+          ("full",)),
+)  # fmt: skip
+
+
+def _critic(hidden: tuple[int, ...], d_in: int = 2) -> nn.Module:
+    return MLP(d_in, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
+
+
+def _delta_objective(arm: str, t_a: torch.Tensor, t_b: torch.Tensor, d: torch.Tensor, lam: float):
+    """The dual objective (to maximise) of each arm at point masses, and the critic's loss."""
+    if arm == "sgan":  # ½E_p log σ(T) + ½E_q log(1 − σ(T)) + log 2
+        loss = sgan_d_loss(t_a, t_b)
+        return math.log(2) - 0.5 * loss, loss
+    if arm in ("wgan_sn", "wgan_gp"):
+        loss = wgan_d_loss(t_a, t_b)
+        return -loss, loss
+    loss = qp_critic_loss(t_a[:, 0] - t_b[:, 0], d, lam=lam)
+    return -loss, loss
+
+
+def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    g = seed_everything(cfg.seed)
+    acc = make_accelerator()
+    g.manual_seed(cfg.seed * 1000 + acc.process_index)
+    # Finished parts' metrics and samples; a resumed run skips the parts already done.
+    results: dict[str, object] = {}
+    state = {"results": results, "rng": g}
+    step = out.restore(state)  # history rows so far
+
+    def log(**values: float) -> None:
+        nonlocal step
+        out.log(step, **values)
+        step += 1
+
+    def part_done(key: str, values: dict[str, object]) -> None:
+        results.update(values)
+        results[f"_done_{key}"] = 1.0
+        out.save_checkpoint(step, state)
+
+    # ---- part 1: point masses at distance d
+    arms = ("sgan", "wgan_sn", "wgan_gp", "qp")
+    for arm in arms:
+        for dist in cfg.delta_distances:
+            key = f"delta_{arm}_{dist:g}"
+            if f"_done_{key}" in results:
+                continue
+            torch.manual_seed(cfg.seed)
+            critic = _critic((128, 128))
+            if arm == "wgan_sn":
+                spectral_norm(critic, state="persistent", n_iter=1)
+            opt = torch.optim.Adam(critic.parameters(), lr=cfg.delta_lr, betas=(0.5, 0.999))
+            critic, opt = acc.prepare(critic, opt)
+            x_a = torch.tensor([[-dist / 2, 0.0]]).expand(8, 2)
+            x_b = torch.tensor([[dist / 2, 0.0]]).expand(8, 2)
+            d = torch.full((8,), dist)
+            for i in range(cfg.delta_steps):
+                value, loss = _delta_objective(arm, critic(x_a), critic(x_b), d, cfg.lam)
+                if arm == "wgan_gp":
+                    loss = loss + cfg.gp_lam * gradient_norm_penalty(critic, x_a, x_b, generator=g)
+                opt.zero_grad()
+                acc.backward(loss)
+                opt.step()
+                if i % 50 == 0 and dist == 1.0:
+                    log(**{f"delta_{arm}_objective": float(value)})
+            critic.eval()
+            xb = x_b[:1].clone().requires_grad_(True)
+            value, _ = _delta_objective(arm, critic(x_a[:1]), critic(xb), d[:1], cfg.lam)
+            (grad,) = torch.autograd.grad(critic(xb).sum(), xb)
+            part_done(key, {key: float(value), f"{key}_grad_at_fake": float(grad.norm())})
+
+    targets = {"sgan": lambda d: math.log(2), "wgan_sn": lambda d: d, "wgan_gp": lambda d: d,
+               "qp": lambda d: cfg.lam * d / 2}  # fmt: skip
+    metrics: dict[str, float] = {}
+    for arm in arms:
+        errs = [
+            abs(results[f"delta_{arm}_{d:g}"] / targets[arm](d) - 1) for d in cfg.delta_distances
+        ]
+        metrics[f"delta_{arm}_max_rel_err"] = max(errs)
+        for d in cfg.delta_distances:
+            metrics[f"delta_{arm}_{d:g}"] = results[f"delta_{arm}_{d:g}"]
+            metrics[f"delta_{arm}_{d:g}_grad_at_fake"] = results[f"delta_{arm}_{d:g}_grad_at_fake"]
+
+    # ---- part 2: toy mixtures, several seeds
+    toy_samples: dict[str, list[np.ndarray]] = {}
+    for name, n_steps in zip(cfg.toy_sets, cfg.toy_steps, strict=True):
+        centres, std = mode_centres(name), mode_std(name)
+        toy_samples[name] = []
+        for k in range(cfg.toy_seeds):
+            seed = cfg.seed + k
+            key = f"{name}_seed{seed}"
+            torch.manual_seed(seed)
+            gen = MLP(2, 2, cfg.hidden)
+            disc = _critic(cfg.hidden)
+            if f"_done_{key}" not in results:
+                tg = torch.Generator().manual_seed(seed)
+                pool = torch.from_numpy(toy2d(name, 100_000, seed=seed))
+                opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
+                opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+                gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
+                t0 = time.perf_counter()
+                for i in range(n_steps):
+                    for _ in range(cfg.n_d):
+                        x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
+                        with torch.no_grad():
+                            x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
+                        d_loss = gan_qp_d_loss(disc(x_real), disc(x_fake), x_real, x_fake,
+                                               lam=cfg.lam, norm=cfg.norm)  # fmt: skip
+                        opt_d.zero_grad()
+                        acc.backward(d_loss)
+                        opt_d.step()
+                    x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
+                    x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
+                    with torch.no_grad():  # T(x_real) carries no generator gradient
+                        d_real = disc(x_real)
+                    g_loss = gan_qp_g_loss(d_real, disc(x_fake))
+                    opt_g.zero_grad()
+                    acc.backward(g_loss)
+                    opt_g.step()
+                    if i % 100 == 0 and k == 0:
+                        log(**{f"{name}_d_loss": d_loss.item()})
+                z = torch.randn(cfg.n_eval, 2, generator=torch.Generator().manual_seed(99))
+                with torch.no_grad():
+                    x_gen = acc.unwrap_model(gen)(z).numpy()
+                ref = toy2d(name, cfg.n_eval, seed=50_000 + seed)
+                part_done(key, {
+                    f"{key}_modes": modes_covered(x_gen, centres, std),
+                    f"{key}_hq": hq_fraction(x_gen, centres, std),
+                    f"{key}_mode_kl": mode_kl(x_gen, centres, std),
+                    f"{key}_w1": w1_exact(x_gen, ref),
+                    f"{key}_seconds": time.perf_counter() - t0,
+                    f"{key}_samples": torch.from_numpy(x_gen[:300]),
+                })  # fmt: skip
+            toy_samples[name].append(results[f"{key}_samples"].numpy())
+        seeds = [f"{name}_seed{cfg.seed + k}" for k in range(cfg.toy_seeds)]
+        metrics[f"{name}_min_modes"] = min(results[f"{s}_modes"] for s in seeds)
+        metrics[f"{name}_min_hq"] = min(results[f"{s}_hq"] for s in seeds)
+        metrics[f"{name}_mean_hq"] = float(np.mean([results[f"{s}_hq"] for s in seeds]))
+        metrics[f"{name}_mean_w1"] = float(np.mean([results[f"{s}_w1"] for s in seeds]))
+        metrics[f"{name}_w1_floor"] = w1_noise_floor(name, cfg.n_eval, seed=cfg.seed)
+        for s in seeds:
+            for m in ("modes", "hq", "mode_kl", "w1", "seconds"):
+                metrics[f"{s}_{m}"] = results[f"{s}_{m}"]
+
+    # ---- part 3: digits, GAN-QP vs WGAN-GP at equal wall-clock
+    train, test = digits("train"), digits("test")
+    x_train, x_test = digits_to_unit(train.images), digits_to_unit(test.images)
+    clf = fit_digit_classifier(x_train, train.labels, epochs=60 if out.budget != "smoke" else 2,
+                               seed=cfg.seed)  # fmt: skip
+    with torch.no_grad():
+        clf_acc = float((clf(torch.from_numpy(x_test)).argmax(1).numpy() == test.labels).mean())
+    floor_idx = np.random.default_rng(cfg.seed).choice(len(x_train), len(x_test), replace=False)
+    metrics["digits_classifier_acc"] = clf_acc
+    metrics["digits_fd_floor"] = fd_digits(clf, x_train[floor_idx], x_test)
+    pool = torch.from_numpy(x_train)
+    grids = {}
+    for arm in ("qp", "gp"):
+        key = f"digits_{arm}"
+        torch.manual_seed(cfg.seed)
+        gen = nn.Sequential(MLP(cfg.digits_z, 64, cfg.digits_hidden), nn.Tanh())
+        disc = _critic(cfg.digits_hidden, 64)
+        if f"_done_{key}" not in results:
+            tg = torch.Generator().manual_seed(cfg.seed)
+            n_d = cfg.n_d if arm == "qp" else 5
+            betas = (0.5, 0.999) if arm == "qp" else (0.5, 0.9)
+            lr = 2e-4 if arm == "qp" else 1e-4
+            opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
+            opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+            gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
+            b, it, t0 = cfg.digits_batch, 0, time.perf_counter()
+            while time.perf_counter() - t0 < cfg.digits_seconds:
+                for _ in range(n_d):
+                    x_real = pool[torch.randint(len(pool), (b,), generator=tg)]
+                    with torch.no_grad():
+                        x_fake = gen(torch.randn(b, cfg.digits_z, generator=tg))
+                    if arm == "qp":
+                        d_loss = gan_qp_d_loss(disc(x_real), disc(x_fake), x_real, x_fake,
+                                               lam=cfg.lam, norm=cfg.norm)  # fmt: skip
+                    else:
+                        d_loss = wgan_d_loss(disc(x_real), disc(x_fake))
+                        d_loss = d_loss + cfg.gp_lam * gradient_norm_penalty(
+                            disc, x_real, x_fake, generator=tg
+                        )
+                    opt_d.zero_grad()
+                    acc.backward(d_loss)
+                    opt_d.step()
+                x_real = pool[torch.randint(len(pool), (b,), generator=tg)]
+                x_fake = gen(torch.randn(b, cfg.digits_z, generator=tg))
+                if arm == "qp":
+                    with torch.no_grad():
+                        d_real = disc(x_real)
+                    g_loss = gan_qp_g_loss(d_real, disc(x_fake))
+                else:
+                    g_loss = wgan_g_loss(disc(x_fake))
+                opt_g.zero_grad()
+                acc.backward(g_loss)
+                opt_g.step()
+                if it % 100 == 0:
+                    log(**{f"{key}_d_loss": d_loss.item()})
+                it += 1
+            z = torch.randn(len(x_test), cfg.digits_z, generator=torch.Generator().manual_seed(7))
+            with torch.no_grad():
+                x_gen = acc.unwrap_model(gen)(z).numpy()
+            stats = digit_label_stats(clf, x_gen)
+            part_done(key, {
+                f"{key}_fd": fd_digits(clf, x_gen, x_test),
+                f"{key}_class_coverage": stats["class_coverage"],
+                f"{key}_confident": stats["confident"],
+                f"{key}_label_kl": stats["label_kl"],
+                f"{key}_w1_pixels": w1_exact(x_gen, x_test),
+                f"{key}_iterations": float(it),
+                f"{key}_images": torch.from_numpy(x_gen[:40]),
+            })  # fmt: skip
+        for m in ("fd", "class_coverage", "confident", "label_kl", "w1_pixels", "iterations"):
+            metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
+        grids[arm] = results[f"{key}_images"].numpy()
+    metrics["digits_fd_qp_minus_gp"] = metrics["digits_qp_fd"] - metrics["digits_gp_fd"]
+    metrics["digits_w1_pixels_floor"] = w1_exact(x_train[floor_idx], x_test)
+    out.save_checkpoint(step, state)
+
+    if out.is_main:
+        dists = cfg.delta_distances
+        rows = [{"step": d, **{a: metrics[f"delta_{a}_{d:g}"] for a in arms}} for d in dists]
+        fig = _plot.curves(
+            rows,
+            list(arms), "point masses: converged critic objective vs d",
+            {"log 2": math.log(2)}, xlabel="d",
+        )  # fmt: skip
+        out.save_figure(fig, "delta.png")
+        sets, titles = [], []
+        for name in cfg.toy_sets:
+            for k, x in enumerate(toy_samples[name]):
+                key = f"{name}_seed{cfg.seed + k}"
+                ref = toy2d(name, 300, seed=60_000)
+                sets.append([(ref, "real"), (x, "GAN-QP")])
+                titles.append(f"{name} seed {cfg.seed + k}: {int(metrics[f'{key}_modes'])} modes, "
+                              f"hq {metrics[f'{key}_hq']:.2f}")  # fmt: skip
+        out.save_figure(_plot.panels(sets, titles), "toys.png")
+        both = np.concatenate([grids["qp"], grids["gp"]])
+        title = (
+            f"digits, rows 1-4 GAN-QP (FD {metrics['digits_qp_fd']:.2f}), rows 5-8 WGAN-GP "
+            f"(FD {metrics['digits_gp_fd']:.2f}); floor {metrics['digits_fd_floor']:.2f}"
+        )
+        out.save_figure(_plot.image_grid(both, title), "digits.png")
+        keys = [
+            k for k in ("delta_qp_objective", "delta_sgan_objective", "delta_wgan_sn_objective")
+        ]
+        fig = _plot.curves(out.history, keys, "critic objective at d = 1", xlabel="log row")
+        out.save_figure(fig, "curves.png")
+    return metrics

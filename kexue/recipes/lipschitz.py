@@ -1,0 +1,335 @@
+r"""Recipe: Lipschitz constraints — critics with a known W1, SN's σ, WGAN on 8 Gaussians,
+spectral-norm regularisation and the generalisation gap.
+
+Article: 深度学习中的Lipschitz约束：泛化与生成模型 (see kexue.gan.lipschitz)
+Data:    kexue.data.toy2d eight_gaussians (p) and p shifted by t = (0.5, 0) (q): W1 = ‖t‖ = 0.5
+         exactly on held-out samples; kexue.data.digits for the generalisation part
+Run:     kexue run lipschitz                 (full)
+         kexue run lipschitz --budget quick  (about 30 s)
+         kexue run lipschitz --budget smoke  (a few seconds; claims not judged)
+Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
+         critics.png (each critic over p and q), samples.png (WGAN per constraint),
+         curves.png (certified bounds while training)
+
+Part 1 trains critics alone between p and q, one per Lipschitz device: weight clipping,
+WGAN-GP (λ = 10), the author's one-sided GP, SN (PyTorch's persistent power iteration), SN
+recomputed from ones every call (the author's Keras variant) and SN as a post-step projection
+(the Keras-constraint pitfall). Each critic's dual estimate is certified: est/L̂ with L̂ its
+largest slope over all pairs of held-out points, a lower bound on the exact W1 = 0.5. After
+training, the σ that the persistent SN divides by is compared with the SVD's. Part 2 trains a
+WGAN on eight_gaussians with clip / GP / one-sided GP / SN critics. Part 3 trains a small digits
+classifier with and without λΣ‖W‖₂² and reports the train-test gap (the article's first half).
+
+Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kexue.data import digits, mode_centres, mode_std, toy2d
+from kexue.gan import (
+    certified_lower_bound,
+    clip_weights,
+    digits_to_unit,
+    gradient_norm_penalty,
+    hq_fraction,
+    lipschitz_upper_bound,
+    modes_covered,
+    project_spectral_,
+    spectral_norm,
+    spectral_norm_estimate,
+    spectral_norm_penalty,
+    w1_noise_floor,
+    wgan_d_loss,
+    wgan_g_loss,
+)
+from kexue.nn import MLP
+from kexue.recipes import _plot
+from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.stats import w1_exact
+
+CRITIC_ARMS = ("clip", "gp", "one_sided_gp", "sn", "sn_fresh", "sn_project")
+GAN_ARMS = ("clip", "gp", "one_sided_gp", "sn")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    data: str = "eight_gaussians"
+    shift: float = 0.5  # q = p + (shift, 0): W1 = shift exactly
+    n_eval: int = 1000
+    batch_size: int = 256
+    hidden: tuple[int, ...] = (128, 128)
+    critic_steps: int = 2000
+    lr: float = 1e-4  # Adam (0.5, 0.9) for GP/SN critics and the WGANs (WGAN-GP's settings)
+    clip: float = 0.01
+    clip_lr: float = 5e-5  # RMSProp, as in WGAN
+    lam: float = 10.0
+    gen_steps: int = 1000
+    n_critic: int = 5
+    gan_hidden: tuple[int, ...] = (128, 128, 128)
+    gan_lam: float = 0.1  # gan_toy.py's λ for the 2-D WGAN-GP
+    reg_train: int = 300  # digits used to train the classifier (a small set overfits)
+    reg_epochs: int = 300
+    reg_lam: float = 0.01
+
+
+QUICK = {"critic_steps": 300, "gen_steps": 30, "reg_epochs": 60, "n_eval": 500}
+SMOKE = {"critic_steps": 5, "gen_steps": 2, "n_eval": 100, "batch_size": 64, "reg_epochs": 1,
+         "hidden": (32, 32), "gan_hidden": (32, 32)}  # fmt: skip
+
+CLAIMS = (
+    Claim("GP critic: certified lower bound est/L̂ ≥ 0.9·W1", "gp_tightness", ">=", 0.9),
+    Claim("SN critic: certified lower bound est/L̂ ≥ 0.9·W1", "sn_tightness", ">=", 0.9),
+    Claim("SN's σ (persistent power iteration) within 1e-4 of the SVD's largest singular value",
+          "sn_sigma_max_abs_err", "<=", 1e-4),
+)  # fmt: skip
+
+
+def _critic(hidden: tuple[int, ...]) -> nn.Module:
+    return MLP(2, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
+
+
+def _constrained(arm: str, hidden: tuple[int, ...]) -> nn.Module:
+    net = _critic(hidden)
+    if arm == "sn":
+        spectral_norm(net, state="persistent")
+    elif arm == "sn_fresh":
+        spectral_norm(net, state="fresh")
+    elif arm == "sn_project":
+        project_spectral_(net)
+    return net
+
+
+def _critic_step(arm: str, cfg: Config, critic: nn.Module, x_real, x_fake, g) -> torch.Tensor:
+    loss = wgan_d_loss(critic(x_real), critic(x_fake))
+    if arm == "gp":
+        loss = loss + cfg.lam * gradient_norm_penalty(critic, x_real, x_fake, generator=g)
+    elif arm == "one_sided_gp":
+        loss = loss + cfg.lam * gradient_norm_penalty(
+            critic, x_real, x_fake, one_sided=True, generator=g
+        )
+    return loss
+
+
+def _after_step(arm: str, cfg: Config, critic: nn.Module) -> None:
+    if arm == "clip":
+        clip_weights(critic, cfg.clip)
+    elif arm == "sn_project":
+        project_spectral_(critic)
+
+
+def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    g = seed_everything(cfg.seed)
+    acc = make_accelerator()
+    g.manual_seed(cfg.seed * 1000 + acc.process_index)
+    results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
+    state = {"results": results, "rng": g}
+    step = out.restore(state)
+
+    def log(**values: float) -> None:
+        nonlocal step
+        out.log(step, **values)
+        step += 1
+
+    shift = torch.tensor([cfg.shift, 0.0])
+    x_p = toy2d(cfg.data, cfg.n_eval, seed=10_000 + cfg.seed).astype(np.float64)
+    x_q = x_p + shift.numpy()  # translation: W1 = ‖t‖ exactly
+    w1 = w1_exact(x_p, x_q)
+    tp, tq = torch.from_numpy(x_p).float(), torch.from_numpy(x_q).float()
+    pool = torch.from_numpy(toy2d(cfg.data, 100_000, seed=cfg.seed))
+    metrics: dict[str, float] = {"w1_exact": w1}
+    critics: dict[str, nn.Module] = {}
+
+    # ---- part 1: critics alone between p and q = p + t
+    for arm in CRITIC_ARMS:
+        torch.manual_seed(cfg.seed)
+        critic = _constrained(arm, cfg.hidden)
+        if arm == "clip":
+            opt = torch.optim.RMSprop(critic.parameters(), lr=cfg.clip_lr)
+        else:
+            opt = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+        critic, opt = acc.prepare(critic, opt)
+        critics[arm] = critic
+        key = f"critic_{arm}"
+        if f"_done_{key}" in results:
+            critic.load_state_dict(results[f"{key}_state"])
+            continue
+        tg = torch.Generator().manual_seed(cfg.seed)
+        t0 = time.perf_counter()
+        for i in range(cfg.critic_steps):
+            x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
+            x_fake = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)] + shift
+            loss = _critic_step(arm, cfg, critic, x_real, x_fake, tg)
+            opt.zero_grad()
+            acc.backward(loss)
+            opt.step()
+            _after_step(arm, cfg, critic)
+            if i % 100 == 0 or i == cfg.critic_steps - 1:
+                with torch.no_grad():
+                    s_p, s_q = critic(tp), critic(tq)
+                cert = certified_lower_bound(s_p, s_q, x_p, x_q)
+                log(**{f"{arm}_certified": cert["certified_lb"], f"{arm}_est": cert["est"]})
+        seconds = time.perf_counter() - t0
+        critic.eval()
+        with torch.no_grad():
+            s_p, s_q = critic(tp), critic(tq)
+        cert = certified_lower_bound(s_p, s_q, x_p, x_q)
+        values = {
+            f"{arm}_est": cert["est"],
+            f"{arm}_L_hat": cert["L_hat"],
+            f"{arm}_certified_lb": cert["certified_lb"],
+            f"{arm}_tightness": cert["certified_lb"] / w1,
+            f"{arm}_ms_per_step": 1000 * seconds / cfg.critic_steps,
+            f"{arm}_lipschitz_upper_bound": lipschitz_upper_bound(acc.unwrap_model(critic)),
+        }
+        if arm == "sn":
+            # σ the persistent parametrisation divides by vs the SVD's. One train-mode forward
+            # without an update first: it runs the layer's power-iteration step on the current
+            # weights (the last optimiser step changed them after u, v were last refined).
+            critic.train()
+            with torch.no_grad():
+                critic(tp)
+            critic.eval()
+            errs, errs_100 = [], []
+            for layer in acc.unwrap_model(critic):
+                if isinstance(layer, nn.Linear):
+                    w_orig = layer.parametrizations.weight.original.detach()
+                    sigma_svd = float(torch.linalg.matrix_norm(w_orig, 2))
+                    sigma_used = float(w_orig.norm() / layer.weight.detach().norm())
+                    errs.append(abs(sigma_used - sigma_svd))
+                    u = layer.parametrizations.weight[0]._u  # continue from the layer's u
+                    sigma_100, _, _ = spectral_norm_estimate(w_orig, n_iter=100, u=u.clone())
+                    errs_100.append(abs(float(sigma_100) - sigma_svd))
+            values["sn_sigma_max_abs_err"] = max(errs)
+            values["sn_sigma_100_iter_max_abs_err"] = max(errs_100)
+        results.update(values)
+        results[f"{key}_state"] = acc.unwrap_model(critic).state_dict()
+        results[f"_done_{key}"] = 1.0
+        out.save_checkpoint(step, state)
+    for arm in CRITIC_ARMS:
+        for m in ("est", "L_hat", "certified_lb", "tightness", "ms_per_step",
+                  "lipschitz_upper_bound"):  # fmt: skip
+            metrics[f"{arm}_{m}"] = results[f"{arm}_{m}"]
+    metrics["sn_sigma_max_abs_err"] = results["sn_sigma_max_abs_err"]
+    metrics["sn_sigma_100_iter_max_abs_err"] = results["sn_sigma_100_iter_max_abs_err"]
+    metrics["gp_over_sn_time"] = metrics["gp_ms_per_step"] / metrics["sn_ms_per_step"]
+
+    # ---- part 2: WGAN on the toy with each constraint
+    centres, std = mode_centres(cfg.data), mode_std(cfg.data)
+    ref = toy2d(cfg.data, cfg.n_eval, seed=30_000 + cfg.seed)
+    metrics["gan_w1_floor"] = w1_noise_floor(cfg.data, cfg.n_eval, seed=cfg.seed)
+    samples = {}
+    for arm in GAN_ARMS:
+        key = f"gan_{arm}"
+        if f"_done_{key}" not in results:
+            torch.manual_seed(cfg.seed)
+            gen = MLP(2, 2, cfg.gan_hidden)
+            disc = _constrained(arm, cfg.gan_hidden)
+            if arm == "clip":
+                opt_d = torch.optim.RMSprop(disc.parameters(), lr=cfg.clip_lr)
+                opt_g = torch.optim.RMSprop(gen.parameters(), lr=cfg.clip_lr)
+            else:
+                opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+                opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+            gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
+            tg = torch.Generator().manual_seed(cfg.seed)
+            gan_cfg = Config(**{**cfg.__dict__, "lam": cfg.gan_lam})
+            t0 = time.perf_counter()
+            for i in range(cfg.gen_steps):
+                for _ in range(cfg.n_critic):
+                    x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
+                    with torch.no_grad():
+                        x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
+                    d_loss = _critic_step(arm, gan_cfg, disc, x_real, x_fake, tg)
+                    opt_d.zero_grad()
+                    acc.backward(d_loss)
+                    opt_d.step()
+                    _after_step(arm, cfg, disc)
+                g_loss = wgan_g_loss(disc(gen(torch.randn(cfg.batch_size, 2, generator=tg))))
+                opt_g.zero_grad()
+                acc.backward(g_loss)
+                opt_g.step()
+                if i % 100 == 0:
+                    log(**{f"gan_{arm}_d_loss": d_loss.item()})
+            z = torch.randn(cfg.n_eval, 2, generator=torch.Generator().manual_seed(99))
+            with torch.no_grad():
+                x_gen = acc.unwrap_model(gen)(z).numpy()
+            results.update({
+                f"{key}_modes": modes_covered(x_gen, centres, std),
+                f"{key}_hq": hq_fraction(x_gen, centres, std),
+                f"{key}_w1": w1_exact(x_gen, ref),
+                f"{key}_seconds": time.perf_counter() - t0,
+                f"{key}_samples": torch.from_numpy(x_gen[:500]),
+                f"_done_{key}": 1.0,
+            })  # fmt: skip
+            out.save_checkpoint(step, state)
+        for m in ("modes", "hq", "w1", "seconds"):
+            metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
+        samples[arm] = results[f"{key}_samples"].numpy()
+
+    # ---- part 3: spectral-norm regularisation and the generalisation gap (digits)
+    train, test = digits("train"), digits("test")
+    x_tr = torch.from_numpy(digits_to_unit(train.images[: cfg.reg_train]))
+    y_tr = torch.from_numpy(train.labels[: cfg.reg_train])
+    x_te, y_te = torch.from_numpy(digits_to_unit(test.images)), torch.from_numpy(test.labels)
+    for lam in (0.0, cfg.reg_lam):
+        key = f"reg_{lam:g}"
+        if f"_done_{key}" not in results:
+            torch.manual_seed(cfg.seed)
+            clf = MLP(64, 10, (256, 256))
+            opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
+            clf, opt = acc.prepare(clf, opt)
+            for _ in range(cfg.reg_epochs):
+                loss = F.cross_entropy(clf(x_tr), y_tr)
+                if lam > 0:
+                    loss = loss + spectral_norm_penalty(clf, lam)
+                opt.zero_grad()
+                acc.backward(loss)
+                opt.step()
+            with torch.no_grad():
+                tr = float((clf(x_tr).argmax(1) == y_tr).float().mean())
+                te = float((clf(x_te).argmax(1) == y_te).float().mean())
+                loss_tr = float(F.cross_entropy(clf(x_tr), y_tr))
+                loss_te = float(F.cross_entropy(clf(x_te), y_te))
+            results.update({
+                f"{key}_train_acc": tr, f"{key}_test_acc": te,
+                f"{key}_loss_gap": loss_te - loss_tr,
+                f"{key}_lipschitz_upper_bound": lipschitz_upper_bound(acc.unwrap_model(clf)),
+                f"_done_{key}": 1.0,
+            })  # fmt: skip
+            out.save_checkpoint(step, state)
+        for m in ("train_acc", "test_acc", "loss_gap", "lipschitz_upper_bound"):
+            metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
+    out.save_checkpoint(step, state)
+
+    if out.is_main:
+        fields = []
+        for arm in CRITIC_ARMS:
+            crit = acc.unwrap_model(critics[arm]).eval()
+
+            def field(points: np.ndarray, crit: nn.Module = crit) -> np.ndarray:
+                with torch.no_grad():
+                    return crit(torch.from_numpy(points)).squeeze(1).numpy()
+
+            fields.append(field)
+        sets = [[(x_p[:400], "p"), (x_q[:400], "q = p + t")]] * len(CRITIC_ARMS)
+        titles = [f"{a}: est/L̂ = {metrics[f'{a}_certified_lb']:.3f} (W1 {w1:.2f})"
+                  for a in CRITIC_ARMS]  # fmt: skip
+        out.save_figure(_plot.panels(sets, titles, fields=fields), "critics.png")
+        sets = [[(ref[:500], "real"), (samples[a], "WGAN")] for a in GAN_ARMS]
+        titles = [f"WGAN-{a}: {int(metrics[f'gan_{a}_modes'])}/8, hq {metrics[f'gan_{a}_hq']:.2f}"
+                  for a in GAN_ARMS]  # fmt: skip
+        out.save_figure(_plot.panels(sets, titles, centres=centres), "samples.png")
+        keys = [f"{a}_certified" for a in CRITIC_ARMS]
+        fig = _plot.curves(out.history, keys, "certified lower bound est/L̂", {"W1": w1},
+                           xlabel="log row (every 100 critic steps)")  # fmt: skip
+        out.save_figure(fig, "curves.png")
+    return metrics
