@@ -148,3 +148,60 @@ def errorbars(
     return fig
 
 
+def image_grid(
+    images: np.ndarray, title: str = "", nrow: int = 10, size: int = 8, vmin: float = -1.0
+) -> Any:
+    """A grid of square grey images (N, size*size) or (N, size, size), values in [vmin, 1]."""
+    plt = _plt()
+    imgs = np.asarray(images).reshape(-1, size, size)
+    n = len(imgs)
+    ncol = min(nrow, n)
+    rows = (n + ncol - 1) // ncol
+    canvas = np.full((rows * (size + 1) + 1, ncol * (size + 1) + 1), vmin)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, ncol)
+        canvas[
+            1 + r * (size + 1) : 1 + r * (size + 1) + size,
+            1 + c * (size + 1) : 1 + c * (size + 1) + size,
+        ] = img
+    fig, ax = plt.subplots(figsize=(0.5 * ncol + 0.5, 0.5 * rows + 0.6))
+    ax.imshow(canvas, cmap="gray_r" if vmin < 0 else "gray", vmin=vmin, vmax=1.0)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def panels(
+    sets: Sequence[Sequence[tuple[np.ndarray, str]]],
+    titles: Sequence[str],
+    lim: float | None = None,
+    centres: np.ndarray | None = None,
+    fields: Sequence[Callable[[np.ndarray], np.ndarray] | None] | None = None,
+) -> Any:
+    """Several scatter panels side by side (one per arm), optional scalar field per panel."""
+    plt = _plt()
+    k = len(sets)
+    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 3.3), squeeze=False)
+    pts = np.concatenate([np.asarray(p) for s in sets for p, _ in s])
+    lim = lim or float(np.abs(pts).max() * 1.1)
+    colours = ["tab:red", "tab:blue", "tab:orange", "tab:cyan"]
+    for i, (ax, s, t) in enumerate(zip(axes[0], sets, titles, strict=True)):
+        field = fields[i] if fields else None
+        if field is not None:
+            g = np.linspace(-lim, lim, 80)
+            xx, yy = np.meshgrid(g, g)
+            zz = field(np.stack([xx.ravel(), yy.ravel()], 1).astype(np.float32)).reshape(xx.shape)
+            ax.contourf(xx, yy, zz, levels=25, cmap="viridis", alpha=0.8)
+        for (p, label), colour in zip(s, colours, strict=False):
+            p = np.asarray(p)
+            ax.scatter(p[:, 0], p[:, 1], s=2, c=colour, label=label)
+        if centres is not None:
+            ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="k", s=12)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(t, fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes[0][0].legend(fontsize=6, markerscale=3, loc="upper right")
+    fig.tight_layout()
+    return fig
