@@ -9,7 +9,13 @@ from kexue.text.ngrams import (
     count_ngrams_table,
     split_chunks,
 )
-from kexue.text.segment import UnigramSegmenter, segment
+from kexue.text.segment import (
+    NUMBER,
+    UnigramSegmenter,
+    mask_numbers,
+    segment,
+    unmask_numbers,
+)
 from kexue.text.word_discovery import (
     CohesionLexicon,
     MinEntropyLexicon,
@@ -20,6 +26,7 @@ from kexue.text.word_discovery import (
 )
 
 __all__ = [
+    "NUMBER",
     "CohesionLexicon",
     "MinEntropyLexicon",
     "NgramCounter",
@@ -33,8 +40,10 @@ __all__ = [
     "cws_scores",
     "discover_words",
     "lexicon_scores",
+    "mask_numbers",
     "mep_lexicon",
     "refine_lexicon",
     "segment",
     "split_chunks",
+    "unmask_numbers",
 ]

@@ -39,8 +39,9 @@ __all__ = [
     "count_ngrams_dask",
 ]
 
-#: the kept character class: CJK unified ideographs (basic block + extension A) and ASCII alnum
-KEEP = "\u3400-\u4dbf\u4e00-\u9fff0-9A-Za-z"
+#: the kept character class: CJK unified ideographs (basic block + extension A), ASCII alnum and
+#: U+E000 (the number placeholder of `kexue.text.segment.mask_numbers`)
+KEEP = "\u3400-\u4dbf\u4e00-\u9fff0-9A-Za-z\ue000"
 
 
 def normalize(text: str) -> str:

@@ -19,9 +19,30 @@ from collections.abc import Iterable, Mapping
 
 from kexue.text.ngrams import KEEP
 
-__all__ = ["UnigramSegmenter", "segment", "viterbi_segment"]
+__all__ = ["NUMBER", "UnigramSegmenter", "mask_numbers", "segment", "unmask_numbers",
+           "viterbi_segment"]  # fmt: skip
 
 _ALNUM = re.compile(r"[A-Za-z0-9]")
+#: placeholder character standing for one number (a private-use codepoint, in the kept class)
+NUMBER = "\ue000"
+_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?%?")
+
+
+def mask_numbers(text: str) -> tuple[str, list[str]]:
+    """Replace every number (digits, optional decimal part, optional %) by `NUMBER`.
+
+    Counting then sees one symbol per number, so "NUMBER年" can be discovered like a word (the
+    usual unsupervised-CWS convention of mapping digit runs to one token). Apply after NFKC.
+    """
+    numbers = _NUMBER_RE.findall(text)
+    return _NUMBER_RE.sub(NUMBER, text), numbers
+
+
+def unmask_numbers(tokens: list[str], numbers: list[str]) -> list[str]:
+    """Inverse of `mask_numbers` on a token list (placeholders filled left to right)."""
+    it = iter(numbers)
+    return [t if NUMBER not in t else "".join(next(it) if c == NUMBER else c for c in t)
+            for t in tokens]  # fmt: skip
 
 
 def viterbi_segment(text: str, logp: Mapping[str, float], prefixes: set[str] | frozenset[str],
@@ -65,17 +86,19 @@ class UnigramSegmenter:
     Parameters:
         unknown_count: pseudo-count of a character that starts no lexicon word (jieba: 1).
         combine_alnum: join runs of single ASCII letters/digits (as jieba does).
-        keep: regex class of characters segmented by the model; others are single tokens.
+        keep: regex class of characters segmented by the model; others are single tokens...
+        group_repeats: ... except runs of one repeated character ("——", "……"), one token.
 
     Attributes:
         logp_: word → ln p(w).  prefixes_: all prefixes of lexicon words.  total_: Σ counts.
     """
 
     def __init__(self, unknown_count: float = 1.0, combine_alnum: bool = True,
-                 keep: str = KEEP) -> None:  # fmt: skip
+                 keep: str = KEEP, group_repeats: bool = True) -> None:  # fmt: skip
         self.unknown_count = unknown_count
         self.combine_alnum = combine_alnum
         self.keep = keep
+        self.group_repeats = group_repeats
 
     def fit(self, lexicon: Mapping[str, float], y: None = None) -> UnigramSegmenter:
         words = {w: float(c) for w, c in lexicon.items() if c > 0 and w}
@@ -97,6 +120,8 @@ class UnigramSegmenter:
             if self._runs.fullmatch(piece):
                 words = viterbi_segment(piece, self.logp_, self.prefixes_, self.unknown_)
                 out += _combine_alnum(words) if self.combine_alnum else words
+            elif self.group_repeats:
+                out += [m.group(0) for m in re.finditer(r"(.)\1*", piece, re.S)]
             else:
                 out += list(piece)
         return out

@@ -174,3 +174,14 @@ def test_bits_per_char_and_lexicon_scores():
     assert bits_per_char([["a", "a", "bb"]]) == pytest.approx(h / (4 / 3))
     s = lexicon_scores({"我们": 5, "学": 1}, [["我们", "学生"]], ks=(1,))
     assert s["type_precision"] == 0.5 and s["type_recall"] == 0.5 and s["precision_at_1"] == 1.0
+
+
+def test_number_masking_round_trip_and_repeats():
+    from kexue.text import NUMBER, mask_numbers, unmask_numbers
+
+    text = "1997年增长12.5%，达到3亿——"
+    masked, numbers = mask_numbers(text)
+    assert masked == f"{NUMBER}年增长{NUMBER}，达到{NUMBER}亿——" and numbers == ["1997", "12.5%", "3"]
+    lex = {f"{NUMBER}年": 5, "增长": 4, "达到": 3, "亿": 2, NUMBER: 3}
+    tokens = unmask_numbers(segment(masked, lex), numbers)
+    assert tokens == ["1997年", "增长", "12.5%", "，", "达到", "3", "亿", "——"]

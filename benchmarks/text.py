@@ -1,0 +1,318 @@
+"""Side-by-side benchmark of the text and graph themes against their peers (spec §9.1).
+
+    .venv/bin/python benchmarks/text.py [--out docs/benchmarks_text.md] [--skip w2v,harvest]
+
+1. n-gram counting (orders 1–4, whole 199801 after NFKC/chunking): kexue's packed numpy counter
+   vs `collections.Counter`; wall time, peak RSS (each in a fresh process), chars/s, exactness.
+2. segmentation of 199801 (transductive, scored against gold): kexue cohesion / MEP-II lexicons
+   with the unigram segmenter vs jieba 0.42 (default supervised dictionary, HMM on/off) and
+   harvesttext's word discovery (where it imports).
+3. community detection on LFR (n = 1,000 ⟨k⟩ = 15; n = 5,000 ⟨k⟩ = 20; graph seed 10):
+   kexue InfoMap vs the infomap package (C++) vs networkx Louvain; every partition scored with
+   kexue's map equation; NMI vs planted; time ratio to infomap.
+4. word vectors (top 4,000 words, window 5, d = 100): PPMI-SVD (numpy) vs gensim Word2Vec
+   (skip-gram) — kNN@10 POS agreement.
+Peers are imported here only. Single thread (OMP_NUM_THREADS=1) unless the machine is free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import unicodedata
+import warnings
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------- 1. counting
+def counter_worker(method: str) -> None:
+    from kexue.data import peoples_daily
+    from kexue.text.ngrams import count_ngrams_table, split_chunks
+
+    texts = peoples_daily().texts
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    if method == "kexue":
+        table = count_ngrams_table(texts, 4)
+        n_keys = sum(len(k) for k in table.keys)
+        digest = sum(int(c.sum()) for c in table.counts)
+    elif method == "kexue_dict":
+        d = count_ngrams_table(texts, 4).to_dict()
+        n_keys, digest = len(d), sum(d.values())
+    else:
+        c = Counter()
+        for text in texts:
+            for ch in split_chunks(text):
+                n = len(ch)
+                for k in range(1, 5):
+                    for i in range(n - k + 1):
+                        c[ch[i : i + k]] += 1
+        n_keys, digest = len(c), sum(c.values())
+    dt = time.perf_counter() - t0
+    n_chars = sum(len(ch) for t in texts for ch in split_chunks(t))
+    print(json.dumps({"time_s": dt, "rss_mib": _rss_mib(), "rss_delta_mib": _rss_mib() - base,
+                      "n_keys": n_keys, "digest": digest, "n_chars": n_chars}))  # fmt: skip
+
+
+def bench_counting() -> list[dict]:
+    rows = []
+    for method in ("counter", "kexue", "kexue_dict"):
+        res = subprocess.run([sys.executable, __file__, "--counter-worker", method],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        r["method"] = method
+        rows.append(r)
+        print("counting", r, flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- 2. segmentation
+def bench_segmentation(skip: set[str]) -> list[dict]:
+    from kexue.data import peoples_daily
+    from kexue.text import UnigramSegmenter, cohesion_lexicon, cws_scores, mep_lexicon
+
+    gold = [[unicodedata.normalize("NFKC", w) for w in s.words] for s in peoples_daily().sentences]
+    texts = ["".join(s) for s in gold]
+    rows = []
+
+    def score(name, pred, dt, note=""):
+        s = cws_scores(pred, gold[: len(pred)])
+        row = {"system": name, "P": s["precision"], "R": s["recall"], "F1": s["f1"],
+               "time_s": dt, "note": note}  # fmt: skip
+        rows.append(row)
+        print("segmentation", row, flush=True)
+
+    t0 = time.perf_counter()
+    lex, _ = cohesion_lexicon(texts, min_count=4)
+    pred = UnigramSegmenter().fit(lex).transform(texts)
+    score("kexue cohesion (min_count 4) + unigram", pred, time.perf_counter() - t0, "unsupervised")
+    t0 = time.perf_counter()
+    lex_m, _ = mep_lexicon(texts, min_count=5, min_pmi=2.0)
+    pred = UnigramSegmenter().fit(lex_m).transform(texts)
+    score("kexue MEP-II (min_count 5, pmi 2) + unigram", pred, time.perf_counter() - t0,
+          "unsupervised")  # fmt: skip
+    score("every character a word", [list(t) for t in texts], 0.0, "baseline")
+    try:
+        import jieba
+
+        jieba.setLogLevel(60)
+        tok = jieba.Tokenizer()
+        tok.initialize()
+        for hmm in (False, True):
+            t0 = time.perf_counter()
+            pred = [list(tok.cut(t, HMM=hmm)) for t in texts]
+            score(f"jieba default dict, HMM={hmm}", pred, time.perf_counter() - t0,
+                  "supervised dictionary")  # fmt: skip
+        path = Path("/tmp/kexue_bench_lexicon.txt")
+        path.write_text("".join(f"{w} {c}\n" for w, c in lex.items()), encoding="utf-8")
+        tok2 = jieba.Tokenizer(dictionary=str(path))
+        tok2.initialize()
+        t0 = time.perf_counter()
+        pred = [list(tok2.cut(t, HMM=False)) for t in texts]
+        score("jieba with kexue's cohesion lexicon, HMM=False", pred, time.perf_counter() - t0,
+              "unsupervised lexicon")  # fmt: skip
+    except ImportError:
+        print("jieba not installed; skipped")
+    if "harvest" not in skip:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from harvesttext import HarvestText
+            n = 3000  # harvesttext's discovery is slow; first 3,000 lines
+            sub = texts[:n]
+            t0 = time.perf_counter()
+            ht = HarvestText()
+            found = ht.word_discover("\n".join(sub), auto_param=True)
+            words = {w: 10 for w in found.index}
+            lex_h = {c: 1 for t in sub for c in t} | words
+            pred = UnigramSegmenter().fit(lex_h).transform(sub)
+            score(f"harvesttext word_discover + unigram (first {n} lines)", pred,
+                  time.perf_counter() - t0, "unsupervised")  # fmt: skip
+            t0 = time.perf_counter()
+            lex_s, _ = cohesion_lexicon(sub, min_count=2)
+            pred = UnigramSegmenter().fit(lex_s).transform(sub)
+            score(f"kexue cohesion (min_count 2) + unigram (first {n} lines)", pred,
+                  time.perf_counter() - t0, "unsupervised")  # fmt: skip
+        except Exception as e:  # noqa: BLE001 — a broken peer must not stop the benchmark
+            print("harvesttext skipped:", repr(e))
+    return rows
+
+
+# ----------------------------------------------------------------------------- 3. InfoMap
+def bench_infomap(sizes: list[int], mus: list[float]) -> list[dict]:
+    import networkx as nx
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    from kexue.graph import InfoMap, map_equation
+
+    try:
+        import infomap as im_pkg
+    except ImportError:
+        im_pkg = None
+    rows = []
+    for n in sizes:
+        k = 15 if n <= 1000 else 20
+        for mu in mus:
+            g = nx.LFR_benchmark_graph(n, 3, 1.5, mu, average_degree=k, max_degree=50,
+                                       min_community=20, max_community=100, seed=10)  # fmt: skip
+            g.remove_edges_from(list(nx.selfloop_edges(g)))
+            nodes = list(g)
+            planted = {v: min(g.nodes[v]["community"]) for v in g}
+            truth = [planted[v] for v in nodes]
+            results = {}
+            t0 = time.perf_counter()
+            est = InfoMap(seed=1).fit(g)
+            results["kexue InfoMap"] = (est.partition_, time.perf_counter() - t0)
+            if im_pkg is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    im = im_pkg.Infomap(two_level=True, silent=True, seed=1, num_trials=1)
+                    mapping = im.add_networkx_graph(g)
+                    t0 = time.perf_counter()
+                    im.run()
+                    dt = time.perf_counter() - t0
+                    part = {mapping[x.node_id]: x.module_id for x in im.nodes}
+                results["infomap 2.16 (C++)"] = (part, dt)
+            t0 = time.perf_counter()
+            comms = nx.algorithms.community.louvain_communities(g, seed=1)
+            dt = time.perf_counter() - t0
+            results["networkx Louvain"] = ({v: i for i, c in enumerate(comms) for v in c}, dt)
+            ref_time = results.get("infomap 2.16 (C++)", (None, float("nan")))[1]
+            for name, (part, dt) in results.items():
+                row = {"n": n, "mu": mu, "links": g.number_of_edges(), "method": name,
+                       "L": map_equation(g, part), "NMI": nmi(truth, [part[v] for v in nodes]),
+                       "modules": len(set(part.values())), "time_s": dt,
+                       "time_ratio": dt / ref_time}  # fmt: skip
+                rows.append(row)
+                print("infomap", row, flush=True)
+            rows.append({"n": n, "mu": mu, "links": g.number_of_edges(), "method": "planted",
+                         "L": map_equation(g, planted), "NMI": 1.0,
+                         "modules": len(set(planted.values())), "time_s": 0.0,
+                         "time_ratio": float("nan")})  # fmt: skip
+    return rows
+
+
+# ----------------------------------------------------------------------------- 4. vectors
+def bench_vectors(skip: set[str]) -> list[dict]:
+    from kexue.data import peoples_daily
+    from kexue.text.word_vectors import cooccurrence, knn_agreement, ppmi_svd, top_words
+
+    sentences = peoples_daily().sentences
+    tags: dict = defaultdict(Counter)
+    for s in sentences:
+        for w, t in zip(s.words, s.tags, strict=True):
+            tags[w][t] += 1
+    punct = {w for w, c in tags.items() if c.most_common(1)[0][0] == "w"}
+    sents = [list(s.words) for s in sentences]
+    vocab = top_words(sents, 4000, punct)
+    pos = [tags[w].most_common(1)[0][0] for w in vocab]
+    rows = []
+    t0 = time.perf_counter()
+    vec = ppmi_svd(cooccurrence(sents, vocab, 5), 100)
+    rows.append({"method": "kexue PPMI-SVD (α=0.75, d=100)", "knn_pos": knn_agreement(vec, pos),
+                 "time_s": time.perf_counter() - t0})  # fmt: skip
+    if "w2v" not in skip:
+        try:
+            from gensim.models import Word2Vec
+
+            t0 = time.perf_counter()
+            model = Word2Vec(sents, vector_size=100, window=5, min_count=1, sg=1, negative=5,
+                             epochs=5, workers=1, seed=1)  # fmt: skip
+            vec = model.wv[vocab]
+            rows.append({"method": "gensim Word2Vec (skip-gram, d=100, 5 epochs)",
+                         "knn_pos": knn_agreement(vec, pos),
+                         "time_s": time.perf_counter() - t0})  # fmt: skip
+        except ImportError:
+            print("gensim not installed; skipped")
+    for r in rows:
+        print("vectors", r, flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
+    head = "| " + " | ".join(c[1] for c in cols) + " |\n|" + "---|" * len(cols) + "\n"
+    body = ""
+    for r in rows:
+        cells = []
+        for key, _, fmt in cols:
+            v = r.get(key, "")
+            cells.append(format(v, fmt) if isinstance(v, float | int) and fmt else str(v))
+        body += "| " + " | ".join(cells) + " |\n"
+    return head + body
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--counter-worker", choices=("kexue", "kexue_dict", "counter"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks_text.md"))
+    ap.add_argument("--json", default="/tmp/kexue_bench_text.json")
+    ap.add_argument("--skip", default="", help="comma list of: count,seg,harvest,graph,w2v,vec")
+    ap.add_argument("--sizes", default="1000,5000")
+    ap.add_argument("--mus", default="0.1,0.3,0.5")
+    args = ap.parse_args()
+    if args.counter_worker:
+        counter_worker(args.counter_worker)
+        return
+    skip = set(filter(None, args.skip.split(",")))
+    res: dict[str, list] = {}
+    if "count" not in skip:
+        res["counting"] = bench_counting()
+    if "seg" not in skip:
+        res["segmentation"] = bench_segmentation(skip)
+    if "graph" not in skip:
+        res["infomap"] = bench_infomap([int(x) for x in args.sizes.split(",")],
+                                       [float(x) for x in args.mus.split(",")])  # fmt: skip
+    if "vec" not in skip:
+        res["vectors"] = bench_vectors(skip)
+    Path(args.json).write_text(json.dumps(res, indent=1))
+
+    md = ["# Benchmarks: text and graph themes\n",
+          f"Command: `.venv/bin/python benchmarks/text.py` (machine: {os.cpu_count()} cores, "
+          "shared; timings are wall-clock, single thread).\n"]  # fmt: skip
+    if "counting" in res:
+        base = next(r for r in res["counting"] if r["method"] == "counter")
+        for r in res["counting"]:
+            r["chars_per_s"] = r["n_chars"] / r["time_s"]
+            r["speedup"] = base["time_s"] / r["time_s"]
+            r["exact"] = "yes" if r["digest"] == base["digest"] else "NO"
+        md += ["\n## n-gram counting (orders 1–4, 199801, 1.66 M kept characters)\n\n",
+               _table(res["counting"], [("method", "method", ""), ("time_s", "time (s)", ".2f"),
+                      ("chars_per_s", "chars/s", ".3g"), ("speedup", "speed-up", ".1f"),
+                      ("rss_mib", "peak RSS (MiB)", ".0f"),
+                      ("rss_delta_mib", "RSS growth (MiB)", ".0f"), ("n_keys", "keys", "d"),
+                      ("exact", "same counts", "")])]  # fmt: skip
+    if "segmentation" in res:
+        md += ["\n## Segmentation of 199801 (transductive, SIGHAN span scores vs gold)\n\n",
+               _table(res["segmentation"], [("system", "system", ""), ("P", "P", ".3f"),
+                      ("R", "R", ".3f"), ("F1", "F1", ".3f"), ("time_s", "time (s)", ".1f"),
+                      ("note", "note", "")])]  # fmt: skip
+    if "infomap" in res:
+        md += ["\n## Community detection on LFR (codelength L by kexue's map equation)\n\n",
+               _table(res["infomap"], [("n", "n", "d"), ("links", "links", "d"),
+                      ("mu", "μ", ".1f"), ("method", "method", ""), ("L", "L (bits)", ".4f"),
+                      ("NMI", "NMI", ".3f"), ("modules", "modules", "d"),
+                      ("time_s", "time (s)", ".2f"), ("time_ratio", "× infomap", ".1f")])]  # fmt: skip
+    if "vectors" in res:
+        md += ["\n## Word vectors (top 4,000 words of 199801, kNN@10 majority-POS agreement)\n\n",
+               _table(res["vectors"], [("method", "method", ""), ("knn_pos", "kNN POS", ".3f"),
+                      ("time_s", "time (s)", ".1f")])]  # fmt: skip
+    Path(args.out).write_text("".join(md), encoding="utf-8")
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
