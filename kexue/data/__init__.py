@@ -11,10 +11,12 @@ from kexue.data.corpora import (
     reviews,
     shared_data_dir,
 )
+from kexue.data.dependence import DEPENDENCE_SIMS, dependence_sim
 from kexue.data.images import DIGIT_LEVELS, Digits, dequantize, digits
 from kexue.data.toy2d import TOY2D, mode_centres, mode_std, toy2d
 
 __all__ = [
+    "DEPENDENCE_SIMS",
     "DIGIT_LEVELS",
     "TOY2D",
     "DataFormatError",
@@ -23,6 +25,7 @@ __all__ = [
     "TaggedSentence",
     "couplets",
     "csl_titles",
+    "dependence_sim",
     "dequantize",
     "digits",
     "mode_centres",

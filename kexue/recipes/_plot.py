@@ -205,3 +205,36 @@ def panels(
     axes[0][0].legend(fontsize=6, markerscale=3, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def bars(
+    groups: dict[str, Sequence[float]], labels: Sequence[str], title: str = "", ylabel: str = ""
+) -> Any:
+    """Grouped bars: `groups` maps a category to one value per label (e.g. ours, reference)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    names = list(groups)
+    width = 0.8 / len(labels)
+    for i, label in enumerate(labels):
+        xs = np.arange(len(names)) + (i - (len(labels) - 1) / 2) * width
+        ax.bar(xs, [groups[n][i] for n in names], width, label=label)
+    ax.set_xticks(np.arange(len(names)), names, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def xy(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, ylabel: str) -> Any:
+    """One value against another, with the diagonal y = x."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(x, y, s=12)
+    lo, hi = min(min(x), min(y)), max(max(x), max(y))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
