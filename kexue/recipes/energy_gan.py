@@ -1,0 +1,283 @@
+r"""Recipe: the energy view of GANs — real points become minima under a zero-centred penalty,
+momentum carries particles past their nearest pit, and the energy GAN on 8 Gaussians.
+
+Article: 能量视角下的GAN模型（一）：GAN＝“挖坑”＋“跳坑” (see kexue.gan.energy)
+Data:    kexue.data.toy2d eight_gaussians (parts 1, 3) and twentyfive_gaussians (part 2)
+Run:     kexue run energy-gan                 (full)
+         kexue run energy-gan --budget quick  (about 30 s)
+         kexue run energy-gan --budget smoke  (a few seconds; claims not judged)
+Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
+         minima.png (energies for each λ with real points), particles.png (particles after
+         rolling down a frozen energy, per optimiser), samples.png (GANs per penalty placement)
+
+Part 1 ("dig pits"): an energy U is trained on E_p U − E_q U + λ E_p ‖∇U‖² with real =
+eight_gaussians and a fixed fake distribution N(0, 2²I), for λ ∈ `lams`. At held-out real points
+it reports mean ‖∇U‖ and how far `roll_downhill` moves them in 100 small SGD steps: with the
+penalty they are (near) minima. Part 2 ("jump into pits"): U trained the same way on
+twentyfive_gaussians against uniform fakes is frozen; 2 000 uniform particles roll down it with
+SGD (momentum 0, 0.9) and Adam (β₁ 0, 0.9) for the same number of steps. The article predicts that
+momentum carries particles past the nearest pit: a lower fraction ends in the pit nearest its
+start. Part 3 ("GAN = dig + jump"): the energy GAN (U as above, G minimises E U(G(z))) against
+R1-SGAN, WGAN-GP (interpolates, 1-centred) and WGAN-div (real + fake) on eight_gaussians.
+
+Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from kexue.data import mode_centres, mode_std, toy2d
+from kexue.gan import (
+    arm,
+    critic_objective,
+    energy_d_loss,
+    energy_g_loss,
+    energy_gradient_penalty,
+    generator_objective,
+    hq_fraction,
+    mode_kl,
+    modes_covered,
+    roll_downhill,
+)
+from kexue.nn import MLP
+from kexue.recipes import _plot
+from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.stats import w1_exact
+
+ROLLERS = {  # name: (optimizer, momentum / β₁)
+    "sgd_m0": ("sgd", 0.0),
+    "sgd_m0.9": ("sgd", 0.9),
+    "adam_b0": ("adam", 0.0),
+    "adam_b0.9": ("adam", 0.9),
+}
+GAN_ARMS = ("energy_r1", "r1", "wgan_gp", "wgan_div")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    hidden: tuple[int, ...] = (128, 128)
+    batch_size: int = 256
+    lr: float = 1e-3
+    lams: tuple[float, ...] = (0.0, 0.1, 1.0, 10.0)
+    pit_steps: int = 1000  # energy training steps, parts 1 and 2
+    grid_lam: float = 1.0
+    n_particles: int = 2000
+    roll_steps: int = 300
+    roll_lr: float = 0.01
+    gan_steps: int = 1500
+    gan_hidden: tuple[int, ...] = (128, 128, 128)
+    energy_lam: float = 1.0
+    n_eval: int = 1000
+
+
+QUICK = {"pit_steps": 300, "roll_steps": 150, "gan_steps": 100, "lams": (0.1, 10.0),
+         "n_particles": 1000}  # fmt: skip
+SMOKE = {"pit_steps": 5, "roll_steps": 5, "gan_steps": 2, "lams": (0.1, 10.0), "n_particles": 100,
+         "hidden": (16,), "gan_hidden": (16,), "n_eval": 200}  # fmt: skip
+
+CLAIMS = (
+    Claim("a larger zero-centred penalty flattens U at real points (mean ‖∇U‖ ratio, largest λ "
+          "over smallest positive λ, < 1)", "grad_norm_ratio", "<", 1.0, ("quick", "full")),
+    Claim("real points move less when rolled down U (displacement ratio, largest over smallest "
+          "positive λ, < 1)", "displacement_ratio", "<", 1.0, ("quick", "full")),
+    Claim("momentum carries particles past their nearest pit: fewer end there with SGD μ = 0.9 "
+          "than μ = 0", "momentum_nearest_pit_drop", ">", 0.0),
+    Claim("the energy GAN (zero-centred GP on real) covers 8/8 modes", "gan_energy_r1_modes",
+          ">=", 8),
+)  # fmt: skip
+
+
+def _energy(hidden: tuple[int, ...]) -> nn.Module:
+    return MLP(2, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
+
+
+def _fit_energy(cfg: Config, real: torch.Tensor, fake_fn, lam: float, seed: int, log) -> nn.Module:
+    """U minimising E_p U − E_q U + λ E_p‖∇U‖² against fixed fakes (the loop, visible)."""
+    torch.manual_seed(seed)
+    u = _energy(cfg.hidden)
+    opt = torch.optim.Adam(u.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    tg = torch.Generator().manual_seed(seed)
+    for i in range(cfg.pit_steps):
+        x_real = real[torch.randint(len(real), (cfg.batch_size,), generator=tg)]
+        x_fake = fake_fn(cfg.batch_size, tg)
+        loss = energy_d_loss(u(x_real), u(x_fake))
+        if lam > 0:
+            loss = loss + lam * energy_gradient_penalty(u, x_real)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i % 100 == 0:
+            log(**{f"pit_loss_lam{lam:g}": loss.item()})
+    return u.eval()
+
+
+def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    g = seed_everything(cfg.seed)
+    acc = make_accelerator()
+    g.manual_seed(cfg.seed * 1000 + acc.process_index)
+    results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
+    state = {"results": results, "rng": g}
+    step = out.restore(state)
+
+    def log(**values: float) -> None:
+        nonlocal step
+        out.log(step, **values)
+        step += 1
+
+    metrics: dict[str, float] = {}
+    ring = torch.from_numpy(toy2d("eight_gaussians", 100_000, seed=cfg.seed))
+    real_eval = torch.from_numpy(toy2d("eight_gaussians", cfg.n_eval, seed=10_000 + cfg.seed))
+
+    # ---- part 1: real points become minima as λ grows
+    energies = {}
+    for lam in cfg.lams:
+        key = f"pit_lam{lam:g}"
+        u = _fit_energy(cfg, ring, lambda n, tg: 2 * torch.randn(n, 2, generator=tg), lam,
+                        cfg.seed, log)  # fmt: skip
+        energies[lam] = u
+        if f"_done_{key}" not in results:
+            x = real_eval.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(u(x).sum(), x)
+            moved = roll_downhill(u, real_eval, steps=100, lr=cfg.roll_lr)
+            with torch.no_grad():
+                u_max = float(u(torch.cat([real_eval, 2 * torch.randn(1000, 2)])).abs().max())
+            results.update({
+                f"{key}_grad_norm": float(grad.norm(dim=1).mean()),
+                f"{key}_displacement": float((moved - real_eval).norm(dim=1).mean()),
+                f"{key}_max_abs_energy": u_max,
+                f"_done_{key}": 1.0,
+            })  # fmt: skip
+            out.save_checkpoint(step, state)
+        for m in ("grad_norm", "displacement", "max_abs_energy"):
+            metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
+    pos = [lam for lam in cfg.lams if lam > 0]
+    lo, hi = f"pit_lam{min(pos):g}", f"pit_lam{max(pos):g}"
+    metrics["grad_norm_ratio"] = metrics[f"{hi}_grad_norm"] / metrics[f"{lo}_grad_norm"]
+    metrics["displacement_ratio"] = metrics[f"{hi}_displacement"] / metrics[f"{lo}_displacement"]
+
+    # ---- part 2: particles rolling into pits, with and without momentum
+    grid = torch.from_numpy(toy2d("twentyfive_gaussians", 100_000, seed=cfg.seed))
+    centres, std = mode_centres("twentyfive_gaussians"), mode_std("twentyfive_gaussians")
+    box = 5.0
+    u_grid = _fit_energy(
+        cfg, grid, lambda n, tg: (2 * torch.rand(n, 2, generator=tg) - 1) * box, cfg.grid_lam,
+        cfg.seed + 1, log,
+    )  # fmt: skip
+    start = 2 * torch.rand(cfg.n_particles, 2, generator=torch.Generator().manual_seed(5)) - 1
+    start = start * 4.5
+    nearest0 = np.linalg.norm(start.numpy()[:, None] - centres[None], axis=-1).argmin(1)
+    particles = {}
+    for name, (kind, m) in ROLLERS.items():
+        key = f"roll_{name}"
+        if f"_done_{key}" not in results:
+            if kind == "sgd":
+                x = roll_downhill(u_grid, start, steps=cfg.roll_steps, lr=cfg.roll_lr, momentum=m)
+            else:
+                x = roll_downhill(u_grid, start, steps=cfg.roll_steps, lr=cfg.roll_lr,
+                                  optimizer="adam", betas=(m, 0.999))  # fmt: skip
+            xn = x.numpy()
+            nearest = np.linalg.norm(xn[:, None] - centres[None], axis=-1).argmin(1)
+            results.update({
+                f"{key}_nearest_pit": float((nearest == nearest0).mean()),
+                f"{key}_modes": modes_covered(xn, centres, std),
+                f"{key}_hq": hq_fraction(xn, centres, std),
+                f"{key}_mode_kl": mode_kl(xn, centres, std),
+                f"{key}_x": x,
+                f"_done_{key}": 1.0,
+            })  # fmt: skip
+            out.save_checkpoint(step, state)
+        for mname in ("nearest_pit", "modes", "hq", "mode_kl"):
+            metrics[f"{key}_{mname}"] = results[f"{key}_{mname}"]
+        particles[name] = results[f"{key}_x"].numpy()
+    metrics["momentum_nearest_pit_drop"] = (
+        metrics["roll_sgd_m0_nearest_pit"] - metrics["roll_sgd_m0.9_nearest_pit"]
+    )
+
+    # ---- part 3: GANs on eight_gaussians, the penalty in different places
+    c8, s8 = mode_centres("eight_gaussians"), mode_std("eight_gaussians")
+    ref = toy2d("eight_gaussians", cfg.n_eval, seed=30_000 + cfg.seed)
+    samples = {}
+    for name in GAN_ARMS:
+        key = f"gan_{name}"
+        if f"_done_{key}" not in results:
+            torch.manual_seed(cfg.seed)
+            gen = MLP(2, 2, cfg.gan_hidden)
+            disc = _energy(cfg.gan_hidden)  # for the energy arm, disc(x) = U(x)
+            a = arm(name) if name != "energy_r1" else arm("r1")
+            lr, betas, n_d = (
+                (1e-4, (0.5, 0.9), 1) if name == "energy_r1" else (a.lr, a.betas, a.n_d)
+            )
+            opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
+            opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+            gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
+            tg = torch.Generator().manual_seed(cfg.seed)
+            for i in range(cfg.gan_steps):
+                for _ in range(n_d):
+                    x_real = ring[torch.randint(len(ring), (cfg.batch_size,), generator=tg)]
+                    with torch.no_grad():
+                        x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
+                    if name == "energy_r1":  # dig: E_p U − E_q U + λ E_p‖∇U‖²
+                        d_loss = energy_d_loss(disc(x_real), disc(x_fake))
+                        d_loss = d_loss + cfg.energy_lam * energy_gradient_penalty(disc, x_real)
+                    else:
+                        d_loss = critic_objective(a, disc, x_real, x_fake, generator=tg)
+                    opt_d.zero_grad()
+                    acc.backward(d_loss)
+                    opt_d.step()
+                x_real = ring[torch.randint(len(ring), (cfg.batch_size,), generator=tg)]
+                x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
+                if name == "energy_r1":  # jump: G minimises E U(G(z))
+                    g_loss = energy_g_loss(disc(x_fake))
+                else:
+                    g_loss = generator_objective(a, disc, x_real, x_fake)
+                opt_g.zero_grad()
+                acc.backward(g_loss)
+                opt_g.step()
+                if i % 100 == 0:
+                    log(**{f"{key}_d_loss": d_loss.item()})
+            z = torch.randn(cfg.n_eval, 2, generator=torch.Generator().manual_seed(99))
+            with torch.no_grad():
+                x_gen = acc.unwrap_model(gen)(z).numpy()
+            results.update({
+                f"{key}_modes": modes_covered(x_gen, c8, s8),
+                f"{key}_hq": hq_fraction(x_gen, c8, s8),
+                f"{key}_w1": w1_exact(x_gen, ref),
+                f"{key}_samples": torch.from_numpy(x_gen[:500]),
+                f"_done_{key}": 1.0,
+            })  # fmt: skip
+            out.save_checkpoint(step, state)
+        for m in ("modes", "hq", "w1"):
+            metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
+        samples[name] = results[f"{key}_samples"].numpy()
+    out.save_checkpoint(step, state)
+
+    if out.is_main:
+
+        def field_of(u: nn.Module):
+            def field(points: np.ndarray) -> np.ndarray:
+                with torch.no_grad():
+                    return u(torch.from_numpy(points)).squeeze(1).numpy()
+
+            return field
+
+        sets = [[(real_eval.numpy()[:300], "real")]] * len(cfg.lams)
+        titles = [f"U, λ = {lam:g}: ‖∇U‖ at real {metrics[f'pit_lam{lam:g}_grad_norm']:.3f}"
+                  for lam in cfg.lams]  # fmt: skip
+        fields = [field_of(energies[lam]) for lam in cfg.lams]
+        out.save_figure(_plot.panels(sets, titles, lim=3.0, fields=fields), "minima.png")
+        sets = [[(particles[n], "particles")] for n in ROLLERS]
+        titles = [f"{n}: nearest pit {metrics[f'roll_{n}_nearest_pit']:.2f}" for n in ROLLERS]
+        fig = _plot.panels(sets, titles, lim=5.0, centres=centres,
+                           fields=[field_of(u_grid)] * len(ROLLERS))  # fmt: skip
+        out.save_figure(fig, "particles.png")
+        sets = [[(ref[:500], "real"), (samples[n], n)] for n in GAN_ARMS]
+        titles = [f"{n}: {int(metrics[f'gan_{n}_modes'])}/8, hq {metrics[f'gan_{n}_hq']:.2f}"
+                  for n in GAN_ARMS]  # fmt: skip
+        out.save_figure(_plot.panels(sets, titles, centres=c8), "samples.png")
+    return metrics
