@@ -171,7 +171,9 @@ def _data(track: Track, seed: int) -> tuple[torch.Tensor, Callable[[Entry], floa
         return train, evaluate, test
     d = _flows.digit_splits(seed)
     g = torch.Generator().manual_seed(seed)
-    train = torch.cat([dequantize_uniform(d["train"], DIGIT_LEVELS, g) for _ in range(50)]).flatten(1)
+    train = torch.cat(
+        [dequantize_uniform(d["train"], DIGIT_LEVELS, g) for _ in range(50)]
+    ).flatten(1)
 
     def evaluate(e: Entry) -> float:
         with torch.no_grad():

@@ -21,9 +21,9 @@ from kexue.flows.core import (
     brute_force_logabsdet,
     categorical_bpd,
     density_on_grid,
-    gaussian_bpd,
     dequantize_uniform,
     dequantized_bpd,
+    gaussian_bpd,
     nats_to_bpd,
 )
 from kexue.flows.f_vae import FVAE, ResidualStep, conditional_flow_loss, decoder, encoder

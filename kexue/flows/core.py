@@ -113,7 +113,9 @@ class StandardNormal(nn.Module):
         d = z[0].numel()
         return -0.5 * z.pow(2).flatten(1).sum(1) - 0.5 * d * math.log(2 * math.pi)
 
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         return temperature * torch.randn(n, *self.shape, generator=generator)
 
 
@@ -128,7 +130,9 @@ class StandardLogistic(nn.Module):
         f = nn.functional.softplus
         return -(f(z) + f(-z)).flatten(1).sum(1)
 
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         u = torch.rand(n, *self.shape, generator=generator).clamp(1e-7, 1 - 1e-7)
         return temperature * (torch.log(u) - torch.log1p(-u))
 
@@ -162,7 +166,9 @@ class Flow(Bijector):
         return -self.log_prob(x).mean()
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Draw n samples x = f⁻¹(T·ε), ε from the prior (Glow's temperature: scale the noise)."""
         z = self.prior.sample(n, temperature, generator)
         with torch.enable_grad():  # i-ResNet log-dets need autograd even when sampling
@@ -219,9 +225,13 @@ class InvertibleLinear(Bijector):
         generator: for the random orthogonal initialisation (QR of a Gaussian matrix).
     """
 
-    def __init__(self, channels: int, lu: bool = True, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, channels: int, lu: bool = True, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
-        q, _ = torch.linalg.qr(torch.randn(channels, channels, generator=generator, dtype=torch.float64))
+        q, _ = torch.linalg.qr(
+            torch.randn(channels, channels, generator=generator, dtype=torch.float64)
+        )
         self.lu = lu
         if not lu:
             self.weight = nn.Parameter(q.to(torch.get_default_dtype()))
@@ -374,7 +384,9 @@ def brute_force_logabsdet(fn, x: Tensor) -> Tensor:
     return torch.stack(out)
 
 
-def dequantize_uniform(images: Tensor, levels: int, generator: torch.Generator | None = None) -> Tensor:
+def dequantize_uniform(
+    images: Tensor, levels: int, generator: torch.Generator | None = None
+) -> Tensor:
     """Model-space w = (x + u)/K − ½, u ~ U[0,1)^D (spec §0.3; centering adds no log-det)."""
     u = torch.rand(images.shape, generator=generator, dtype=torch.get_default_dtype())
     return (images.to(u.dtype) + u) / levels - 0.5
@@ -382,10 +394,14 @@ def dequantize_uniform(images: Tensor, levels: int, generator: torch.Generator |
 
 @torch.no_grad()
 def dequantized_bpd(
-    log_prob, images: Tensor, levels: int, draws: int = 10, generator: torch.Generator | None = None,
+    log_prob,
+    images: Tensor,
+    levels: int,
+    draws: int = 10,
+    generator: torch.Generator | None = None,
     batch: int = 512,
 ) -> float:
-    """Mean bits/dim of integer `images` (N, ...): the Jensen bound with `draws` noise draws per image.
+    """Mean bits/dim of integer `images` (N, ...): Jensen bound, `draws` noise draws per image.
 
     `log_prob` maps w = (x + u)/K − ½ (B, ...) to log p(w) (B,).
     """
@@ -393,7 +409,9 @@ def dequantized_bpd(
     total = 0.0
     for start in range(0, len(images), batch):
         x = images[start : start + batch]
-        lp = torch.stack([log_prob(dequantize_uniform(x, levels, generator)) for _ in range(draws)]).mean(0)
+        lp = torch.stack(
+            [log_prob(dequantize_uniform(x, levels, generator)) for _ in range(draws)]
+        ).mean(0)
         total += float(bits_per_dim(lp, dims, levels).sum())
     return total / len(images)
 
@@ -411,7 +429,7 @@ def density_on_grid(log_prob, lim: float, n: int, batch: int = 20000) -> tuple[T
 
 
 def categorical_bpd(train: Tensor, test: Tensor, levels: int) -> float:
-    """Test bits/dim of the independent per-pixel categorical (add-one smoothing) fitted on train."""
+    """Test bits/dim of the independent per-pixel categorical (add-one smoothing) on train."""
     tr, te = train.flatten(1).long(), test.flatten(1).long()
     counts = torch.stack([(tr == k).sum(0) for k in range(levels)]).double() + 1.0  # (K, D)
     logp = torch.log(counts / counts.sum(0, keepdim=True))
@@ -420,12 +438,20 @@ def categorical_bpd(train: Tensor, test: Tensor, levels: int) -> float:
 
 
 def gaussian_bpd(
-    train: Tensor, test: Tensor, levels: int, ridge: float = 1e-4, draws: int = 10,
+    train: Tensor,
+    test: Tensor,
+    levels: int,
+    ridge: float = 1e-4,
+    draws: int = 10,
     generator: torch.Generator | None = None,
 ) -> float:
     """Test bits/dim of a full-covariance Gaussian fitted to dequantised train images (§1.4)."""
-    w = torch.cat([dequantize_uniform(train.flatten(1), levels, generator) for _ in range(draws)]).double()
+    w = torch.cat(
+        [dequantize_uniform(train.flatten(1), levels, generator) for _ in range(draws)]
+    ).double()
     mean = w.mean(0)
     cov = torch.cov(w.T) + ridge * torch.eye(w.shape[1], dtype=w.dtype)
     mvn = torch.distributions.MultivariateNormal(mean, cov)
-    return dequantized_bpd(lambda v: mvn.log_prob(v.double()), test.flatten(1), levels, draws, generator)
+    return dequantized_bpd(
+        lambda v: mvn.log_prob(v.double()), test.flatten(1), levels, draws, generator
+    )

@@ -31,6 +31,7 @@ Deviations from the article:
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import Tensor, nn
 
@@ -40,7 +41,9 @@ from kexue.flows.nice import zero_last_layer
 __all__ = ["conditional_flow_loss", "ResidualStep", "encoder", "decoder", "FVAE"]
 
 
-def conditional_flow_loss(log_q_u: Tensor, log_lik: Tensor, log_prior_z: Tensor, logdet: Tensor) -> Tensor:
+def conditional_flow_loss(
+    log_q_u: Tensor, log_lik: Tensor, log_prior_z: Tensor, logdet: Tensor
+) -> Tensor:
     """The article's per-sample loss log q(u) − log q(x|z) − log q(z) − log|det ∂F_x(u)/∂u|."""
     return log_q_u - log_lik - log_prior_z - logdet
 
@@ -72,12 +75,16 @@ class _Squeeze(nn.Module):
 
 def encoder(channels: int, steps: int = 4, width: int = 64) -> nn.Sequential:
     """E: squeeze (C, H, W) → (4C, H/2, W/2), then residual steps."""
-    return nn.Sequential(_Squeeze(False), *[ResidualStep(4 * channels, width) for _ in range(steps)])
+    return nn.Sequential(
+        _Squeeze(False), *[ResidualStep(4 * channels, width) for _ in range(steps)]
+    )
 
 
 def decoder(channels: int, steps: int = 4, width: int = 64) -> nn.Sequential:
     """G: the mirror of `encoder` (residual steps, then unsqueeze); no tanh."""
-    return nn.Sequential(*[ResidualStep(4 * channels, width) for _ in range(steps)], _Squeeze(True))
+    return nn.Sequential(
+        *[ResidualStep(4 * channels, width) for _ in range(steps)], _Squeeze(True)
+    )
 
 
 class FVAE(nn.Module):
@@ -90,14 +97,21 @@ class FVAE(nn.Module):
         sigma1, sigma2: initial posterior and decoder standard deviations (log-parametrised).
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: nn.Module, sigma1: float = 1.0, sigma2: float = 0.1) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        prior: nn.Module,
+        sigma1: float = 1.0,
+        sigma2: float = 0.1,
+    ) -> None:
         super().__init__()
         self.encoder, self.decoder, self.prior = encoder, decoder, prior
         self.log_sigma1 = nn.Parameter(torch.tensor(math.log(sigma1)))
         self.log_sigma2 = nn.Parameter(torch.tensor(math.log(sigma2)))
 
     def log_weights(self, x: Tensor, u: Tensor | None = None) -> Tensor:
-        """log p(x|h) + log p_F(h) − log q(h|x) per example, h = σ₁u + E(x): the −ELBO integrand."""
+        """log p(x|h) + log p_F(h) − log q(h|x) per example, h = σ₁u + E(x) (minus the integrand)."""
         mean = self.encoder(x)
         if u is None:
             u = torch.randn_like(mean)
@@ -109,7 +123,11 @@ class FVAE(nn.Module):
             - d_x * self.log_sigma2
             - 0.5 * d_x * math.log(2 * math.pi)
         )
-        log_q = -0.5 * u.flatten(1).pow(2).sum(1) - 0.5 * d_h * math.log(2 * math.pi) - d_h * self.log_sigma1
+        log_q = (
+            -0.5 * u.flatten(1).pow(2).sum(1)
+            - 0.5 * d_h * math.log(2 * math.pi)
+            - d_h * self.log_sigma1
+        )
         return log_lik + self.prior.log_prob(h) - log_q
 
     def neg_elbo(self, x: Tensor, u: Tensor | None = None) -> Tensor:
@@ -128,7 +146,8 @@ class FVAE(nn.Module):
         return -(torch.logsumexp(lw, 1) - math.log(k))
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """x = G(F⁻¹(T·ε)): the decoder's mean at a prior sample."""
         return self.decoder(self.prior.sample(n, temperature, generator))
-

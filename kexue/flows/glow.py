@@ -92,7 +92,9 @@ class GlowStep(Sequential):
         seed: int = 0,
     ) -> None:
         if permutation in ("lu", "conv"):
-            perm: nn.Module = InvertibleLinear(channels, lu=permutation == "lu", generator=generator)
+            perm: nn.Module = InvertibleLinear(
+                channels, lu=permutation == "lu", generator=generator
+            )
         elif permutation == "shuffle":
             perm = RandomPermutation(channels, seed)
         elif permutation == "reverse":
@@ -199,7 +201,9 @@ class Glow(Flow):
             if squeeze:
                 c, h, w = 4 * c, h // 2, w // 2
             steps = [
-                GlowStep(c, width, coupling, permutation, scale_fn, actnorm_ddi, gen, seed + 100 * i + k)
+                GlowStep(
+                    c, width, coupling, permutation, scale_fn, actnorm_ddi, gen, seed + 100 * i + k
+                )
                 for k in range(depths[i])
             ]
             if i == levels - 1:  # the top: a learned diagonal Gaussian prior (zero-init actnorm)
@@ -209,4 +213,3 @@ class Glow(Flow):
 
         self.shape = tuple(shape)
         super().__init__(level(0, c, h, w), StandardNormal((c * h * w,)))
-

@@ -61,7 +61,9 @@ def _normalize(v: Tensor) -> Tensor:
 class SpectralNormLinear(nn.Module):
     """Linear layer with weight W / max(1, σ̂/c), σ̂ = uᵀWv from persistent power iteration."""
 
-    def __init__(self, in_features: int, out_features: int, coeff: float = 0.9, n_power: int = 5) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, coeff: float = 0.9, n_power: int = 5
+    ) -> None:
         super().__init__()
         lin = nn.Linear(in_features, out_features)
         self.weight, self.bias = lin.weight, lin.bias
@@ -91,7 +93,13 @@ class SpectralNormConv2d(nn.Module):
     """Stride-1 'same' convolution normalised by its operator norm on inputs of `in_shape`."""
 
     def __init__(
-        self, c_in: int, c_out: int, kernel: int, in_shape: Sequence[int], coeff: float = 0.9, n_power: int = 5
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        in_shape: Sequence[int],
+        coeff: float = 0.9,
+        n_power: int = 5,
     ) -> None:
         super().__init__()
         conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2)
@@ -120,8 +128,10 @@ class SpectralNormConv2d(nn.Module):
 
 
 @torch.no_grad()
-def fixed_point_inverse(g: nn.Module, y: Tensor, n_iter: int = 100, atol: float = 0.0) -> tuple[Tensor, list[float]]:
-    """Solve x + g(x) = y by x_{n+1} = y − g(x_n), x₀ = y; returns x and max|x_{n+1} − x_n| per step."""
+def fixed_point_inverse(
+    g: nn.Module, y: Tensor, n_iter: int = 100, atol: float = 0.0
+) -> tuple[Tensor, list[float]]:
+    """Solve x + g(x) = y by x_{n+1} = y − g(x_n), x₀ = y; return x and max|x_{n+1} − x_n| per step."""
     x, steps = y.clone(), []
     for _ in range(n_iter):
         x_new = y - g(x)
@@ -137,7 +147,9 @@ def exact_logdet(gx: Tensor, x: Tensor, create_graph: bool) -> Tensor:
     b, d = x.shape[0], x[0].numel()
     flat = gx.reshape(b, d)
     rows = [
-        torch.autograd.grad(flat[:, i].sum(), x, create_graph=create_graph, retain_graph=True)[0].reshape(b, d)
+        torch.autograd.grad(flat[:, i].sum(), x, create_graph=create_graph, retain_graph=True)[
+            0
+        ].reshape(b, d)
         for i in range(d)
     ]
     jac = torch.stack(rows, 1)
@@ -145,7 +157,9 @@ def exact_logdet(gx: Tensor, x: Tensor, create_graph: bool) -> Tensor:
     return torch.linalg.slogdet(eye + jac)[1]
 
 
-def power_series_logdet(gx: Tensor, x: Tensor, n_terms: int, v: Tensor, create_graph: bool) -> Tensor:
+def power_series_logdet(
+    gx: Tensor, x: Tensor, n_terms: int, v: Tensor, create_graph: bool
+) -> Tensor:
     """Σ_{k≤n} (−1)^{k+1} vᵀ J_g^k v / k per example (Hutchinson with probe v, shape of x)."""
     w, total = v, x.new_zeros(x.shape[0])
     for k in range(1, n_terms + 1):

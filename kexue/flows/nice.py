@@ -27,7 +27,8 @@ Deviations from the article:
       the author's code use a standard normal (`prior="normal"`).
     - `DiagonalScale(init="ddi")` sets a = −log std on the first batch (a convenience; the author
       initialises a glorot-normally, the paper at zero), so constant pixels collapse at once.
-    - The coupling network's last layer is zero-initialised (every coupling starts as identity).
+    - The coupling network's last layer is zero-initialised (every coupling starts as identity),
+      except with a final ReLU, whose zero derivative at 0 would freeze m.
 """
 
 from __future__ import annotations
@@ -38,15 +39,22 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from kexue.flows.core import Bijector, Flow, RandomPermutation, Reverse, Sequential
-from kexue.flows.core import StandardLogistic, StandardNormal
+from kexue.flows.core import (
+    Bijector,
+    Flow,
+    RandomPermutation,
+    Reverse,
+    Sequential,
+    StandardLogistic,
+    StandardNormal,
+)
 from kexue.nn import MLP
 
 __all__ = ["Coupling", "AdditiveCoupling", "DiagonalScale", "NICE", "zero_last_layer"]
 
 
 def zero_last_layer(net: nn.Module) -> nn.Module:
-    """Zero the weights and bias of the last Linear/Conv layer so the coupling starts as identity."""
+    """Zero the last Linear/Conv layer's weights and bias so the coupling starts as identity."""
     last = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d)][-1]
     nn.init.zeros_(last.weight)
     if last.bias is not None:
@@ -66,14 +74,20 @@ class Coupling(Bijector):
             the second.
     """
 
-    def __init__(self, channels: int, net: nn.Module, split: str = "evenodd", parity: int = 0) -> None:
+    def __init__(
+        self, channels: int, net: nn.Module, split: str = "evenodd", parity: int = 0
+    ) -> None:
         super().__init__()
         if split not in ("evenodd", "half", "checkerboard"):
             raise ValueError(f"coupling split {split!r}; valid: evenodd, half, checkerboard")
         self.net, self.split, self.parity = net, split, parity
         if split != "checkerboard":
             idx = torch.arange(channels)
-            a, b = (idx[0::2], idx[1::2]) if split == "evenodd" else (idx[: channels // 2], idx[channels // 2 :])
+            a, b = (
+                (idx[0::2], idx[1::2])
+                if split == "evenodd"
+                else (idx[: channels // 2], idx[channels // 2 :])
+            )
             cond, trans = (a, b) if parity == 0 else (b, a)
             self.register_buffer("cond_index", cond)
             self.register_buffer("trans_index", trans)
@@ -118,7 +132,9 @@ class AdditiveCoupling(Coupling):
     generator can only add mass); see `Coupling` for the other arguments.
     """
 
-    def __init__(self, channels: int, net: nn.Module, split: str = "evenodd", parity: int = 0, sign: int = 1) -> None:
+    def __init__(
+        self, channels: int, net: nn.Module, split: str = "evenodd", parity: int = 0, sign: int = 1
+    ) -> None:
         super().__init__(channels, net, split, parity)
         if sign not in (1, -1):
             raise ValueError("sign must be +1 or -1")
@@ -197,11 +213,13 @@ class NICE(Flow):
                 layers.append(RandomPermutation(dim, seed=i))
             else:
                 raise ValueError(f"permutation {permutation!r}; valid: reverse, shuffle")
-            net = zero_last_layer(MLP(dim - dim // 2, dim // 2, hidden))
-            if out_activation == "relu":
-                net = nn.Sequential(net, nn.ReLU())
-            elif out_activation is not None:
+            if out_activation not in (None, "relu"):
                 raise ValueError("out_activation must be None or 'relu'")
+            net = MLP(dim - dim // 2, dim // 2, hidden)
+            if out_activation == "relu":  # not zero-initialised: relu'(0) = 0 would freeze m
+                net = nn.Sequential(net, nn.ReLU())
+            else:
+                net = zero_last_layer(net)
             layers.append(AdditiveCoupling(dim, net, "evenodd", 0, sign))
         layers.append(DiagonalScale(dim, scale_init))
         if prior not in ("logistic", "normal"):

@@ -12,7 +12,7 @@ N_VALID = 237  # carved from the 1,437 training images (spec §1.4: 1,200 / 237 
 
 
 def digit_splits(seed: int) -> dict[str, torch.Tensor]:
-    """Integer images (N, 1, 8, 8): train / valid carved from digits("train"), test = digits("test")."""
+    """Integer images (N, 1, 8, 8): train/valid carved from digits("train"); test = digits("test")."""
     train = torch.from_numpy(digits("train").images.astype(np.int64)).unsqueeze(1)
     test = torch.from_numpy(digits("test").images.astype(np.int64)).unsqueeze(1)
     perm = torch.from_numpy(np.random.RandomState(seed).permutation(len(train)))
@@ -27,7 +27,9 @@ def batch(images: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
 
 def bpd(log_prob, images: torch.Tensor, draws: int, seed: int) -> float:
     """Bits/dim with fresh, seeded noise draws (evaluation never touches the training stream)."""
-    return dequantized_bpd(log_prob, images, DIGIT_LEVELS, draws, torch.Generator().manual_seed(seed))
+    return dequantized_bpd(
+        log_prob, images, DIGIT_LEVELS, draws, torch.Generator().manual_seed(seed)
+    )
 
 
 def to_pixels(w: torch.Tensor) -> np.ndarray:

@@ -51,7 +51,14 @@ class Config:
     models: tuple[str, ...] = ("fvae", "vae", "glow")
 
 
-QUICK = {"steps": 250, "eval_every": 50, "iwae_k": 64, "prior_depth": 2, "glow_depth": 2, "width": 32}
+QUICK = {
+    "steps": 250,
+    "eval_every": 50,
+    "iwae_k": 64,
+    "prior_depth": 2,
+    "glow_depth": 2,
+    "width": 32,
+}
 SMOKE = {"steps": 8, "eval_every": 4, "iwae_k": 4, "prior_depth": 1, "glow_depth": 1, "width": 8,
          "res_steps": 1, "res_width": 8, "valid_draws": 1, "test_draws": 1}  # fmt: skip
 
@@ -65,10 +72,14 @@ def _build(kind: str, cfg: Config) -> torch.nn.Module:
     if kind == "glow":
         return Glow((1, 8, 8), 2, cfg.glow_depth, cfg.width, seed=cfg.seed)
     if kind == "fvae":
-        prior: torch.nn.Module = Glow((4, 4, 4), 2, cfg.prior_depth, cfg.width, seed=cfg.seed, squeeze_first=False)
+        prior: torch.nn.Module = Glow(
+            (4, 4, 4), 2, cfg.prior_depth, cfg.width, seed=cfg.seed, squeeze_first=False
+        )
     else:
         prior = Flow(Sequential(Flatten((4, 4, 4))), StandardNormal((64,)))
-    return FVAE(encoder(1, cfg.res_steps, cfg.res_width), decoder(1, cfg.res_steps, cfg.res_width), prior)
+    return FVAE(
+        encoder(1, cfg.res_steps, cfg.res_width), decoder(1, cfg.res_steps, cfg.res_width), prior
+    )
 
 
 def _loss(model: torch.nn.Module, w: torch.Tensor) -> torch.Tensor:
@@ -85,7 +96,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
     best = {k: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for k in models}
-    reach = {k: {f"{t}": torch.tensor([-1.0, -1.0]) for t in THRESHOLDS} for k in models}  # (step, seconds)
+    reach = {
+        k: {f"{t}": torch.tensor([-1.0, -1.0]) for t in THRESHOLDS} for k in models
+    }  # (step, seconds)
     state = {"rng": g, "best": best, "reach": reach, **{f"model:{k}": m for k, m in models.items()},
              **{f"opt:{k}": o for k, o in opts.items()}}  # fmt: skip
     start = out.restore(state)
@@ -94,7 +107,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     def valid_bpd(model: torch.nn.Module) -> float:
         model.eval()  # BatchNorm in E and G uses running statistics
         with torch.no_grad():
-            value = _flows.bpd(lambda w: -_loss_per_image(model, w), data["valid"], cfg.valid_draws, 1)
+            value = _flows.bpd(
+                lambda w: -_loss_per_image(model, w), data["valid"], cfg.valid_draws, 1
+            )
         model.train()
         return value
 
@@ -116,9 +131,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 row[f"{k}/valid_bpd"] = val
                 for t in THRESHOLDS:
                     if val <= t and reach[k][f"{t}"][0] < 0:
-                        reach[k][f"{t}"] = torch.tensor([step - lo + 1.0, time.perf_counter() - t0])
+                        reach[k][f"{t}"] = torch.tensor(
+                            [step - lo + 1.0, time.perf_counter() - t0]
+                        )
                 if val < float(best[k]["bpd"]):
-                    best[k].update(bpd=torch.tensor(val), step=torch.tensor(step - lo + 1), state=_flows.best_state(model))
+                    best[k].update(
+                        bpd=torch.tensor(val),
+                        step=torch.tensor(step - lo + 1),
+                        state=_flows.best_state(model),
+                    )
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)
         if first < hi:
@@ -132,14 +153,18 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         model.load_state_dict(best[k]["state"])
         model.eval()
         with torch.no_grad():
-            metrics[f"{k}_test_bound_bpd"] = _flows.bpd(lambda w, m=model: -_loss_per_image(m, w), data["test"], cfg.test_draws, 2)
+            metrics[f"{k}_test_bound_bpd"] = _flows.bpd(
+                lambda w, m=model: -_loss_per_image(m, w), data["test"], cfg.test_draws, 2
+            )
             if isinstance(model, FVAE):
                 lp = lambda w, m=model: -m.iwae_nll(w, cfg.iwae_k)  # noqa: E731
                 metrics[f"{k}_iwae_bpd"] = _flows.bpd(lp, data["test"], 1, 2)
                 metrics[f"{k}_sigma1"] = float(model.log_sigma1.exp())
                 metrics[f"{k}_sigma2"] = float(model.log_sigma2.exp())
             else:
-                metrics[f"{k}_iwae_bpd"] = metrics[f"{k}_test_bound_bpd"]  # exact likelihood: no bound gap
+                metrics[f"{k}_iwae_bpd"] = metrics[
+                    f"{k}_test_bound_bpd"
+                ]  # exact likelihood: no bound gap
         metrics[f"{k}_valid_bpd"] = float(best[k]["bpd"])
         metrics[f"{k}_best_step"] = float(best[k]["step"])
         metrics[f"{k}_params"] = float(sum(p.numel() for p in model.parameters()))
@@ -157,7 +182,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     if "fvae" in cfg.models and "glow" in cfg.models:
         metrics["fvae_minus_glow_bpd"] = metrics["fvae_iwae_bpd"] - metrics["glow_iwae_bpd"]
     if out.is_main:
-        out.save_figure(_plot.image_rows(rows, "samples (decoder means for the VAEs)"), "samples.png")
+        out.save_figure(
+            _plot.image_rows(rows, "samples (decoder means for the VAEs)"), "samples.png"
+        )
         keys = [f"{k}/valid_bpd" for k in cfg.models]
         out.save_figure(_plot.curves(out.history, keys, "validation bound (bits/dim)",
                                      {f"{t}": t for t in THRESHOLDS}), "curves.png")  # fmt: skip

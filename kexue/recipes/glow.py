@@ -78,7 +78,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     acc = make_accelerator()
     data = _flows.digit_splits(cfg.seed)
     models = {v: _build(v, cfg) for v in cfg.variants}
-    opts = {v: torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) for v, m in models.items()}
+    opts = {
+        v: torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        for v, m in models.items()
+    }
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])
     best = {v: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for v in models}
@@ -106,18 +109,26 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             row = {f"{v}/train_bpd": _flows.nats_bpd(loss.item())}
             if (step - lo + 1) % cfg.eval_every == 0 or step == hi - 1:
                 model.eval()
-                val = _flows.bpd(lambda w: model.log_prob(shape(w)), data["valid"], cfg.valid_draws, 1)
+                val = _flows.bpd(
+                    lambda w: model.log_prob(shape(w)), data["valid"], cfg.valid_draws, 1
+                )
                 model.train()
                 row[f"{v}/valid_bpd"] = val
                 if val < float(best[v]["bpd"]):
-                    best[v].update(bpd=torch.tensor(val), step=torch.tensor(step - lo + 1), state=_flows.best_state(model))
+                    best[v].update(
+                        bpd=torch.tensor(val),
+                        step=torch.tensor(step - lo + 1),
+                        state=_flows.best_state(model),
+                    )
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)
         if first < hi:
             seconds[v] = (time.perf_counter() - t0) / (hi - first)
     out.save_checkpoint(int(offsets[-1]), state)
 
-    metrics = {"baseline_categorical_bpd": categorical_bpd(data["train"], data["test"], DIGIT_LEVELS)}
+    metrics = {
+        "baseline_categorical_bpd": categorical_bpd(data["train"], data["test"], DIGIT_LEVELS)
+    }
     rows = []
     for j, v in enumerate(cfg.variants):
         model = acc.unwrap_model(models[v])
@@ -134,7 +145,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         if v in seconds:
             metrics[f"{prefix}steps_per_s"] = 1.0 / seconds[v]
         if j == 0:
-            metrics["gap_to_categorical_bpd"] = metrics["test_bpd"] - metrics["baseline_categorical_bpd"]
+            metrics["gap_to_categorical_bpd"] = (
+                metrics["test_bpd"] - metrics["baseline_categorical_bpd"]
+            )
             w = _flows.dequantize_test(data["test"])
             with torch.no_grad():
                 z, _ = model(w)
@@ -146,7 +159,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         metrics["glow_minus_nice_bpd"] = metrics["test_bpd"] - metrics["nice_test_bpd"]
     if out.is_main:
         real = _flows.to_pixels(_flows.dequantize_test(data["test"][:10]))
-        out.save_figure(_plot.image_rows([(real, "test"), *rows], "Glow-mini samples"), "samples.png")
+        out.save_figure(
+            _plot.image_rows([(real, "test"), *rows], "Glow-mini samples"), "samples.png"
+        )
         keys = [f"{v}/{k}_bpd" for v in cfg.variants for k in ("train", "valid")]
         refs = {"categorical": metrics["baseline_categorical_bpd"]}
         out.save_figure(_plot.curves(out.history, keys, "bits/dim", refs), "curves.png")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.data import DIGIT_LEVELS, toy2d
+from kexue.data import toy2d
 from kexue.flows import ConvIResNet, IResNet, density_on_grid
 from kexue.recipes import _flows, _plot
 from kexue.recipes.realnvp import true_nll
@@ -60,8 +60,17 @@ class Config:
     test_draws: int = 10
 
 
-QUICK = {"toy_steps": 300, "toys": ("wide_eight_gaussians",), "toy_blocks": 4, "digit_steps": 60,
-         "digit_blocks": 2, "n_test": 5000, "grid_n": 150, "eval_every": 30, "bias_probes": 4}
+QUICK = {
+    "toy_steps": 300,
+    "toys": ("wide_eight_gaussians",),
+    "toy_blocks": 4,
+    "digit_steps": 60,
+    "digit_blocks": 2,
+    "n_test": 5000,
+    "grid_n": 150,
+    "eval_every": 30,
+    "bias_probes": 4,
+}
 SMOKE = {"toy_steps": 10, "toys": ("wide_eight_gaussians",), "toy_blocks": 2, "toy_hidden": (16,),
          "digit_steps": 4, "digit_blocks": 1, "digit_width": 8, "n_train": 2000, "n_test": 200,
          "grid_n": 30, "eval_every": 2, "bias_probes": 1, "test_draws": 1}  # fmt: skip
@@ -83,9 +92,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     data = {t: (torch.from_numpy(toy2d(t, cfg.n_train, seed=cfg.seed)),
                 torch.from_numpy(toy2d(t, cfg.n_test, seed=10_000 + cfg.seed))) for t in cfg.toys}  # fmt: skip
     models: dict[str, torch.nn.Module] = {
-        f"{t}/{m}": IResNet(2, cfg.toy_blocks, cfg.toy_hidden, cfg.coeff, m, cfg.n_series) for t, m in jobs
+        f"{t}/{m}": IResNet(2, cfg.toy_blocks, cfg.toy_hidden, cfg.coeff, m, cfg.n_series)
+        for t, m in jobs
     }
-    models["digits"] = ConvIResNet((1, 8, 8), cfg.digit_blocks, cfg.digit_width, cfg.coeff, "series", cfg.n_series)
+    models["digits"] = ConvIResNet(
+        (1, 8, 8), cfg.digit_blocks, cfg.digit_width, cfg.coeff, "series", cfg.n_series
+    )
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
@@ -108,7 +120,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # ---- toys: exact and series training, 2 per toy
     for j, (toy, mode) in enumerate(jobs):
-        key, model, opt = f"{toy}/{mode}", acc.unwrap_model(models[f"{toy}/{mode}"]), opts[f"{toy}/{mode}"]
+        key, model, opt = (
+            f"{toy}/{mode}",
+            acc.unwrap_model(models[f"{toy}/{mode}"]),
+            opts[f"{toy}/{mode}"],
+        )
         lo, hi = j * cfg.toy_steps, (j + 1) * cfg.toy_steps
         t0, first = time.perf_counter(), max(start, lo)
         for step in range(first, hi):
@@ -146,7 +162,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             conv.train()
             row["digits/valid_bpd"] = val
             if val < float(best["bpd"]):
-                best.update(bpd=torch.tensor(val), step=torch.tensor(step - lo + 1), state=_flows.best_state(conv))
+                best.update(
+                    bpd=torch.tensor(val),
+                    step=torch.tensor(step - lo + 1),
+                    state=_flows.best_state(conv),
+                )
         out.log(step, **row)
         out.maybe_checkpoint(step + 1, state)
     if first < hi:
@@ -170,19 +190,27 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             model.set_logdet("exact")
             dens, integral = density_on_grid(model.log_prob, cfg.grid_lim, cfg.grid_n)
             z = model(x_test[:2000])[0].detach()
-            metrics[f"{toy}_{mode}_inverse_error"] = float((model.inverse(z)[0] - x_test[:2000]).abs().max())
+            metrics[f"{toy}_{mode}_inverse_error"] = float(
+                (model.inverse(z)[0] - x_test[:2000]).abs().max()
+            )
             metrics[f"{toy}_{mode}_test_nll"] = nll
             metrics[f"{toy}_{mode}_gap"] = nll - truth
             metrics[f"{toy}_{mode}_integral"] = integral
             if key in seconds:
                 metrics[f"{toy}_{mode}_steps_per_s"] = 1.0 / seconds[key]
             panels.append((dens.numpy(), f"{mode}-trained: NLL {nll:.3f} (truth {truth:.3f})"))
-        metrics[f"{toy}_series_minus_exact"] = metrics[f"{toy}_series_test_nll"] - metrics[f"{toy}_exact_test_nll"]
+        metrics[f"{toy}_series_minus_exact"] = (
+            metrics[f"{toy}_series_test_nll"] - metrics[f"{toy}_exact_test_nll"]
+        )
         if out.is_main:
-            out.save_figure(_plot.heatmaps(panels, cfg.grid_lim, f"i-ResNet on {toy}"), f"density_{toy}.png")
+            out.save_figure(
+                _plot.heatmaps(panels, cfg.grid_lim, f"i-ResNet on {toy}"), f"density_{toy}.png"
+            )
     metrics["exact_gap_max"] = max(metrics[f"{t}_exact_gap"] for t in cfg.toys)
     metrics["series_vs_exact_max"] = max(abs(metrics[f"{t}_series_minus_exact"]) for t in cfg.toys)
-    metrics["integral_error_max"] = max(abs(metrics[f"{t}_{m}_integral"] - 1) for t in cfg.toys for m in ("exact",))
+    metrics["integral_error_max"] = max(
+        abs(metrics[f"{t}_{m}_integral"] - 1) for t in cfg.toys for m in ("exact",)
+    )
 
     conv.load_state_dict(best["state"])
     conv.eval()
@@ -190,7 +218,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     metrics["digits_test_bpd"] = _flows.bpd(conv.log_prob, digits["test"], cfg.test_draws, 2)
     metrics["digits_valid_bpd"] = float(best["bpd"])
     metrics["digits_best_step"] = float(best["step"])
-    metrics["digits_gap_to_categorical_bpd"] = metrics["digits_test_bpd"] - _flows.categorical(digits)
+    metrics["digits_gap_to_categorical_bpd"] = metrics["digits_test_bpd"] - _flows.categorical(
+        digits
+    )
     if "digits" in seconds:
         metrics["digits_steps_per_s"] = 1.0 / seconds["digits"]
     # estimator bias: series/Hutchinson log p minus the exact one, same dequantised test points
@@ -203,7 +233,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         for m in conv.modules():
             if hasattr(m, "n_series"):
                 m.n_series = n
-        diffs = torch.stack([conv.log_prob(w).detach() - exact for _ in range(cfg.bias_probes)])  # (S, N)
+        diffs = torch.stack(
+            [conv.log_prob(w).detach() - exact for _ in range(cfg.bias_probes)]
+        )  # (S, N)
         bias, std = float(diffs.mean()), float(diffs.std()) if cfg.bias_probes > 1 else 0.0
         metrics[f"digits_series{n}_bias_nats"] = bias
         metrics[f"digits_series{n}_std_nats"] = std
@@ -219,5 +251,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         rows = [(_flows.to_pixels(conv.sample(10, t, gen)), f"T={t}") for t in (0.8, 1.0)]
         out.save_figure(_plot.image_rows(rows, "i-ResNet samples on digits"), "samples.png")
         keys = [f"{t}/{m}/test_nll" for t, m in jobs]
-        out.save_figure(_plot.curves(out.history, keys, "toy test NLL (exact log-det)"), "curves.png")
+        out.save_figure(
+            _plot.curves(out.history, keys, "toy test NLL (exact log-det)"), "curves.png"
+        )
     return metrics

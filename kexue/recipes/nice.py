@@ -89,11 +89,17 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             local = step - j * cfg.steps
             if (local + 1) % cfg.eval_every == 0 or local == cfg.steps - 1:
                 nice.eval()
-                val = _flows.bpd(lambda x: nice.log_prob(x.flatten(1)), data["valid"], cfg.valid_draws, 1)
+                val = _flows.bpd(
+                    lambda x: nice.log_prob(x.flatten(1)), data["valid"], cfg.valid_draws, 1
+                )
                 nice.train()
                 row[f"{v}/valid_bpd"] = val
                 if val < float(best[v]["bpd"]):
-                    best[v].update(bpd=torch.tensor(val), step=torch.tensor(local + 1), state=_flows.best_state(nice))
+                    best[v].update(
+                        bpd=torch.tensor(val),
+                        step=torch.tensor(local + 1),
+                        state=_flows.best_state(nice),
+                    )
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)
         if first < (j + 1) * cfg.steps:
@@ -102,7 +108,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     gen = torch.Generator().manual_seed(cfg.seed)
     metrics = {
-        "baseline_gaussian_bpd": gaussian_bpd(data["train"], data["test"], DIGIT_LEVELS, generator=gen),
+        "baseline_gaussian_bpd": gaussian_bpd(
+            data["train"], data["test"], DIGIT_LEVELS, generator=gen
+        ),
         "baseline_categorical_bpd": categorical_bpd(data["train"], data["test"], DIGIT_LEVELS),
     }
     rows = []
@@ -119,7 +127,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         if v in seconds:
             metrics[f"{prefix}steps_per_s"] = 1.0 / seconds[v]
         if j == 0:
-            metrics["gap_to_categorical_bpd"] = metrics["test_bpd"] - metrics["baseline_categorical_bpd"]
+            metrics["gap_to_categorical_bpd"] = (
+                metrics["test_bpd"] - metrics["baseline_categorical_bpd"]
+            )
             w = _flows.dequantize_test(data["test"]).flatten(1)
             with torch.no_grad():
                 z, _ = nice(w)
@@ -132,13 +142,20 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         log_s = nice.scale.log_scale.detach().numpy()
         std = data["train"].flatten(1).double().std(0).numpy()
         const = std < 0.5  # pixels (almost) constant on the training images
-        metrics["log_s_constant_pixels_mean"] = float(log_s[const].mean()) if const.any() else float("nan")
+        metrics["log_s_constant_pixels_mean"] = (
+            float(log_s[const].mean()) if const.any() else float("nan")
+        )
         metrics["log_s_other_pixels_mean"] = float(log_s[~const].mean())
         real = _flows.to_pixels(_flows.dequantize_test(data["test"][:10]))
-        out.save_figure(_plot.image_rows([(real, "test"), *rows], "NICE samples on digits"), "samples.png")
+        out.save_figure(
+            _plot.image_rows([(real, "test"), *rows], "NICE samples on digits"), "samples.png"
+        )
         groups = [(log_s[const], "near-constant pixels"), (log_s[~const], "other pixels")]
         out.save_figure(_plot.histogram(groups, "NICE scaling layer", "log s_i"), "log_scale.png")
         keys = [f"{v}/{k}_bpd" for v in cfg.variants for k in ("train", "valid")]
-        refs = {"Gaussian": metrics["baseline_gaussian_bpd"], "categorical": metrics["baseline_categorical_bpd"]}
+        refs = {
+            "Gaussian": metrics["baseline_gaussian_bpd"],
+            "categorical": metrics["baseline_categorical_bpd"],
+        }
         out.save_figure(_plot.curves(out.history, keys, "NICE bits/dim", refs), "curves.png")
     return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}

@@ -94,7 +94,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
-    state = {"rng": g, **{f"model:{k}": m for k, m in models.items()}, **{f"opt:{k}": o for k, o in opts.items()}}
+    state = {
+        "rng": g,
+        **{f"model:{k}": m for k, m in models.items()},
+        **{f"opt:{k}": o for k, o in opts.items()},
+    }
     start = out.restore(state)
     seconds: dict[str, float] = {}
 
@@ -113,7 +117,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         first = max(start, j * cfg.steps)
         for step in range(first, (j + 1) * cfg.steps):
             idx = torch.randint(len(x_train), (cfg.batch_size,), generator=g)
-            loss = acc.unwrap_model(flow).nll(x_train[idx])  # ActNorm DDI happens on the first call
+            loss = acc.unwrap_model(flow).nll(
+                x_train[idx]
+            )  # ActNorm DDI happens on the first call
             opt.zero_grad()
             acc.backward(loss)
             opt.step()
@@ -155,7 +161,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                             f"density_{toy}.png")  # fmt: skip
     for kind in ("realnvp", "nice"):
         metrics[f"{kind}_gap_max"] = max(metrics[f"{t}_{kind}_gap"] for t in cfg.toys)
-        metrics[f"{kind}_integral_error_max"] = max(abs(metrics[f"{t}_{kind}_integral"] - 1) for t in cfg.toys)
+        metrics[f"{kind}_integral_error_max"] = max(
+            abs(metrics[f"{t}_{kind}_integral"] - 1) for t in cfg.toys
+        )
     if out.is_main:
         keys = [f"{t}/{k}/test_nll" for t in cfg.toys for k in ("realnvp", "nice")]
         hl = {f"truth {t}": metrics[f"{t}_true_nll"] for t in cfg.toys}

@@ -9,8 +9,18 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from kexue.flows import FVAE, Flatten, Flow, Glow, RealNVP, Sequential, StandardNormal, conditional_flow_loss
-from kexue.flows import decoder, encoder
+from kexue.flows import (
+    FVAE,
+    Flatten,
+    Flow,
+    Glow,
+    RealNVP,
+    Sequential,
+    StandardNormal,
+    conditional_flow_loss,
+    decoder,
+    encoder,
+)
 
 
 def _std_normal_logpdf(v: torch.Tensor) -> torch.Tensor:
@@ -24,7 +34,10 @@ def test_special_case_1_affine_posterior_is_the_gaussian_kl_vae(f64):
     u = torch.randn(100_000, 3)
     z = sigma * u + mu
     loss = conditional_flow_loss(
-        _std_normal_logpdf(u), torch.zeros(len(u)), _std_normal_logpdf(z), torch.log(sigma).sum().expand(len(u))
+        _std_normal_logpdf(u),
+        torch.zeros(len(u)),
+        _std_normal_logpdf(z),
+        torch.log(sigma).sum().expand(len(u)),
     )
     kl = 0.5 * (mu**2 + sigma**2 - 1 - 2 * torch.log(sigma)).sum()
     assert abs(loss.mean() - kl) <= 3 * loss.std() / math.sqrt(len(loss))
@@ -46,7 +59,9 @@ def test_special_case_2_noisy_flow_trains_the_flow_nll_on_noisy_inputs(f64):
     # what is left is exactly the flow's NLL at the noisy input
     recon = 0.5 * u.pow(2).sum(1) + 3 * math.log(sigma) + 1.5 * math.log(2 * math.pi)
     log_q_u = _std_normal_logpdf(u)
-    article = conditional_flow_loss(log_q_u, -recon, flow.log_prob(x + sigma * u) - 0.0, 3 * math.log(sigma))
+    article = conditional_flow_loss(
+        log_q_u, -recon, flow.log_prob(x + sigma * u) - 0.0, 3 * math.log(sigma)
+    )
     assert torch.allclose(neg, flow_nll) and torch.allclose(article, flow_nll)
     g1 = torch.autograd.grad(neg.sum(), list(flow.parameters()))
     g2 = torch.autograd.grad(flow_nll.sum(), list(flow.parameters()))

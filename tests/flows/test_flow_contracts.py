@@ -22,8 +22,8 @@ from kexue.flows import (
     Flatten,
     Glow,
     GlowStep,
-    IResNet,
     InvertibleLinear,
+    IResNet,
     RandomPermutation,
     RealNVP,
     ResidualBlock,
@@ -34,13 +34,14 @@ from kexue.flows import (
     Squeeze,
     SwapHalves,
     brute_force_logabsdet,
-    conv_net,
 )
 from kexue.nn import MLP
 
 
 def _conv(c_in: int, c_out: int) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(c_in, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, c_out, 3, padding=1))
+    return nn.Sequential(
+        nn.Conv2d(c_in, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, c_out, 3, padding=1)
+    )
 
 
 def _sn_mlp(d: int) -> nn.Module:
@@ -48,7 +49,9 @@ def _sn_mlp(d: int) -> nn.Module:
 
 
 def _sn_conv(c: int) -> nn.Module:
-    return nn.Sequential(SpectralNormConv2d(c, 8, 3, (4, 4)), nn.ELU(), SpectralNormConv2d(8, c, 3, (4, 4)))
+    return nn.Sequential(
+        SpectralNormConv2d(c, 8, 3, (4, 4)), nn.ELU(), SpectralNormConv2d(8, c, 3, (4, 4))
+    )
 
 
 VEC, IMG, IMG8 = (5,), (2, 4, 4), (1, 8, 8)
@@ -83,7 +86,10 @@ CASES = {
     "affine-channel": (lambda: AffineCoupling(2, _conv(1, 2), "half", 0, "sigmoid2", True), IMG),
     "affine-checker": (lambda: AffineCoupling(2, _conv(2, 4), "checkerboard", 0, "tanh"), IMG),
     "glow-step": (lambda: GlowStep(2, 8), IMG),
-    "glow-step-additive-shuffle": (lambda: GlowStep(4, 8, "additive", "shuffle", actnorm_ddi=False), (4, 2, 2)),
+    "glow-step-additive-shuffle": (
+        lambda: GlowStep(4, 8, "additive", "shuffle", actnorm_ddi=False),
+        (4, 2, 2),
+    ),
     "factor-out": (lambda: FactorOut(IMG, Sequential(Flatten((1, 4, 4)))), IMG),
     "residual-fc": (lambda: ResidualBlock(_sn_mlp(3), logdet="exact"), (3,)),
     "residual-conv": (lambda: ResidualBlock(_sn_conv(2), logdet="exact"), IMG),
@@ -91,12 +97,18 @@ CASES = {
 }
 FLOWS = {
     "nice": (lambda: NICE(6, 4, (16,)), (6,)),
-    "nice-normal-compat": (lambda: NICE(6, 4, (16,), "normal", "zeros", sign=-1, out_activation="relu"), (6,)),
+    "nice-normal-compat": (
+        lambda: NICE(6, 4, (16,), "normal", "zeros", sign=-1, out_activation="relu"),
+        (6,),
+    ),
     "realnvp": (lambda: RealNVP(2, 4, (16,)), (2,)),
     "realnvp-lu-additive": (lambda: RealNVP(5, 3, (16,), mixing="lu", coupling="additive"), (5,)),
     "glow": (lambda: Glow(IMG8, 2, 2, 8), IMG8),
     "glow-compat": (lambda: Glow(IMG8, 2, 2, 8, "additive", "shuffle", actnorm_ddi=False), IMG8),
-    "glow-standard-prior": (lambda: Glow(IMG8, 2, 1, 8, split_prior="standard", permutation="conv"), IMG8),
+    "glow-standard-prior": (
+        lambda: Glow(IMG8, 2, 1, 8, split_prior="standard", permutation="conv"),
+        IMG8,
+    ),
     "iresnet": (lambda: IResNet(2, 2, (16,)), (2,)),
     "conv-iresnet": (lambda: ConvIResNet(IMG8, 2, 8, logdet="exact"), IMG8),
 }

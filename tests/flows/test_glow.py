@@ -35,7 +35,9 @@ def test_lu_weight_logdet_and_orthogonal_init(f64):
     w = layer.weight_matrix()
     assert torch.allclose(torch.linalg.slogdet(w)[1], layer.log_s.sum())
     # the strict upper entries of `lower` and the diagonal are masked out
-    assert torch.allclose(torch.diagonal(torch.linalg.lu(w)[2]).abs().log().sum(), layer.log_s.sum())
+    assert torch.allclose(
+        torch.diagonal(torch.linalg.lu(w)[2]).abs().log().sum(), layer.log_s.sum()
+    )
     x = torch.randn(3, 6, 2, 2)
     z, ld = layer(x)
     assert torch.allclose(z, torch.einsum("ij,bjhw->bihw", w, x))

@@ -36,7 +36,9 @@ def _g(d: int = 2, hidden: int = 32, coeff: float = C) -> nn.Sequential:
 
 
 def _jacobians(g: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return torch.stack([torch.autograd.functional.jacobian(lambda v: g(v[None])[0], xi) for xi in x])
+    return torch.stack(
+        [torch.autograd.functional.jacobian(lambda v: g(v[None])[0], xi) for xi in x]
+    )
 
 
 def test_1_lipschitz_of_weights_and_of_g(f64):
@@ -56,7 +58,9 @@ def test_1_conv_operator_norm_is_bounded(f64):
         conv._power(300)
     conv.eval()
     # the exact operator norm: the dense matrix of the convolution on 2×4×4 inputs, by SVD
-    f = lambda v: nn.functional.conv2d(v.view(1, 2, 4, 4), conv.normalized_weight(), padding=1).flatten()  # noqa: E731
+    f = lambda v: nn.functional.conv2d(
+        v.view(1, 2, 4, 4), conv.normalized_weight(), padding=1
+    ).flatten()  # noqa: E731
     dense = torch.autograd.functional.jacobian(f, torch.zeros(32))
     assert torch.linalg.matrix_norm(dense, 2) <= C * (1 + 1e-3)
     # the reshaped-kernel norm is a different number (not a valid bound for 3x3 convolutions)
@@ -135,7 +139,9 @@ def test_6_gradient_of_the_estimator_aligns_with_the_exact_gradient(f64):
     block = ResidualBlock(g, logdet="series", n_series=5)
     x = 2 * torch.randn(512, 2)
     params = [p for p in g.parameters()]
-    exact = exact_logdet(*(lambda xx: (g(xx), xx))(x.clone().requires_grad_(True)), create_graph=True)
+    exact = exact_logdet(
+        *(lambda xx: (g(xx), xx))(x.clone().requires_grad_(True)), create_graph=True
+    )
     grad_exact = torch.autograd.grad(exact.mean(), params, allow_unused=True)
     torch.manual_seed(0)
     _, est = block(x)
@@ -152,7 +158,9 @@ def test_block_inverse_and_series_logdet_close_to_exact(probe, f64):
     block = ResidualBlock(g, logdet="series", n_series=20, probe=probe)
     x = torch.randn(2000, 2)
     y, ld = block(x)
-    exact = exact_logdet(*(lambda xx: (g(xx), xx))(x.clone().requires_grad_(True)), create_graph=False)
+    exact = exact_logdet(
+        *(lambda xx: (g(xx), xx))(x.clone().requires_grad_(True)), create_graph=False
+    )
     assert abs(ld.mean() - exact.mean()) < 0.05
     x_back, _ = block.inverse(y)
     assert (x_back - x).abs().max() < 1e-10

@@ -6,7 +6,13 @@ import math
 
 import numpy as np
 import torch
-from torch.distributions import Independent, Normal, SigmoidTransform, TransformedDistribution, Uniform
+from torch.distributions import (
+    Independent,
+    Normal,
+    SigmoidTransform,
+    TransformedDistribution,
+    Uniform,
+)
 
 from kexue.flows import (
     NICE,
@@ -42,17 +48,23 @@ def test_categorical_baseline_matches_a_direct_count(f64):
         for d, v in enumerate(row):
             total -= math.log(((train[:, d] == v).sum() + 1) / (len(train) + 3))
     expected = total / (len(test) * 5 * math.log(2))
-    assert abs(categorical_bpd(torch.from_numpy(train), torch.from_numpy(test), 3) - expected) < 1e-12
+    assert (
+        abs(categorical_bpd(torch.from_numpy(train), torch.from_numpy(test), 3) - expected) < 1e-12
+    )
 
 
 def test_priors_match_torch_distributions(f64):
     z = 3 * torch.randn(20, 4)
-    logistic = TransformedDistribution(Uniform(torch.zeros(4), torch.ones(4)), [SigmoidTransform().inv])
+    logistic = TransformedDistribution(
+        Uniform(torch.zeros(4), torch.ones(4)), [SigmoidTransform().inv]
+    )
     assert torch.allclose(StandardLogistic((4,)).log_prob(z), logistic.log_prob(z).sum(1))
     normal = Independent(Normal(torch.zeros(4), torch.ones(4)), 1)
     assert torch.allclose(StandardNormal((4,)).log_prob(z), normal.log_prob(z))
     # the logistic log-density stays finite far out (softplus, not log(1 + exp))
-    assert torch.isfinite(StandardLogistic((1,)).log_prob(torch.tensor([[1e4]], dtype=torch.float32))).all()
+    assert torch.isfinite(
+        StandardLogistic((1,)).log_prob(torch.tensor([[1e4]], dtype=torch.float32))
+    ).all()
 
 
 def test_logistic_samples_have_the_logistic_variance():

@@ -54,7 +54,9 @@ def test_checkerboard_keeps_the_conditioning_squares(parity, f64):
     z, _ = layer(x)
     ij = torch.arange(4).view(-1, 1) + torch.arange(4).view(1, -1)
     keep = (ij % 2) == parity
-    assert torch.equal(z[..., keep], x[..., keep]) and not torch.allclose(z[..., ~keep], x[..., ~keep])
+    assert torch.equal(z[..., keep], x[..., keep]) and not torch.allclose(
+        z[..., ~keep], x[..., ~keep]
+    )
 
 
 def test_realnvp_learns_eight_gaussians_quickly():
