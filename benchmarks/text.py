@@ -305,7 +305,8 @@ def main() -> None:
                _table(res["infomap"], [("n", "n", "d"), ("links", "links", "d"),
                       ("mu", "μ", ".1f"), ("method", "method", ""), ("L", "L (bits)", ".4f"),
                       ("NMI", "NMI", ".3f"), ("modules", "modules", "d"),
-                      ("time_s", "time (s)", ".2f"), ("time_ratio", "× infomap", ".1f")])]  # fmt: skip
+                      ("time_s", "time (s)", ".2f"),
+                      ("time_ratio", "× infomap", ".1f")])]  # fmt: skip
     if "vectors" in res:
         md += ["\n## Word vectors (top 4,000 words of 199801, kNN@10 majority-POS agreement)\n\n",
                _table(res["vectors"], [("method", "method", ""), ("knn_pos", "kNN POS", ".3f"),

@@ -8,7 +8,8 @@ Original: bojone/infomap (`word_cluster.py`, word clustering with the Infomap 0.
 Key equations (the two-level map equation; q_i↶ / q_i↷ enter / exit rates, p_α visit rates)::
 
     L(M) = q↷ H(Q) + Σ_i p_i↻ H(P^i)
-         = plogp(Σ q_i↶) − Σ plogp(q_i↶) − Σ plogp(q_i↷) − Σ_α plogp(p_α) + Σ plogp(q_i↷ + Σ_{α∈i} p_α)
+         = plogp(Σ q_i↶) − Σ plogp(q_i↶) − Σ plogp(q_i↷) − Σ_α plogp(p_α)
+           + Σ plogp(q_i↷ + Σ_{α∈i} p_α)
 
 Moving node v from module A to B (out_to[M] / in_from[M]: v's link flow to / from M \ {v}):
     q_A↷' = q_A↷ − (out − out_to[A]) + in_from[A],   q_A↶' = q_A↶ − (in − in_from[A]) + out_to[A]
@@ -71,13 +72,17 @@ class _Net:
 
     def aggregate(self, labels: np.ndarray) -> _Net:
         k = int(labels.max()) + 1
-        return _Net(np.bincount(labels, self.p, minlength=k), labels[self.src], labels[self.dst], self.f)
+        return _Net(
+            np.bincount(labels, self.p, minlength=k), labels[self.src], labels[self.dst], self.f
+        )
 
     def subnet(self, members: np.ndarray) -> tuple[_Net, np.ndarray]:
         local = -np.ones(self.n, np.int64)
         local[members] = np.arange(len(members))
         keep = (local[self.src] >= 0) & (local[self.dst] >= 0)
-        return _Net(self.p[members], local[self.src[keep]], local[self.dst[keep]], self.f[keep]), local
+        return _Net(
+            self.p[members], local[self.src[keep]], local[self.dst[keep]], self.f[keep]
+        ), local
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:

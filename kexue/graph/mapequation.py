@@ -9,7 +9,8 @@ Flow models (spec text_structure §7.3; w_αβ ≥ 0, s_α out-strength, W = Σ 
                  f_αβ = (1−τ) p_α w_αβ/s_α + (τ Σ_nd p + Σ_d p) w_αβ / W  (to links) or
                  f_αβ = p_α w_αβ / s_α (to nodes), renormalised; p_β = Σ_α f_αβ.
 Map equation (plogp(x) = x log2 x, plogp(0) = 0; q_i↶ enter, q_i↷ exit rates of module i):
-    L = plogp(Σ q_i↶) − Σ plogp(q_i↶) − Σ plogp(q_i↷) − Σ_α plogp(p_α) + Σ plogp(q_i↷ + Σ_{α∈i} p_α)
+    L = plogp(Σ q_i↶) − Σ plogp(q_i↶) − Σ plogp(q_i↷) − Σ_α plogp(p_α)
+           + Σ plogp(q_i↷ + Σ_{α∈i} p_α)
 Multilevel: L = q↷ H(Q) + Σ_i L(M^i), non-leaf L(M^i) = plogp(q_i↷ + Σ_j q_ij↶) − plogp(q_i↷)
     − Σ_j plogp(q_ij↶) + Σ_j L(M^ij); leaf modules as in the two-level code.
 """
@@ -157,10 +158,14 @@ def multilevel_codelength(flow: Flow, paths: Sequence[Sequence[int]]) -> float:
         children = [q for q in prefixes if len(q) == d + 1 and q[:d] == pre]
         if not children:  # leaf module: its nodes
             members = np.array([v for v, p in enumerate(paths) if p == pre])
-            total += float(plogp(exit_[i] + pin[i]) - plogp(exit_[i]) - plogp(flow.p[members]).sum())
+            total += float(
+                plogp(exit_[i] + pin[i]) - plogp(exit_[i]) - plogp(flow.p[members]).sum()
+            )
         else:
             enter_sub = depth_labels[d + 1][0][[ids[c] for c in children]]
-            total += float(plogp(exit_[i] + enter_sub.sum()) - plogp(exit_[i]) - plogp(enter_sub).sum())
+            total += float(
+                plogp(exit_[i] + enter_sub.sum()) - plogp(exit_[i]) - plogp(enter_sub).sum()
+            )
     return total
 
 

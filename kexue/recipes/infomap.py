@@ -1,6 +1,7 @@
 r"""Recipe: the map equation and InfoMap on karate, Les Misérables, LFR, and word clustering.
 
-Article: 最小熵原理（五）：“层层递进”之社区发现与聚类 (see kexue.graph.infomap, kexue.graph.mapequation)
+Article: 最小熵原理（五）：“层层递进”之社区发现与聚类
+         (see kexue.graph.infomap, kexue.graph.mapequation)
 Data:    networkx's karate club (3.6: integer edge weights; also unweighted) and Les Misérables;
          LFR benchmark graphs (n = 1,000, ⟨k⟩ = 15, τ1 = 3, τ2 = 1.5, max degree 50, communities
          20–100, graph seed 10, self-loops removed); 199801 words (PPMI-SVD vectors) for clustering
@@ -99,7 +100,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                                            [est.partition_[v] for v in nodes])  # fmt: skip
         ref_l, ref_nmi, _ = REFERENCE.get(mu, (np.nan, np.nan, 0))
         row = {"mu": mu, "codelength": est.codelength_, "nmi": nmi, "modules": est.n_modules_,
-               "planted_codelength": map_equation(g, planted), "ref_codelength": ref_l}  # fmt: skip
+               "planted_codelength": map_equation(g, planted),
+               "ref_codelength": ref_l}  # fmt: skip
         out.log(step, **{k: v for k, v in row.items() if np.isfinite(v)})
         for k in ("codelength", "nmi", "modules", "planted_codelength"):
             metrics[f"lfr_mu{mu}_{k}"] = row[k]

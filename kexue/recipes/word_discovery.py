@@ -127,10 +127,14 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             ranked = sorted(lex, key=lambda w: (-lex[w], w))
             lines = [f"{w.replace(NUMBER, '<NUM>')} {lex[w]}\n" for w in ranked]
             out.write_text(f"lexicon_{name}.txt", "".join(lines))
-        lines = [" / ".join(p) + "\n" + " / ".join(g) + "\n" for p, g in zip(pred_c[:20], gold)]
+        lines = [
+            " / ".join(p) + "\n" + " / ".join(g) + "\n"
+            for p, g in zip(pred_c[:20], gold[:20], strict=True)
+        ]
         out.write_text("examples.txt", "predicted (cohesion)\ngold\n\n" + "\n".join(lines))
         if cfg.refine_iters:
             fig = _plot.curves(out.history, ["refined_bits_per_char"], "hard-EM refinement",
-                               {"gold": metrics["gold_bits_per_char"]}, xlabel="iteration")  # fmt: skip
+                               {"gold": metrics["gold_bits_per_char"]},
+                               xlabel="iteration")  # fmt: skip
             out.save_figure(fig, "refine.png")
     return metrics

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 
 __all__ = [
     "Template",
@@ -67,7 +67,8 @@ def strong_pairs(words: Mapping[str, int], pairs: Mapping[tuple, int], min_count
         (a, b)
         for (a, b), c in pairs.items()
         if c >= min_count
-        and math.log(c) - ln_p - (math.log(words[a]) - ln_w) - (math.log(words[b]) - ln_w) > min_pmi
+        and math.log(c) - ln_p - (math.log(words[a]) - ln_w) - (math.log(words[b]) - ln_w)
+        > min_pmi
     }
 
 
@@ -177,7 +178,7 @@ def match(template: Template, words: Sequence[str]) -> list[tuple[int, ...]]:
     """All strict alignments of a template to the whole word sequence: literal positions."""
     n, m = len(words), len(template)
 
-    @lru_cache(maxsize=None)
+    @cache
     def go(ti: int, wi: int) -> tuple[tuple[int, ...], ...]:
         if ti == m:
             return ((),) if wi == n else ()
@@ -225,7 +226,7 @@ class TemplateParser:
         table = [(t, math.log(c) - total, {w for w in t if w is not None})
                  for t, c in self.templates.items()]  # fmt: skip
 
-        @lru_cache(maxsize=None)
+        @cache
         def best(s: int, e: int):
             span = words[s:e]
             if len(span) == 1:
@@ -239,8 +240,11 @@ class TemplateParser:
                     score, parts, i = lp, [], 0
                     for k, tok in enumerate(t):
                         if tok is None:
-                            end = pos[len([x for x in t[:k] if x is not None])] \
-                                if any(x is not None for x in t[k:]) else len(span)
+                            end = (
+                                pos[len([x for x in t[:k] if x is not None])]
+                                if any(x is not None for x in t[k:])
+                                else len(span)
+                            )
                             sub = best(s + i, s + end)
                             score += sub[0]
                             parts.append(("slot", sub[1]))

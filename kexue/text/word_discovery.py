@@ -143,7 +143,11 @@ def link_segment(joined: str, table: NgramTable, linked: dict[int, np.ndarray]) 
         np.add.at(diff, starts + k - 1, -1)
     covered = np.cumsum(diff)[: len(ids) - 1] > 0  # link between i and i + 1
     cuts = np.r_[0, np.flatnonzero(~covered) + 1, len(ids)]
-    return [joined[s:e] for s, e in zip(cuts[:-1].tolist(), cuts[1:].tolist()) if joined[s] != "\0"]
+    return [
+        joined[s:e]
+        for s, e in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)
+        if joined[s] != "\0"
+    ]
 
 
 def _decode_all(table: NgramTable, grams: dict[int, np.ndarray]) -> set[str]:
@@ -174,7 +178,11 @@ def cohesion_lexicon(texts: Iterable[str], n: int = 4, min_count: int = 4,
         return all(w[i : i + n] in g for i in range(len(w) - n + 1))
 
     lexicon = {w: c for w, c in candidates.items() if keep_word(w)}
-    return lexicon, {"n_grams_kept": len(g), "n_candidates": len(candidates), "n_chars": table.total(1)}
+    return lexicon, {
+        "n_grams_kept": len(g),
+        "n_candidates": len(candidates),
+        "n_chars": table.total(1),
+    }
 
 
 # ----------------------------------------------------------------------------- MEP II
@@ -222,8 +230,10 @@ def mep_lexicon(texts: Iterable[str], min_count: int = 5, min_pmi: float = 2.0,
         total = sum(counts.values()) + c
         log_total = math.log(total)
         parts = _best_split(w, counts, log_total)
-        pmi_w = math.log(c) - log_total - sum(
-            math.log(counts[p]) - log_total if p in counts else -100.0 for p in parts
+        pmi_w = (
+            math.log(c)
+            - log_total
+            - sum(math.log(counts[p]) - log_total if p in counts else -100.0 for p in parts)
         )
         threshold = len(w) - 1 if redundancy == "length" else float(redundancy)
         if pmi_w < threshold:
@@ -283,7 +293,8 @@ class CohesionLexicon:
     """Estimator twin of `cohesion_lexicon`; attributes `lexicon_`, `info_`."""
 
     def __init__(self, n: int = 4, min_count: int = 4,
-                 thresholds: Sequence[float] = (0, 0, 2, 4, 6), keep: str = KEEP) -> None:  # fmt: skip
+                 thresholds: Sequence[float] = (0, 0, 2, 4, 6),
+                 keep: str = KEEP) -> None:  # fmt: skip
         self.n = n
         self.min_count = min_count
         self.thresholds = thresholds

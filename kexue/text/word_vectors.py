@@ -116,7 +116,9 @@ class LibraryEmbedding(nn.Module):
         if metric not in ("l2", "dot"):
             raise ValueError(f"metric must be 'l2' or 'dot', got {metric!r}")
         self.metric = metric
-        self.exclude_self = (metric == "dot" and not two_sets) if exclude_self is None else exclude_self
+        self.exclude_self = (
+            (metric == "dot" and not two_sets) if exclude_self is None else exclude_self
+        )
         self.centre = nn.Parameter(torch.randn(n_items, dim, generator=generator) / math.sqrt(dim))
         self.context = (
             nn.Parameter(torch.randn(n_items, dim, generator=generator) / math.sqrt(dim))
@@ -145,7 +147,7 @@ class LibraryEmbedding(nn.Module):
 
 
 def knn_agreement(vectors: np.ndarray, labels: Sequence[object], k: int = 10) -> float:
-    """Mean fraction of the k cosine-nearest neighbours (self excluded) sharing the item's label."""
+    """Mean fraction of the k cosine-nearest neighbours (self excluded) sharing the label."""
     x = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     sim = x @ x.T
     np.fill_diagonal(sim, -np.inf)
@@ -155,7 +157,7 @@ def knn_agreement(vectors: np.ndarray, labels: Sequence[object], k: int = 10) ->
 
 
 def sphere_entropy_gap(n: int, grid: int = 2_000_001) -> float:
-    """h_n = ln E[e^s] − E[s e^s]/E[e^s], s = n cos θ, θ between uniform directions in Rⁿ (nats)."""
+    """h_n = ln E[e^s] − E[s e^s]/E[e^s], s = n cos θ, θ between uniform directions (nats)."""
     t = np.linspace(-1.0, 1.0, grid)[1:-1]
     base = (n - 3) / 2 * np.log1p(-t * t)  # density of cos θ up to a constant
     tilted = base + n * t

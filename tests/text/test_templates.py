@@ -89,7 +89,9 @@ def test_parser_reproduces_the_article():
 
 
 def test_finder_counts_and_fillers():
-    pieces = [["我", "想", "吃", "苹果", "吗"], ["我", "想", "喝", "水", "吗"]] * 10 + [["你", "好"]] * 5
+    pieces = [["我", "想", "吃", "苹果", "吗"], ["我", "想", "喝", "水", "吗"]] * 10 + [
+        ["你", "好"]
+    ] * 5
     finder = TemplateFinder(window=3, min_count=3, min_pmi=0.1).fit(pieces)
     assert finder.n_skipped_ == 0
     assert sum(finder.templates_.values()) > 0

@@ -19,10 +19,10 @@ from kexue.text.word_discovery import (
     bits_per_char_counts,
     cohesive_grams,
     link_segment,
+    mep_lexicon,
     merge_gain,
     merge_gain_approx,
     merge_gain_k,
-    mep_lexicon,
 )
 
 
@@ -181,7 +181,11 @@ def test_number_masking_round_trip_and_repeats():
 
     text = "1997年增长12.5%，达到3亿——"
     masked, numbers = mask_numbers(text)
-    assert masked == f"{NUMBER}年增长{NUMBER}，达到{NUMBER}亿——" and numbers == ["1997", "12.5%", "3"]
+    assert masked == f"{NUMBER}年增长{NUMBER}，达到{NUMBER}亿——" and numbers == [
+        "1997",
+        "12.5%",
+        "3",
+    ]
     lex = {f"{NUMBER}年": 5, "增长": 4, "达到": 3, "亿": 2, NUMBER: 3}
     tokens = unmask_numbers(segment(masked, lex), numbers)
     assert tokens == ["1997年", "增长", "12.5%", "，", "达到", "3", "亿", "——"]

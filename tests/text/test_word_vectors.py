@@ -40,7 +40,9 @@ def fit(model, p_ij, steps=1500, lr=0.05):
 def test_two_set_dot_reaches_the_conditional_entropy():
     p_ij, cond = synthetic()
     h = float(-(p_ij * torch.log(cond)).sum())
-    model = LibraryEmbedding(30, 32, "dot", two_sets=True, generator=torch.Generator().manual_seed(0))
+    model = LibraryEmbedding(
+        30, 32, "dot", two_sets=True, generator=torch.Generator().manual_seed(0)
+    )
     s = fit(model, p_ij)
     assert s - h < 1e-3  # S = H(J|I) + KL, KL → 0
     # the batch loss of forward() is the same cross-entropy per pair
@@ -51,7 +53,9 @@ def test_two_set_dot_reaches_the_conditional_entropy():
 def test_one_set_l2_cannot_fit_an_asymmetric_table():
     p_ij, cond = synthetic()
     h = float(-(p_ij * torch.log(cond)).sum())
-    model = LibraryEmbedding(30, 32, "l2", two_sets=False, generator=torch.Generator().manual_seed(0))
+    model = LibraryEmbedding(
+        30, 32, "l2", two_sets=False, generator=torch.Generator().manual_seed(0)
+    )
     assert fit(model, p_ij) > h + 0.05  # symmetric distances: a documented limitation
 
 
