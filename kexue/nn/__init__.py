@@ -1,5 +1,33 @@
-"""Blocks shared by several themes (the rule of three): small MLPs and conv nets."""
+"""Blocks shared by several themes (the rule of three): small MLPs and conv nets, smooth functions."""
 
 from kexue.nn.mlp import MLP
+from kexue.nn.smoothing import (
+    smooth_abs,
+    smooth_max,
+    smooth_min,
+    smooth_relu,
+    soft_accuracy,
+    soft_accuracy_loss,
+    soft_argmax,
+    soft_f1,
+    soft_f1_binary,
+    soft_f1_loss,
+    soft_kmax,
+    soft_onehot,
+)
 
-__all__ = ["MLP"]
+__all__ = [
+    "MLP",
+    "smooth_abs",
+    "smooth_max",
+    "smooth_min",
+    "smooth_relu",
+    "soft_accuracy",
+    "soft_accuracy_loss",
+    "soft_argmax",
+    "soft_f1",
+    "soft_f1_binary",
+    "soft_f1_loss",
+    "soft_kmax",
+    "soft_onehot",
+]
