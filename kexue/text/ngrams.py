@@ -186,13 +186,28 @@ def _bits_for(vocab_size: int, n: int) -> int:
     return bits
 
 
+def _unique_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and their counts; sorts `a` in place (it must be a fresh copy)."""
+    if len(a) == 0:
+        return a.astype(np.uint64), np.zeros(0, np.int64)
+    a.sort()
+    start = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    return a[start], np.diff(np.r_[start, len(a)]).astype(np.int64)
+
+
+def _ids_of(cps: np.ndarray, vocab: np.ndarray) -> np.ndarray:
+    """Ids 1..V of codepoints through a dense lookup table (0 for NUL and unknown characters)."""
+    top = int(max(cps.max(initial=0), vocab.max(initial=0))) + 1
+    table = np.zeros(top, np.uint64)
+    table[vocab] = np.arange(1, len(vocab) + 1, dtype=np.uint64)
+    return table[cps]
+
+
 def _count_joined(
     joined: str, vocab: np.ndarray, bits: int, n: int, min_count: list[int] | None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Counts of orders 1..n in one NUL-joined string (no filtering when min_count is None)."""
-    cps = codepoints(joined)
-    ids = np.searchsorted(vocab, cps).astype(np.uint64) + np.uint64(1)
-    ids[cps == 0] = 0
+    ids = _ids_of(codepoints(joined), vocab)
     b = np.uint64(bits)
     key = ids.copy()
     valid = ids != 0
@@ -211,8 +226,12 @@ def _count_joined(
             ok_pre = prev[np.minimum(np.searchsorted(prev, pre), len(prev) - 1)] == pre
             ok_suf = prev[np.minimum(np.searchsorted(prev, suf), len(prev) - 1)] == suf
             sel = valid & ok_pre & ok_suf
-        u, c = np.unique(key[sel], return_counts=True)
-        c = c.astype(np.int64)
+        if k == 1:  # characters: a histogram
+            c = np.bincount(ids.astype(np.int64), minlength=len(vocab) + 1)[1:]
+            u = np.flatnonzero(c).astype(np.uint64) + np.uint64(1)
+            c = c[c > 0].astype(np.int64)
+        else:
+            u, c = _unique_counts(key[sel])
         if min_count is not None:
             keep = c >= min_count[k - 1]
             u, c = u[keep], c[keep]
