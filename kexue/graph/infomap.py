@@ -253,7 +253,7 @@ def infomap(graph, seed: int | None = None, **options) -> dict[Hashable, int]:
     """Node → module id (0 = the module with the most flow) minimising the map equation.
 
     Options: num_trials (1), max_tune (10), tune_threshold (1e-5), and the flow options of
-    `compute_flow` (directed, teleportation, to_nodes, weight).
+    `compute_flow` (directed, teleportation, to_nodes, weight, markov_time).
     """
     return InfoMap(seed=seed, **options).fit(graph).partition_
 
@@ -270,7 +270,7 @@ class InfoMap:
     def __init__(self, seed: int | None = None, num_trials: int = 1, max_tune: int = 10,
                  tune_threshold: float = 1e-5, directed: bool | None = None,
                  teleportation: float = 0.15, to_nodes: bool = False,
-                 weight: str | None = "weight") -> None:  # fmt: skip
+                 weight: str | None = "weight", markov_time: float = 1.0) -> None:  # fmt: skip
         self.seed = seed
         self.num_trials = num_trials
         self.max_tune = max_tune
@@ -279,10 +279,12 @@ class InfoMap:
         self.teleportation = teleportation
         self.to_nodes = to_nodes
         self.weight = weight
+        self.markov_time = markov_time
 
     def fit(self, graph, y: None = None) -> InfoMap:
         flow = compute_flow(graph, directed=self.directed, teleportation=self.teleportation,
-                            to_nodes=self.to_nodes, weight=self.weight)  # fmt: skip
+                            to_nodes=self.to_nodes, weight=self.weight,
+                            markov_time=self.markov_time)  # fmt: skip
         labels, length = infomap_flow(flow, self.seed, self.num_trials, self.max_tune,
                                       self.tune_threshold)  # fmt: skip
         mflow = np.bincount(labels, flow.p)

@@ -173,3 +173,15 @@ def test_directed_optimiser_close_to_peer():
     length, _ = run_peer(g, two_level=True, directed=True)
     est = InfoMap(seed=0, num_trials=5).fit(g)
     assert est.codelength_ <= length * 1.005
+
+
+@pytest.mark.parametrize("markov_time", [0.5, 2.0])
+def test_markov_time_equals_peer_and_coarsens(markov_time):
+    g = nx.les_miserables_graph()
+    length, parts = run_peer(g, two_level=True, markov_time=markov_time)
+    top = {v: p[0] for v, p in parts.items()}
+    assert map_equation(g, top, markov_time=markov_time) == pytest.approx(length, abs=1e-6)
+    est = InfoMap(seed=0, num_trials=3, markov_time=markov_time).fit(g)
+    assert est.codelength_ <= length * 1.005
+    fewer = InfoMap(seed=0, num_trials=3, markov_time=4.0).fit(g).n_modules_
+    assert fewer <= est.n_modules_
