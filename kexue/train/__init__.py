@@ -23,8 +23,13 @@ from kexue.train.dynamics_sgd import (
     sgd_stationary_variance,
     stability_threshold,
 )
+from kexue.train.optimizers import SGD, Heun, SoftBatch, heun_amplification
 
 __all__ = [
+    "SGD",
+    "Heun",
+    "SoftBatch",
+    "heun_amplification",
     "article_demo_grad",
     "article_demo_loss",
     "beta_after_lr_decay",
