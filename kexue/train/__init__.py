@@ -23,9 +23,25 @@ from kexue.train.dynamics_sgd import (
     sgd_stationary_variance,
     stability_threshold,
 )
+from kexue.train.layer_lr import (
+    LrMultiplier,
+    clip_grad_l1_,
+    equivalent_hparams,
+    param_groups,
+    plain_state_dict,
+    register_grad_transform,
+    set_lr_multiplier,
+)
 from kexue.train.optimizers import SGD, Heun, SoftBatch, heun_amplification
 
 __all__ = [
+    "LrMultiplier",
+    "clip_grad_l1_",
+    "equivalent_hparams",
+    "param_groups",
+    "plain_state_dict",
+    "register_grad_transform",
+    "set_lr_multiplier",
     "SGD",
     "Heun",
     "SoftBatch",
