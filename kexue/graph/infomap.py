@@ -68,6 +68,7 @@ class _Net:
             self.out[a].append((b, w))
             self.inn[b].append((a, w))
         self.out_tot = np.bincount(src, f, minlength=n).tolist()
+        self.symmetric = _is_symmetric(src, dst, f, n)
         self.in_tot = np.bincount(dst, f, minlength=n).tolist()
 
     def aggregate(self, labels: np.ndarray) -> _Net:
@@ -85,74 +86,106 @@ class _Net:
         ), local
 
 
+def _is_symmetric(src: np.ndarray, dst: np.ndarray, f: np.ndarray, n: int) -> bool:
+    """Whether link flows are symmetric (f_uv = f_vu exactly), as for undirected flows."""
+    fwd = src * n + dst
+    bwd = dst * n + src
+    order_f, order_b = np.argsort(fwd), np.argsort(bwd)
+    return bool(
+        np.array_equal(fwd[order_f], bwd[order_b]) and np.array_equal(f[order_f], f[order_b])
+    )
+
+
 def _relabel(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1]
 
 
 def _core(net: _Net, labels: np.ndarray, rng: np.random.Generator, max_sweeps: int = 20,
           threshold: float = 1e-10) -> tuple[np.ndarray, bool]:  # fmt: skip
-    """Local moving of single net nodes starting from `labels`; returns (labels, moved)."""
+    """Local moving of single net nodes starting from `labels`; returns (labels, moved).
+
+    After the first sweep only nodes with a neighbour that moved are revisited (a node whose
+    neighbourhood is unchanged has no improving move left).
+    """
+    log2 = math.log2
     n = net.n
-    labels = labels.copy()
     k = n  # module ids 0..n-1 (room for singletons)
-    exit_ = np.zeros(k)
-    enter = np.zeros(k)
     flow = np.bincount(labels, net.p, minlength=k)
     cross = labels[net.src] != labels[net.dst]
-    exit_ += np.bincount(labels[net.src][cross], net.f[cross], minlength=k)
-    enter += np.bincount(labels[net.dst][cross], net.f[cross], minlength=k)
+    exit_ = np.bincount(labels[net.src][cross], net.f[cross], minlength=k)
+    enter = np.bincount(labels[net.dst][cross], net.f[cross], minlength=k)
     size = np.bincount(labels, minlength=k).tolist()
     exit_, enter, flow = exit_.tolist(), enter.tolist(), flow.tolist()
+    # cached module terms −plogp(q↶) − plogp(q↷) + plogp(q↷ + Σp)
+    mterm = [-_plogp(e) - _plogp(x) + _plogp(x + f) for e, x, f in zip(enter, exit_, flow)]
     lab = labels.tolist()
     empty = [m for m in range(k) if size[m] == 0]
     total_enter = sum(enter)
     p = net.p.tolist()
+    sym = net.symmetric
+    out, inn, out_tot, in_tot = net.out, net.inn, net.out_tot, net.in_tot
+    active = bytearray(b"\x01") * n
     moved_any = False
     for _ in range(max_sweeps):
         gain_sweep = 0.0
         moves = 0
+        nxt = bytearray(n)
+        pte = total_enter * log2(total_enter) if total_enter > 0 else 0.0
         for v in rng.permutation(n).tolist():
+            if not active[v]:
+                continue
             a = lab[v]
             out_to: dict[int, float] = {}
-            in_from: dict[int, float] = {}
-            for u, w in net.out[v]:
+            for u, w in out[v]:
                 m = lab[u]
                 out_to[m] = out_to.get(m, 0.0) + w
-            for u, w in net.inn[v]:
-                m = lab[u]
-                in_from[m] = in_from.get(m, 0.0) + w
-            o, i, pv = net.out_tot[v], net.in_tot[v], p[v]
+            if sym:
+                in_from = out_to
+            else:
+                in_from = {}
+                for u, w in inn[v]:
+                    m = lab[u]
+                    in_from[m] = in_from.get(m, 0.0) + w
+            o, i, pv = out_tot[v], in_tot[v], p[v]
             oa, ia = out_to.get(a, 0.0), in_from.get(a, 0.0)
             ex_a = exit_[a] - (o - oa) + ia
             en_a = enter[a] - (i - ia) + oa
             fl_a = flow[a] - pv
-            old_a = -_plogp(enter[a]) - _plogp(exit_[a]) + _plogp(exit_[a] + flow[a])
             new_a = -_plogp(en_a) - _plogp(ex_a) + _plogp(ex_a + fl_a)
+            base = new_a - mterm[a] - pte
             base_enter = total_enter - enter[a] + en_a
             best, best_m = 0.0, a
-            cands = set(out_to) | set(in_from)
+            cands = set(out_to) if sym else set(out_to) | set(in_from)
             cands.discard(a)
             if size[a] > 1 and empty:
                 cands.add(-1)
             for b in cands:
                 if b == -1:
-                    eb = xb = fb = ob = ib = 0.0
+                    eb = xb = fb = ob = ib = old_b = 0.0
                 else:
-                    eb, xb, fb = enter[b], exit_[b], flow[b]
-                    ob, ib = out_to.get(b, 0.0), in_from.get(b, 0.0)
+                    eb, xb, fb, old_b = enter[b], exit_[b], flow[b], mterm[b]
+                    ob = out_to.get(b, 0.0)
+                    ib = ob if sym else in_from.get(b, 0.0)
                 ex_b = xb + (o - ob) - ib
                 en_b = eb + (i - ib) - ob
-                old_b = -_plogp(eb) - _plogp(xb) + _plogp(xb + fb)
-                new_b = -_plogp(en_b) - _plogp(ex_b) + _plogp(ex_b + fb + pv)
+                xf = ex_b + fb + pv
                 te = base_enter - eb + en_b
-                delta = (_plogp(te) - _plogp(total_enter)) + (new_a - old_a) + (new_b - old_b)
+                delta = base - old_b + xf * log2(xf)
+                if en_b > 0:
+                    delta -= en_b * log2(en_b)
+                if ex_b > 0:
+                    delta -= ex_b * log2(ex_b)
+                if te > 0:
+                    delta += te * log2(te)
                 if delta < best - threshold:
                     best, best_m = delta, b
             if best_m != a:
                 b = empty.pop() if best_m == -1 else best_m
-                ob, ib = out_to.get(b, 0.0), in_from.get(b, 0.0)
+                ob = out_to.get(b, 0.0)
+                ib = in_from.get(b, 0.0)
                 en_b = enter[b] + (i - ib) - ob
                 total_enter += (en_a - enter[a]) + (en_b - enter[b])
+                pte = total_enter * log2(total_enter) if total_enter > 0 else 0.0
                 exit_[a], enter[a], flow[a] = ex_a, en_a, fl_a
                 exit_[b] = exit_[b] + (o - ob) - ib
                 enter[b] = en_b
@@ -162,13 +195,21 @@ def _core(net: _Net, labels: np.ndarray, rng: np.random.Generator, max_sweeps: i
                 if size[a] == 0:
                     exit_[a] = enter[a] = flow[a] = 0.0
                     empty.append(a)
+                for m in (a, b):
+                    mterm[m] = -_plogp(enter[m]) - _plogp(exit_[m]) + _plogp(exit_[m] + flow[m])
                 lab[v] = b
                 gain_sweep += best
                 moves += 1
+                for u, _ in out[v]:
+                    nxt[u] = 1
+                if not sym:
+                    for u, _ in inn[v]:
+                        nxt[u] = 1
         if moves:
             moved_any = True
         if moves == 0 or -gain_sweep < threshold:
             break
+        active = nxt
     return _relabel(np.array(lab)), moved_any
 
 
