@@ -117,7 +117,10 @@ def _core(net: _Net, labels: np.ndarray, rng: np.random.Generator, max_sweeps: i
     size = np.bincount(labels, minlength=k).tolist()
     exit_, enter, flow = exit_.tolist(), enter.tolist(), flow.tolist()
     # cached module terms −plogp(q↶) − plogp(q↷) + plogp(q↷ + Σp)
-    mterm = [-_plogp(e) - _plogp(x) + _plogp(x + f) for e, x, f in zip(enter, exit_, flow)]
+    mterm = [
+        -_plogp(e) - _plogp(x) + _plogp(x + f)
+        for e, x, f in zip(enter, exit_, flow, strict=True)
+    ]
     lab = labels.tolist()
     empty = [m for m in range(k) if size[m] == 0]
     total_enter = sum(enter)
