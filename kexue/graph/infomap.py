@@ -118,8 +118,7 @@ def _core(net: _Net, labels: np.ndarray, rng: np.random.Generator, max_sweeps: i
     exit_, enter, flow = exit_.tolist(), enter.tolist(), flow.tolist()
     # cached module terms −plogp(q↶) − plogp(q↷) + plogp(q↷ + Σp)
     mterm = [
-        -_plogp(e) - _plogp(x) + _plogp(x + f)
-        for e, x, f in zip(enter, exit_, flow, strict=True)
+        -_plogp(e) - _plogp(x) + _plogp(x + f) for e, x, f in zip(enter, exit_, flow, strict=True)
     ]
     lab = labels.tolist()
     empty = [m for m in range(k) if size[m] == 0]
