@@ -1,6 +1,15 @@
 """Theme: train — adversarial training, layer-wise LR, callbacks, optimisers, losses/metrics,
 optimisation dynamics, multi-task balancing (see kexue/articles.py)."""
 
+from kexue.train.callbacks import (
+    EMA,
+    BestCheckpoint,
+    CenterLossHead,
+    GaussianNoise,
+    keras_warmup,
+    piecewise_linear,
+    uniform_mixed_ce,
+)
 from kexue.train.dynamics_holistic import (
     article_demo_grad,
     article_demo_loss,
@@ -35,6 +44,13 @@ from kexue.train.layer_lr import (
 from kexue.train.optimizers import SGD, Heun, SoftBatch, heun_amplification
 
 __all__ = [
+    "EMA",
+    "BestCheckpoint",
+    "CenterLossHead",
+    "GaussianNoise",
+    "keras_warmup",
+    "piecewise_linear",
+    "uniform_mixed_ce",
     "LrMultiplier",
     "clip_grad_l1_",
     "equivalent_hparams",
