@@ -41,9 +41,27 @@ from kexue.train.layer_lr import (
     register_grad_transform,
     set_lr_multiplier,
 )
+from kexue.train.multitask import (
+    generalized_mean_loss,
+    grad_normalized_loss,
+    initial_loss,
+    min_norm_direction,
+    min_norm_weights,
+    prior_loss,
+    realtime_normalized_loss,
+    task_gradients,
+)
 from kexue.train.optimizers import SGD, Heun, SoftBatch, heun_amplification
 
 __all__ = [
+    "generalized_mean_loss",
+    "grad_normalized_loss",
+    "initial_loss",
+    "min_norm_direction",
+    "min_norm_weights",
+    "prior_loss",
+    "realtime_normalized_loss",
+    "task_gradients",
     "EMA",
     "BestCheckpoint",
     "CenterLossHead",

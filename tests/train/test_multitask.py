@@ -1,0 +1,147 @@
+"""Loss weightings (invariances) and the min-norm direction against a brute-force QP."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
+from kexue.train import (
+    generalized_mean_loss,
+    grad_normalized_loss,
+    initial_loss,
+    min_norm_direction,
+    min_norm_weights,
+    prior_loss,
+    realtime_normalized_loss,
+    task_gradients,
+)
+
+
+def _qp(grads: np.ndarray) -> float:
+    n = len(grads)
+    gram = grads @ grads.T
+    res = minimize(
+        lambda a: a @ gram @ a,
+        np.full(n, 1 / n),
+        jac=lambda a: 2 * gram @ a,
+        bounds=[(0, 1)] * n,
+        constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1}],
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    return float(res.fun)
+
+
+@given(st.integers(0, 10_000), st.integers(2, 6))
+def test_frank_wolfe_and_oracle_match_brute_force_qp(seed, n):
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=(n, 5)) + rng.normal(size=5)  # correlated tasks
+    gt = torch.from_numpy(g)
+    for method in ("away_frank_wolfe", "exact"):
+        a = min_norm_weights(gt, method=method)
+        assert float(a.sum()) == pytest.approx(1.0) and bool((a >= -1e-12).all())
+        val = float(a @ (gt @ gt.T) @ a)
+        assert val <= _qp(g) + 1e-6
+
+
+@given(st.integers(0, 10_000), st.integers(2, 8))
+def test_min_norm_direction_decreases_every_task(seed, n):
+    g = torch.from_numpy(np.random.default_rng(seed).normal(size=(n, 50)))
+    u, _ = min_norm_direction(g, method="exact" if n <= 6 else "frank_wolfe")
+    tol = 1e-8 if n <= 6 else 1e-3 * float(u.norm() ** 2 + 1e-3)
+    assert bool(((g @ u) >= u.norm() ** 2 - tol).all())
+
+
+def test_plain_frank_wolfe_converges_but_slowly_on_a_face():
+    rng = np.random.default_rng(1)
+    g = torch.from_numpy(rng.normal(size=(3, 5)) + rng.normal(size=5))
+    gram = g @ g.T
+    exact = min_norm_weights(g, method="exact")
+    best = float(exact @ gram @ exact)
+    gaps = [
+        float(a @ gram @ a) - best
+        for a in (min_norm_weights(g, method="frank_wolfe", max_iter=k) for k in (100, 1000))
+    ]
+    assert 0 < gaps[1] < gaps[0]
+    assert float(exact[0]) == 0.0  # the optimum lies on a face
+
+
+def test_two_task_closed_form_and_pareto_stationary():
+    g = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    a = min_norm_weights(g, method="two_task")
+    # α_1 = ⟨g2 − g1, g2⟩/‖g1 − g2‖² = 4/5
+    assert torch.allclose(a, torch.tensor([0.8, 0.2], dtype=torch.float64))
+    assert torch.allclose(min_norm_weights(g), a, atol=1e-6)
+    opp = torch.tensor([[1.0, 2.0], [-1.0, -2.0]], dtype=torch.float64)
+    u, _ = min_norm_direction(opp)
+    assert float(u.norm()) < 1e-9
+
+
+def test_scale_and_shift_invariance():
+    torch.manual_seed(0)
+    w = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(10, 4, dtype=torch.float64)
+
+    def losses(c2, s2):
+        l1 = (x @ w).pow(2).mean()
+        l2 = c2 * ((x @ w - 1).abs().mean() + s2)
+        return torch.stack([l1, l2])
+
+    def grad_of(total):
+        (g,) = torch.autograd.grad(total, w, retain_graph=True)
+        return g
+
+    def gnorm_total(ls):
+        norms = task_gradients(list(ls), [w]).norm(dim=1)
+        return grad_normalized_loss(ls, norms)
+
+    base = losses(1.0, 0.0)
+    scaled = losses(1e3, 0.0)
+    shifted = losses(1.0, 10.0)
+    for fn in (realtime_normalized_loss, gnorm_total):
+        assert torch.allclose(grad_of(fn(base)), grad_of(fn(scaled)), atol=1e-10)
+    assert torch.allclose(grad_of(gnorm_total(base)), grad_of(gnorm_total(shifted)), atol=1e-10)
+    assert not torch.allclose(
+        grad_of(realtime_normalized_loss(base)), grad_of(realtime_normalized_loss(shifted))
+    )
+    assert not torch.allclose(grad_of(base.sum()), grad_of(scaled.sum()))
+    gb = task_gradients(list(base), [w])
+    gs = task_gradients(list(scaled), [w])
+    ub, _ = min_norm_direction(gb, normalize="l2")
+    us, _ = min_norm_direction(gs, normalize="l2")
+    assert torch.allclose(ub, us, atol=1e-8)
+    # real-time weighting = ∇ Σ log L_i
+    assert torch.allclose(grad_of(realtime_normalized_loss(base)), grad_of(base.log().sum()))
+
+
+def test_generalized_mean_limits_and_initial_prior_losses():
+    ls = torch.tensor([0.5, 2.0, 8.0], dtype=torch.float64)
+    assert float(generalized_mean_loss(ls, 1.0)) == pytest.approx(3.5)
+    assert float(generalized_mean_loss(ls, 0.0)) == pytest.approx(2.0)  # (0.5·2·8)^(1/3)
+    assert float(generalized_mean_loss(ls, 1e-6)) == pytest.approx(2.0, rel=1e-5)
+    assert float(generalized_mean_loss(ls, 200.0)) == pytest.approx(8.0, rel=0.01)
+    assert float(generalized_mean_loss(ls, -200.0)) == pytest.approx(0.5, rel=0.01)
+    assert initial_loss("ce", n_classes=10) == pytest.approx(math.log(10))
+    # CE of a zero-logit model is log K (checked with torch's CE)
+    y = torch.tensor([0, 1, 1, 3])
+    ce0 = torch.nn.functional.cross_entropy(torch.zeros(4, 4), y)
+    assert float(ce0) == pytest.approx(initial_loss("ce", n_classes=4))
+    assert prior_loss("ce", y) == pytest.approx(-(0.25 * math.log(0.25) * 2 + 0.5 * math.log(0.5)))
+    yr = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert initial_loss("mse", y=yr) == pytest.approx((5 + 25) / 2)
+    assert prior_loss("mse", yr) == pytest.approx(2.0)
+
+
+def test_the_papers_lemma_is_false():
+    # "M SPD ⇒ (xᵀy ≥ 0 ⇔ xᵀMy ≥ 0)": a counterexample, as in the article
+    m = torch.tensor([[1.0, 0.0], [0.0, 100.0]])
+    x = torch.tensor([1.0, 1.0])
+    y = torch.tensor([1.0, -0.1])
+    assert bool(torch.linalg.eigvalsh(m).min() > 0)
+    assert float(x @ y) > 0 and float(x @ m @ y) < 0
