@@ -74,8 +74,8 @@ def gumbel_noise(
     """
     if eps is None:
         # E ~ Exponential(1) equals −log u in law; −log E is Gumbel, as in F.gumbel_softmax.
-        e = torch.empty(shape, dtype=torch.float64).exponential_(generator=generator)
-        return (-e.log()).to(dtype)
+        e = torch.empty(shape, dtype=dtype).exponential_(generator=generator)
+        return -e.log()
     u = torch.rand(shape, generator=generator, dtype=dtype)
     return -torch.log(-torch.log(u + eps) + eps)
 

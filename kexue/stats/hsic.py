@@ -21,15 +21,17 @@ Implemented:
     hsic_test(x, y)                   permutation test on the biased statistic,
                                       p = (1 + #{T_b ≥ T}) / (1 + B); or the Gamma approximation
     normalized_hsic(k, l)             HSIC(K,L)/sqrt(HSIC(K,K) HSIC(L,L)) ∈ [0, 1] (CKA)
-    gram(x, kernel, bandwidth)        Gaussian, Laplace, linear and delta (label) kernels
+    gram(x, kernel, bandwidth)        Gaussian (the article's exp(−‖a−b‖²/σ²)), Laplace, linear and
+                                      delta (label) kernels
 
 Symbols: x (n, p), y (n, q) paired samples; K, L their Gram matrices; σ a bandwidth.
 
 Deviations from the article:
-    - The Gaussian kernel is exp(−‖a−b‖²/(2σ²)); the article writes exp(−‖a−b‖²/σ²), the same
-      family with its σ equal to √2 times ours. σ defaults to the median pairwise distance of
-      each variable separately (so the statistic is invariant to rescaling x or y); the article
-      leaves σ free.
+    - none in the formulas. The article leaves σ free; the default "median" sets σ = √2 × the
+      median pairwise distance of each variable separately, i.e. exp(−d²/(2 m²)) with m the
+      median: the usual median heuristic (as in hyppo and the HSIC-bottleneck code), so powers
+      compare with published tables, and the statistic is invariant to rescaling x or y.
+      `bandwidth=float` is the article's σ.
 """
 
 from __future__ import annotations
@@ -68,19 +70,20 @@ def _points(a: object, name: str) -> np.ndarray:
 
 
 def median_bandwidth(x: np.ndarray) -> float:
-    """Median of the off-diagonal pairwise distances (1.0 if they are all zero, e.g. labels)."""
+    """σ = √2 × the median off-diagonal pairwise distance (√2 if they are all zero, e.g. labels),
+    so that the article's exp(−d²/σ²) is the median heuristic exp(−d²/(2 m²))."""
     d = pdist(_points(x, "x"))
     med = float(np.median(d)) if len(d) else 0.0
-    return med if med > 0 else 1.0
+    return float(np.sqrt(2.0)) * (med if med > 0 else 1.0)
 
 
 def gram(x: object, kernel: str = "gaussian", bandwidth: Bandwidth = "median") -> np.ndarray:
     """Gram matrix (n, n) of `x` (n, p) in float64.
 
     Args:
-        kernel: "gaussian" exp(−d²/(2σ²)), "laplace" exp(−d/σ), "linear" ⟨a, b⟩, or "delta"
-            1[a = b] (for labels).
-        bandwidth: "median" (per variable), a float σ, or a callable x -> σ.
+        kernel: "gaussian" exp(−d²/σ²) (the article's), "laplace" exp(−d/σ), "linear" ⟨a, b⟩,
+            or "delta" 1[a = b] (for labels).
+        bandwidth: "median" (`median_bandwidth`, per variable), a float σ, or a callable x -> σ.
     """
     x = _points(x, "x")
     if kernel == "linear":
@@ -98,7 +101,7 @@ def gram(x: object, kernel: str = "gaussian", bandwidth: Bandwidth = "median") -
     if not sigma > 0:
         raise ValueError(f"bandwidth must be > 0, got {sigma}")
     if kernel == "gaussian":
-        return np.exp(-cdist(x, x, "sqeuclidean") / (2 * sigma**2))
+        return np.exp(-cdist(x, x, "sqeuclidean") / sigma**2)
     return np.exp(-cdist(x, x) / sigma)
 
 
@@ -244,7 +247,8 @@ def hsic_test(
 
 # ----------------------------------------------------------------------------- differentiable
 def torch_gram(x: Tensor, sigma: float | None = None) -> Tensor:
-    """Gaussian Gram matrix (B, B) of `x` (B, ...) in torch, differentiable; σ = median if None.
+    """Gaussian Gram matrix exp(−d²/σ²) (B, B) of `x` (B, ...) in torch, differentiable;
+    σ = `median_bandwidth` of the batch if None.
 
     The median is taken without gradient (a bandwidth is a hyperparameter, not a feature).
     """
@@ -256,8 +260,8 @@ def torch_gram(x: Tensor, sigma: float | None = None) -> Tensor:
             dist = d2[i, j].sqrt().double()
             # quantile interpolates like numpy's median (torch.median takes the lower middle).
             med = float(torch.quantile(dist, 0.5)) if dist.numel() else 0.0
-            sigma = med if med > 0 else 1.0
-    return torch.exp(-d2 / (2 * sigma**2))
+            sigma = float(np.sqrt(2.0)) * (med if med > 0 else 1.0)
+    return torch.exp(-d2 / sigma**2)
 
 
 def torch_normalized_hsic(k: Tensor, l: Tensor) -> Tensor:  # noqa: E741

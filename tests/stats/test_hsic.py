@@ -114,7 +114,8 @@ def test_cka_is_one_for_identical_and_matches_torch():
     x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 2))
     k = gram(x)
     assert normalized_hsic(k, k) == pytest.approx(1.0)
-    sx, sy = np.median(np.linalg.norm(x[:, None] - x[None], axis=-1)[~np.eye(25, dtype=bool)]), 1.3
+    dists = np.linalg.norm(x[:, None] - x[None], axis=-1)[~np.eye(25, dtype=bool)]
+    sx, sy = np.sqrt(2) * np.median(dists), 1.3  # the median heuristic, by hand
     ours = normalized_hsic(gram(x, bandwidth=sx), gram(y, bandwidth=sy))
     tx, ty = torch.tensor(x), torch.tensor(y)
     theirs = torch_normalized_hsic(torch_gram(tx), torch_gram(ty, sy))
@@ -122,6 +123,13 @@ def test_cka_is_one_for_identical_and_matches_torch():
     tx.requires_grad_(True)
     torch_normalized_hsic(torch_gram(tx), torch_gram(ty)).backward()
     assert torch.isfinite(tx.grad).all() and tx.grad.abs().sum() > 0
+
+
+def test_gaussian_kernel_is_the_articles_with_the_median_heuristic():
+    x = np.array([[0.0], [1.0], [3.0]])  # distances 1, 2, 3: median 2, so σ = 2√2
+    k = gram(x)
+    assert k[0, 1] == pytest.approx(np.exp(-1 / 8)) and k[0, 2] == pytest.approx(np.exp(-9 / 8))
+    assert gram(x, bandwidth=2.0)[0, 2] == pytest.approx(np.exp(-9 / 4))  # exp(−d²/σ²)
 
 
 def test_bad_inputs_are_named():
