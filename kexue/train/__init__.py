@@ -41,6 +41,16 @@ from kexue.train.layer_lr import (
     register_grad_transform,
     set_lr_multiplier,
 )
+from kexue.train.losses_metrics import (
+    OutputFreeAutoencoder,
+    RunningMean,
+    SpectralNormFixedInit,
+    add_spectral_norm_fixed_init,
+    hidden_sq_norm,
+    max_norm_,
+    spectral_norm_fixed_init,
+    track_activation,
+)
 from kexue.train.multitask import (
     generalized_mean_loss,
     grad_normalized_loss,
@@ -54,6 +64,14 @@ from kexue.train.multitask import (
 from kexue.train.optimizers import SGD, Heun, SoftBatch, heun_amplification
 
 __all__ = [
+    "OutputFreeAutoencoder",
+    "RunningMean",
+    "SpectralNormFixedInit",
+    "add_spectral_norm_fixed_init",
+    "hidden_sq_norm",
+    "max_norm_",
+    "spectral_norm_fixed_init",
+    "track_activation",
     "generalized_mean_loss",
     "grad_normalized_loss",
     "initial_loss",
