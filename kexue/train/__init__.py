@@ -1,6 +1,14 @@
 """Theme: train — adversarial training, layer-wise LR, callbacks, optimisers, losses/metrics,
 optimisation dynamics, multi-task balancing (see kexue/articles.py)."""
 
+from kexue.train.adversarial import (
+    fgm_delta,
+    fgsm_delta,
+    gradient_penalty,
+    perturbed_output,
+    perturbed_weight,
+    pgd_delta,
+)
 from kexue.train.callbacks import (
     EMA,
     BestCheckpoint,
@@ -64,6 +72,12 @@ from kexue.train.multitask import (
 from kexue.train.optimizers import SGD, Heun, SoftBatch, heun_amplification
 
 __all__ = [
+    "fgm_delta",
+    "fgsm_delta",
+    "gradient_penalty",
+    "perturbed_output",
+    "perturbed_weight",
+    "pgd_delta",
     "OutputFreeAutoencoder",
     "RunningMean",
     "SpectralNormFixedInit",
