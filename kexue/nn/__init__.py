@@ -1,6 +1,16 @@
 """Blocks shared by several themes (the rule of three): small MLPs and conv nets, smooth functions."""
 
+from kexue.nn.capsule import Capsule, dynamic_routing, margin_loss, squash
 from kexue.nn.mlp import MLP
+from kexue.nn.on_lstm import (
+    ONLSTM,
+    ONLSTMCell,
+    build_tree,
+    cumax,
+    right_branching,
+    tree_brackets,
+    unlabeled_f1,
+)
 from kexue.nn.smoothing import (
     smooth_abs,
     smooth_max,
@@ -18,6 +28,17 @@ from kexue.nn.smoothing import (
 
 __all__ = [
     "MLP",
+    "ONLSTM",
+    "ONLSTMCell",
+    "Capsule",
+    "build_tree",
+    "cumax",
+    "dynamic_routing",
+    "margin_loss",
+    "right_branching",
+    "squash",
+    "tree_brackets",
+    "unlabeled_f1",
     "smooth_abs",
     "smooth_max",
     "smooth_min",

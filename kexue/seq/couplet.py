@@ -1,0 +1,93 @@
+r"""A couplet bot as sequence labelling: a gated residual CNN maps each character of the first
+line to the character at the same position of the second line.
+
+Article:  基于CNN和序列标注的对联机器人 — 苏剑林, 2019-01-14
+URL:      https://kexue.fm/archives/6270
+Original: bojone/seq2seq (couplet_by_seq_tagging.py)
+
+Key equations::
+
+    [g ; h] = Conv1d_{d→2d, k=3, same}(x)
+    GatedResidualConv1d(x) = x ⊙ σ(g) + h ⊙ (1 − σ(g))          (convex gate, no activation on h)
+    model:   ids → Embedding(V, d) → Dropout(0.25) → 6 × GatedResidualConv1d → Dense(V) → softmax
+    loss:    per-position cross-entropy;   receptive field 1 + 2·6 = 13 characters (±6)
+    decode:  ŷ_i = argmax_{v ≥ 1, v ≠ x_i} p(v | x, i)            (one pass, never repeat x_i at i)
+
+Symbols: x (B, L) first-line ids, y (B, L) second-line ids, d channels, V vocabulary size.
+
+Deviations from the article:
+    - id 0 is unk and never predicted (as in the article); a pad id is not needed because
+      batches are length-homogeneous.
+    - `BiLSTMTagger` is the comparison the article mentions (a BiLSTM, "worse and slower").
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "BiLSTMTagger",
+    "CoupletCNN",
+    "GatedResidualConv1d",
+    "constrained_decode",
+    "tagging_loss",
+]
+
+
+class GatedResidualConv1d(nn.Module):
+    """x ⊙ σ(g) + h ⊙ (1 − σ(g)), [g; h] = Conv1d(x); x (B, L, d)."""
+
+    def __init__(self, d: int, kernel_size: int = 3, dilation: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(d, 2 * d, kernel_size, padding="same", dilation=dilation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        g, h = self.conv(x.transpose(1, 2)).transpose(1, 2).chunk(2, dim=-1)
+        gate = torch.sigmoid(g)
+        return x * gate + h * (1 - gate)
+
+
+class CoupletCNN(nn.Module):
+    """Embedding → dropout → n_blocks gated residual convolutions → per-position logits."""
+
+    def __init__(self, vocab_size: int, d: int = 128, n_blocks: int = 6, kernel_size: int = 3,
+                 dropout: float = 0.25) -> None:  # fmt: skip
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d)
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.Sequential(
+            *(GatedResidualConv1d(d, kernel_size) for _ in range(n_blocks))
+        )
+        self.out = nn.Linear(d, vocab_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.blocks(self.dropout(self.embed(x))))
+
+
+class BiLSTMTagger(nn.Module):
+    """Embedding → dropout → BiLSTM → per-position logits (the article's slower baseline)."""
+
+    def __init__(self, vocab_size: int, d: int = 128, hidden: int = 64, layers: int = 1,
+                 dropout: float = 0.25) -> None:  # fmt: skip
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d)
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = nn.LSTM(d, hidden, layers, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, vocab_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.rnn(self.dropout(self.embed(x)))[0])
+
+
+def tagging_loss(logits: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def constrained_decode(logits: Tensor, x: Tensor, unk_id: int = 0) -> Tensor:
+    """argmax per position over ids ≠ unk_id and ≠ x_i (the couplet prior); same shape as x."""
+    z = logits.clone()
+    z[..., unk_id] = -torch.inf
+    z.scatter_(-1, x[..., None], -torch.inf)
+    return z.argmax(-1)

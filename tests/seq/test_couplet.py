@@ -1,0 +1,50 @@
+"""Couplet labeller: output length = input length, receptive field, gate extremes, the prior."""
+
+from __future__ import annotations
+
+import torch
+
+from kexue.seq.couplet import BiLSTMTagger, CoupletCNN, GatedResidualConv1d, constrained_decode
+
+
+def test_output_length_equals_input_length():
+    torch.manual_seed(0)
+    m = CoupletCNN(30, d=16).eval()
+    for n in (1, 5, 16):
+        x = torch.randint(0, 30, (3, n))
+        assert m(x).shape == (3, n, 30)
+        assert constrained_decode(m(x), x).shape == x.shape
+    assert BiLSTMTagger(30, d=8, hidden=8)(torch.randint(0, 30, (2, 7))).shape == (2, 7, 30)
+
+
+def test_receptive_field_is_six_each_side():
+    torch.manual_seed(0)
+    m = CoupletCNN(30, d=16, n_blocks=6).eval()
+    e = torch.randn(1, 21, 16, requires_grad=True)
+    out = m.out(m.blocks(e))
+    (grad,) = torch.autograd.grad(out[0, 10].sum(), e)
+    reach = grad[0].abs().sum(-1) > 0
+    assert reach.nonzero().flatten().tolist() == list(range(4, 17))
+
+
+def test_gate_extremes_give_identity_or_the_convolution():
+    torch.manual_seed(0)
+    block = GatedResidualConv1d(4)
+    x = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        block.conv.bias[:4] = 1e4  # σ(g) → 1: identity
+    torch.testing.assert_close(block(x), x)
+    with torch.no_grad():
+        block.conv.bias[:4] = -1e4  # σ(g) → 0: the h half of the convolution
+    h = block.conv(x.transpose(1, 2)).transpose(1, 2)[..., 4:]
+    torch.testing.assert_close(block(x), h)
+
+
+def test_constrained_decode_never_repeats_the_input_char_or_emits_unk():
+    logits = torch.zeros(1, 3, 5)
+    logits[0, :, 0] = 9.0  # unk preferred
+    logits[0, 0, 2], logits[0, 1, 3], logits[0, 2, 4] = 5.0, 5.0, 5.0
+    x = torch.tensor([[2, 1, 4]])
+    y = constrained_decode(logits, x)
+    assert y[0, 1] == 3 and y[0, 0] != 2 and y[0, 2] != 4
+    assert (y != 0).all() and (y != x).all()
