@@ -128,7 +128,8 @@ def loss_equivalence() -> list[str]:
 
 
 def sn_against_torch() -> list[str]:
-    rows = ["| shape | Δσ kexue vs torch (same start, 1 iteration) | forward µs: plain / torch SN / "
+    rows = ["| shape | Δσ kexue vs torch (same start, 1 iteration) | forward µs: plain / torch "
+            "SN / "
             "kexue fresh SN (5 it.) |", "|---|---|---|"]  # fmt: skip
     for shape in ((128, 2), (128, 128), (1, 128), (256, 64)):
         torch.manual_seed(0)
