@@ -238,3 +238,35 @@ def xy(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, ylabel: 
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     return fig
+
+
+def latent_maps(
+    panels: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None, str]],
+    title: str = "",
+    lim: float | None = None,
+) -> Any:
+    """2-D code maps side by side: each panel is (points (N, 2), labels (N,), radii (M, 2) or
+    None, title); the first M points get axis-aligned ellipses with those half-axes."""
+    from matplotlib.patches import Ellipse
+
+    plt = _plt()
+    k = len(panels)
+    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.7), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for ax, (pts, labels, radii, name) in zip(axes[0], panels, strict=True):
+        pts, labels = np.asarray(pts), np.asarray(labels)
+        if radii is not None:
+            for p, r, c in zip(pts[: len(radii)], np.asarray(radii), labels, strict=False):
+                ax.add_patch(
+                    Ellipse(tuple(p), 2 * r[0], 2 * r[1], fc=cmap(int(c) % 10), alpha=0.25, lw=0)
+                )
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=labels % 10, cmap=cmap, vmin=-0.5, vmax=9.5, s=3)
+        box = lim or float(np.abs(pts).max() * 1.1)
+        ax.set_xlim(-box, box)
+        ax.set_ylim(-box, box)
+        ax.set_aspect("equal")
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.colorbar(sc, ax=axes[0].tolist(), ticks=range(10), shrink=0.8)
+    fig.suptitle(title, fontsize=9)
+    return fig
