@@ -371,6 +371,9 @@ class RunDir:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         self.write_bytes(name, buf.getvalue())
+        import matplotlib.pyplot as plt  # only reached with a figure in hand
+
+        plt.close(fig)  # pyplot keeps every open figure alive otherwise
         return self.path / name
 
     # -- history
