@@ -15,6 +15,12 @@ layer (DDI init), standard logistic prior; Adam 1e-3, batch 128; validation bits
 steps, the best checkpoint is the one reported. Baselines on the same split: full-covariance
 Gaussian and independent per-pixel categorical. Ablations (reported, not judged): normal prior,
 the author's orientation (h₂ = x₂ − relu(m(x₁)), normal prior), zero-initialised scaling.
+
+Expected (full, seed 0): best-checkpoint test 2.882 bits/dim (step 1250; valid 2.855, train 2.47),
+Gaussian baseline 2.942, per-pixel categorical 2.437 (gap +0.446); normal prior 3.013,
+zero-init scaling 2.982 (best at step 3000: it converges slowly, as the spec predicts). The
+author's orientation (7.16) was measured with a zero-initialised m under the final ReLU, which
+froze it (fixed since; not re-run).
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ RealNVP-8: ActNorm(DDI) → affine coupling with alternating coordinate (for D =
 s,t = MLP(1→64→64→2) ReLU with zero-init output, log s = λ·tanh(ŝ). NICE-8: reverse → additive
 coupling, final scaling layer (DDI), normal prior. Adam 1e-3, batch 256. Test NLL in nats;
 the density's integral is a Riemann sum on a 400² grid over [−6, 6]².
+
+Expected (full, seed 0; 446 s on a shared, loaded 2-core machine): RealNVP test NLL 3.669 on the
+checkerboard (truth 3.466, gap 0.204) and 2.960 on the 8 Gaussians (truth 2.827, gap 0.133),
+integrals 1.0000 / 1.0000; NICE-8 3.819 (gap 0.353) and 3.390 (gap 0.563).
 """
 
 from __future__ import annotations
