@@ -18,7 +18,7 @@ twentyfive_gaussians against uniform fakes is frozen; 2 000 uniform particles ro
 SGD (momentum 0, 0.9) and Adam (β₁ 0, 0.9) for the same number of steps. The article predicts that
 momentum carries particles past the nearest pit: a lower fraction ends in the pit nearest its
 start. Part 3 ("GAN = dig + jump"): the energy GAN (U as above, G minimises E U(G(z))) against
-R1-SGAN, WGAN-GP (interpolates, 1-centred) and WGAN-div (real + fake) on eight_gaussians.
+R1-SGAN and WGAN-div (real + fake) on eight_gaussians.
 
 Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
 """
@@ -55,7 +55,7 @@ ROLLERS = {  # name: (optimizer, momentum / β₁)
     "adam_b0": ("adam", 0.0),
     "adam_b0.9": ("adam", 0.9),
 }
-GAN_ARMS = ("energy_r1", "r1", "wgan_gp", "wgan_div")
+GAN_ARMS = ("energy_r1", "r1", "wgan_div")
 
 
 @dataclass(frozen=True)

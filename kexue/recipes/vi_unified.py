@@ -41,7 +41,7 @@ class Config:
     seeds: int = 5  # seeds seed, seed+1, ... per arm
     data: str = "twentyfive_gaussians"
     lams: tuple[float, ...] = (0.0, 5.0)
-    steps: int = 2000
+    steps: int = 1500
     g_steps: int = 2  # generator steps per anchor (the reference code's schedule)
     lr: float = 1e-3
     beta1: float = 0.9
