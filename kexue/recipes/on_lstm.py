@@ -1,0 +1,301 @@
+r"""Recipe: a character-level ON-LSTM language model on People's Daily against an LSTM, and
+unsupervised tree induction from its syntactic distances, scored against the gold words.
+
+Article: ON-LSTM：用有序神经元表达层次结构 (see kexue.nn.on_lstm)
+Data:    kexue.data.peoples_daily: paragraphs cut into sentences at 。！？；, 6–40 characters;
+         the corpus's fixed train/test split
+Run:     kexue run on-lstm                 (full)
+         kexue run on-lstm --budget quick  (about 30 s)
+         kexue run on-lstm --budget smoke  (a few seconds; claims not judged)
+Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
+         curves.png (training bits per char) trees.txt (induced trees of test sentences)
+
+Both language models read [<s>, c_1 … c_n] and predict [c_1 … c_n, </s>]; the LSTM's width is
+chosen to match the ON-LSTM's parameter count. The distance d_t = 1 − mean(f̃_t) is read at the
+step that consumes c_t, so a large d_t says "a new constituent starts at c_t". The People's
+Daily corpus has no syntax trees; the gold tree of a sentence is flat over its gold words
+(brackets: every word of ≥ 2 characters and the sentence), so UF1 measures how well the induced
+binary tree keeps words together. Baselines: right-branching, left-branching, random distances
+and a plain-LSTM distance (1 − mean forget gate). Boundary F1: the top-K distances with K = the
+number of gold word starts (after the first character).
+
+Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kexue.data import peoples_daily
+from kexue.nn import ONLSTM, build_tree, right_branching, tree_brackets, unlabeled_f1
+from kexue.recipes import _plot
+from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    emb: int = 64
+    hidden: int = 128
+    n_levels: int = 16
+    layers: int = 2
+    parse_layer: int = 1  # 1-based; bojone parses with the first layer (the paper: the middle)
+    dropconnect: float = 0.1
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 2e-3
+    n_train: int = 20000
+    n_test: int = 500
+    max_chars: int = 40
+
+
+QUICK = {"steps": 250, "n_test": 200, "hidden": 64, "emb": 32}
+SMOKE = {"steps": 3, "n_test": 10, "hidden": 16, "n_levels": 4, "emb": 8, "n_train": 200}
+
+CLAIMS = (
+    Claim(
+        "ON-LSTM's LM is on par with an LSTM of equal size (test bits/char within 5%)",
+        "bpc_ratio",
+        "<=",
+        1.05,
+        ("full",),
+    ),  # fmt: skip
+    Claim(
+        "trees induced from ON-LSTM distances beat right-branching (UF1 vs gold words)",
+        "uf1_gain_over_right_branching",
+        ">",
+        0.0,
+        ("full",),
+    ),  # fmt: skip
+    Claim(
+        "… and beat random distances (UF1 vs gold words)",
+        "uf1_gain_over_random",
+        ">",
+        0.0,
+        ("full",),
+    ),  # fmt: skip
+    Claim(
+        "ON-LSTM distances find word starts better than random distances (boundary F1)",
+        "boundary_f1_gain_over_random",
+        ">",
+        0.0,
+        ("quick", "full"),
+    ),  # fmt: skip
+)
+
+
+def _sentences(sents, max_chars: int) -> list[list[str]]:
+    out = []
+    for s in sents:
+        cur: list[str] = []
+        for w in s.words:
+            cur.append(w)
+            if w in ("。", "！", "？", "；"):
+                if 6 <= sum(map(len, cur)) <= max_chars:
+                    out.append(cur)
+                cur = []
+    return out
+
+
+class CharLM(nn.Module):
+    def __init__(self, vocab: int, cfg: Config, kind: str, lstm_hidden: int = 0) -> None:
+        super().__init__()
+        self.kind = kind
+        self.embed = nn.Embedding(vocab, cfg.emb)
+        if kind == "onlstm":
+            self.rnn = ONLSTM(
+                cfg.emb, cfg.hidden, cfg.n_levels, cfg.layers, dropconnect=cfg.dropconnect
+            )
+            width = cfg.hidden
+        else:
+            self.rnn = nn.LSTM(cfg.emb, lstm_hidden, cfg.layers, batch_first=True)
+            width = lstm_hidden
+        self.out = nn.Linear(width, vocab)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        e = self.embed(x)
+        if self.kind == "onlstm":
+            h, d = self.rnn(e)
+            return self.out(h), d
+        return self.out(self.rnn(e)[0]), None
+
+    def lstm_distance(self, x: Tensor, layer: int) -> Tensor:
+        """1 − mean forget gate of an nn.LSTM layer, recomputed from its inputs and outputs."""
+        h_in = self.embed(x)
+        for j in range(layer):
+            h_out = nn.LSTM.forward(self._single(j), h_in)[0]
+            if j < layer - 1:
+                h_in = h_out
+        w_ih, w_hh = (
+            getattr(self.rnn, f"weight_ih_l{layer - 1}"),
+            getattr(self.rnn, f"weight_hh_l{layer - 1}"),
+        )
+        b = getattr(self.rnn, f"bias_ih_l{layer - 1}") + getattr(self.rnn, f"bias_hh_l{layer - 1}")
+        n = w_hh.shape[1]
+        h_prev = torch.cat([torch.zeros_like(h_out[:, :1]), h_out[:, :-1]], 1)
+        z = h_in @ w_ih.T + h_prev @ w_hh.T + b
+        return 1 - torch.sigmoid(z[..., n : 2 * n]).mean(-1)  # PyTorch gate order i, f, g, o
+
+    def _single(self, j: int) -> nn.LSTM:
+        m = nn.LSTM(
+            self.rnn.input_size if j == 0 else self.rnn.hidden_size,
+            self.rnn.hidden_size,
+            batch_first=True,
+        )
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(m, f"{name}_l0").data = getattr(self.rnn, f"{name}_l{j}").data
+        return m
+
+
+def _batch(seqs: list[list[int]], pad: int = 0) -> tuple[Tensor, Tensor]:
+    n = max(len(s) for s in seqs) + 1
+    x = torch.tensor([[2, *s] + [pad] * (n - 1 - len(s)) for s in seqs])
+    y = torch.tensor([[*s, 3] + [pad] * (n - 1 - len(s)) for s in seqs])
+    return x, y
+
+
+def _lm_loss(logits: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=0)
+
+
+def _lstm_hidden_for(params: int, vocab: int, cfg: Config) -> int:
+    def count(h: int) -> int:
+        first = 4 * h * (cfg.emb + h) + 8 * h
+        return (
+            vocab * cfg.emb
+            + first
+            + (cfg.layers - 1) * (4 * h * 2 * h + 8 * h)
+            + h * vocab
+            + vocab
+        )
+
+    return min(range(8, 4 * cfg.hidden), key=lambda h: abs(count(h) - params))
+
+
+def _boundary_f1(dist: np.ndarray, words: list[str]) -> float:
+    starts = set(np.cumsum([len(w) for w in words])[:-1].tolist())
+    if not starts:
+        return 1.0
+    order = np.argsort(-dist[1:], kind="stable") + 1  # positions 1..n-1
+    pred = set(order[: len(starts)].tolist())
+    return len(pred & starts) / len(starts)  # K = |gold| so P = R = F1
+
+
+def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    g = seed_everything(cfg.seed)
+    acc = make_accelerator()
+    pd = peoples_daily()
+    train = _sentences(pd.split("train"), cfg.max_chars)[: cfg.n_train]
+    test = _sentences(pd.split("test"), cfg.max_chars)[: cfg.n_test]
+    counts = Counter(ch for s in train for w in s for ch in w)
+    itos = ["<pad>", "<unk>", "<s>", "</s>", *sorted(c for c, n in counts.items() if n >= 2)]
+    stoi = {c: i for i, c in enumerate(itos)}
+    enc = lambda s: [stoi.get(ch, 1) for ch in "".join(s)]  # noqa: E731
+    train_ids = [enc(s) for s in train]
+
+    on = CharLM(len(itos), cfg, "onlstm")
+    n_on = sum(p.numel() for p in on.parameters())
+    lstm = CharLM(len(itos), cfg, "lstm", _lstm_hidden_for(n_on, len(itos), cfg))
+    models = {"onlstm": on, "lstm": lstm}
+    opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
+    for k in models:
+        models[k], opts[k] = acc.prepare(models[k], opts[k])
+    state = {**{f"model_{k}": m for k, m in models.items()},
+             **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
+    start = out.restore(state)
+
+    for step in range(start, cfg.steps):
+        idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=g).tolist()
+        x, y = _batch([train_ids[i] for i in idx])
+        row = {}
+        for k, m in models.items():
+            loss = _lm_loss(m(x)[0], y)
+            opts[k].zero_grad()
+            acc.backward(loss)
+            nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+            opts[k].step()
+            row[f"bpc_{k}"] = loss.item() / math.log(2)
+        out.log(step, **row)
+        out.maybe_checkpoint(step + 1, state)
+    out.save_checkpoint(cfg.steps, state)
+
+    # ---- evaluation: LM bits/char, distances, trees
+    metrics: dict[str, float] = {}
+    test_ids = [enc(s) for s in test]
+    dists: dict[str, list[np.ndarray]] = {"onlstm": [], "onlstm_other": [], "lstm": []}
+    other = 2 if cfg.layers >= 2 and cfg.parse_layer == 1 else 1
+    for k, m in models.items():
+        m.eval()
+        nll, n_tok = 0.0, 0
+        with torch.no_grad():
+            for i in range(0, len(test_ids), 64):
+                chunk = test_ids[i : i + 64]
+                x, y = _batch(chunk)
+                logits, d = m(x)
+                nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                       ignore_index=0, reduction="sum").item()  # fmt: skip
+                n_tok += int((y != 0).sum())
+                if k == "onlstm":
+                    d_parse, d_other = d[cfg.parse_layer - 1], d[other - 1]
+                else:
+                    d_parse = m.lstm_distance(x, cfg.parse_layer)
+                for j, s in enumerate(chunk):
+                    # distance of c_t is read at input position t (position 0 is <s>)
+                    if k == "onlstm":
+                        dists["onlstm"].append(d_parse[j, 1 : len(s) + 1].numpy())
+                        dists["onlstm_other"].append(d_other[j, 1 : len(s) + 1].numpy())
+                    else:
+                        dists["lstm"].append(d_parse[j, 1 : len(s) + 1].numpy())
+        metrics[f"{k}_test_bpc"] = nll / n_tok / math.log(2)
+    metrics["bpc_ratio"] = metrics["onlstm_test_bpc"] / metrics["lstm_test_bpc"]
+    metrics["onlstm_params"] = float(n_on)
+    metrics["lstm_params"] = float(sum(p.numel() for p in lstm.parameters()))
+
+    rng = np.random.default_rng(cfg.seed)
+    dists["random"] = [rng.random(len(d)) for d in dists["onlstm"]]
+    gold = []
+    for s in test:
+        tree = [list(w) if len(w) > 1 else w for w in s]
+        gold.append(tree_brackets(tree))
+    chars = ["".join(s) for s in test]
+    uf1: dict[str, list[float]] = {k: [] for k in [*dists, "right_branching", "left_branching"]}
+    bf1: dict[str, list[float]] = {k: [] for k in dists}
+    trees = []
+    for i, s in enumerate(test):
+        toks = list(chars[i])
+        for k, d in dists.items():
+            tree = build_tree(toks, d[i].tolist())
+            uf1[k].append(unlabeled_f1(tree_brackets(tree), gold[i]))
+            bf1[k].append(_boundary_f1(d[i], s))
+            if k == "onlstm" and i < 30:
+                trees.append(f"{' '.join(s)}\n  {tree}")
+        uf1["right_branching"].append(unlabeled_f1(tree_brackets(right_branching(toks)), gold[i]))
+        left = toks[0]
+        for t in toks[1:]:
+            left = [left, t]
+        uf1["left_branching"].append(unlabeled_f1(tree_brackets(left), gold[i]))
+    for k, v in uf1.items():
+        metrics[f"uf1_{k}"] = float(np.mean(v))
+    for k, v in bf1.items():
+        metrics[f"boundary_f1_{k}"] = float(np.mean(v))
+    metrics["uf1_gain_over_right_branching"] = (
+        metrics["uf1_onlstm"] - metrics["uf1_right_branching"]
+    )
+    metrics["uf1_gain_over_random"] = metrics["uf1_onlstm"] - metrics["uf1_random"]
+    metrics["boundary_f1_gain_over_random"] = (
+        metrics["boundary_f1_onlstm"] - metrics["boundary_f1_random"]
+    )
+    metrics["n_test_sentences"] = float(len(test))
+
+    if out.is_main:
+        fig = _plot.curves(out.history, ["bpc_onlstm", "bpc_lstm"], "training bits per char")
+        out.save_figure(fig, "curves.png")
+        out.write_text("trees.txt", "\n".join(trees) + "\n")
+    return metrics
