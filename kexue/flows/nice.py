@@ -112,10 +112,30 @@ class Coupling(Bijector):
             y = b * x + (1 - b) * y
             ld = x.new_zeros(x.shape[0]) if logs is None else ((1 - b) * logs).flatten(1).sum(1)
             return y, ld
-        x1, x2 = x[:, self.cond_index], x[:, self.trans_index]
+        a, b = self._split(x)
+        x1, x2 = (a, b) if self.parity == 0 else (b, a)
         y2, logs = step(self.net(x1), x2)
         ld = x.new_zeros(x.shape[0]) if logs is None else logs.flatten(1).sum(1)
-        return torch.cat([x1, y2], 1)[:, self.join_index], ld
+        return self._join(*((x1, y2) if self.parity == 0 else (y2, x1))), ld
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The two parts (first/second half, or even/odd indices) as views of x."""
+        if self.split == "half":
+            h = x.shape[1] // 2
+            return x[:, :h], x[:, h:]
+        return x[:, 0::2], x[:, 1::2]
+
+    def _join(self, a: Tensor, b: Tensor) -> Tensor:
+        """Inverse of `_split`."""
+        if self.split == "half":
+            return torch.cat([a, b], 1)
+        if a.shape[1] == b.shape[1]:  # interleave without an index gather
+            return torch.stack([a, b], 2).flatten(1, 2)
+        order = torch.cat([self.cond_index, self.trans_index]) if self.parity == 0 else None
+        joined = torch.cat([a, b], 1)
+        if order is None:
+            order = torch.cat([self.trans_index, self.cond_index])
+        return joined[:, torch.argsort(order)]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self._run(x, inverse=False)
