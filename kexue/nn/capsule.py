@@ -9,7 +9,8 @@ Original: bojone/Capsule (Capsule_Keras.py, capsule_test.py)
 Key equations::
 
     squash(v) = ‖v‖² / (a + ‖v‖²) · v / ‖v‖        (a = 0.5 by default; Sabour: a = 1)
-    soft K-means with d(u, v) = −⟨u, v/‖v‖⟩:  c_ij = softmax_j ⟨û_ij, v_j/‖v_j‖⟩,  v_j = Σ_i c_ij û_ij
+    soft K-means with d(u, v) = −⟨u, v/‖v‖⟩:
+        c_ij = softmax_j ⟨û_ij, v_j/‖v_j‖⟩,  v_j = Σ_i c_ij û_ij
     'su' routing (r iterations, b = 0):
         c = softmax_j(b);  o_j = Σ_i c_ij û_ij;  if not last: o_j ← o_j/‖o_j‖, b_ij = ⟨o_j, û_ij⟩
         output squash(o_j)
@@ -20,7 +21,7 @@ Symbols: u (B, n, d_in) input capsules; û (B, k, n, d_out) predictions; o, v (B
 b, c (B, k, n) logits and assignments (softmax over the k output capsules).
 
 Deviations from the article:
-    - none in the math; `routing='sabour'` and `squash_const=1` are the ablations the spec asks for.
+    - none in the math; `routing='sabour'` and `squash_const=1` are the spec's ablations.
 """
 
 from __future__ import annotations

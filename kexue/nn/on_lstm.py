@@ -13,7 +13,7 @@ Key equations (low index = low level = short span)::
         = cumsum←(softmax(W_ĩ x_t + …))     ('article')  = paper form + its own level's softmax
     ω_t = f̃_t ⊙ ĩ_t
     c_t = ω_t ⊙ (f_t ⊙ c_{t−1} + i_t ⊙ ĉ_t) + (f̃_t − ω_t) ⊙ c_{t−1} + (ĩ_t − ω_t) ⊙ ĉ_t
-    h_t = o_t ⊙ tanh(c_t);   master gates have p levels, each repeated over a chunk of q = n/p units
+    h_t = o_t ⊙ tanh(c_t);   master gates: p levels, each repeated over a chunk of q = n/p
     distance  d_t = 1 − (1/p) Σ_k f̃_t(k)                (large: a new constituent starts at t)
     tree(w_1..m) = w_1 if m = 1; k = argmax d; right = [w_k, tree(w_{k+1..m})];
                    [tree(w_{1..k−1}), right] if k > 1 else right
@@ -99,7 +99,7 @@ class ONLSTMCell(nn.Module):
 
 
 class ONLSTM(nn.Module):
-    """Stacked ON-LSTM over (B, T, d_in); returns outputs (B, T, n) and distances (layers, B, T)."""
+    """Stacked ON-LSTM over (B, T, d_in) → outputs (B, T, n), distances (layers, B, T)."""
 
     def __init__(self, input_size: int, hidden_size: int, n_levels: int, num_layers: int = 1,
                  master_input: str = "paper", dropconnect: float = 0.0) -> None:  # fmt: skip

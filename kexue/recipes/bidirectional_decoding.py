@@ -47,15 +47,15 @@ class Config:
     min_count: int = 2
     max_source: int = 160
     max_title: int = 40
-    steps: int = 1200
+    steps: int = 800
     batch_size: int = 32
     lr: float = 2e-3
     beam_size: int = 3
-    n_eval: int = 150
+    n_eval: int = 80
     data: str | None = None
 
 
-QUICK = {"steps": 120, "n_eval": 20, "max_source": 100}
+QUICK = {"steps": 60, "n_eval": 8, "max_source": 100}
 SMOKE = {"steps": 2, "n_eval": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8, "max_source": 40}
 
 CLAIMS = (
@@ -200,7 +200,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             _plot.bars(groups, ["first 4", "last 4"], "accuracy at the ends", "accuracy"),
             "ends.png",
         )
-        lines = [f"gold: {r}\n  l2r: {outs['l2r'][i]}\n  r2l: {outs['r2l'][i]}\n  bi:  {outs['bi'][i]}"
+        lines = [f"gold: {r}\n  l2r: {outs['l2r'][i]}\n  r2l: {outs['r2l'][i]}\n"
+                 f"  bi:  {outs['bi'][i]}"
                  for i, r in enumerate(refs[:40])]  # fmt: skip
         out.write_text("samples.txt", "\n".join(lines) + "\n")
     return metrics

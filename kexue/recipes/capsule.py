@@ -44,13 +44,13 @@ class Config:
     routing: str = "su"  # or "sabour" (the ablation)
     squash_const: float = 0.5
     dense: int = 64  # baseline hidden width
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
     n_composites: int = 2000
 
 
-QUICK = {"steps": 800, "n_composites": 1000}
+QUICK = {"steps": 600, "n_composites": 1000}
 SMOKE = {"steps": 20, "n_composites": 100, "channels": 8}
 
 CLAIMS = (

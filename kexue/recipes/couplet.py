@@ -41,13 +41,13 @@ class Config:
     n_blocks: int = 6
     dropout: float = 0.25
     lstm_hidden: int = 96  # BiLSTM width chosen so both taggers have similar parameter counts
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
     data: str | None = None
 
 
-QUICK = {"steps": 500}
+QUICK = {"steps": 300}
 SMOKE = {"steps": 10, "d": 32, "lstm_hidden": 16, "n_blocks": 2}
 
 CLAIMS = (

@@ -48,15 +48,16 @@ class Config:
     layers: int = 2
     parse_layer: int = 1  # 1-based; bojone parses with the first layer (the paper: the middle)
     dropconnect: float = 0.1
-    steps: int = 1500
+    steps: int = 800
     batch_size: int = 32
     lr: float = 2e-3
     n_train: int = 20000
     n_test: int = 500
     max_chars: int = 40
+    min_count: int = 5  # characters rarer than this are unk (keeps the softmax small)
 
 
-QUICK = {"steps": 250, "n_test": 200, "hidden": 64, "emb": 32}
+QUICK = {"steps": 150, "batch_size": 16, "n_test": 200, "hidden": 64, "emb": 32}
 SMOKE = {"steps": 3, "n_test": 10, "hidden": 16, "n_levels": 4, "emb": 8, "n_train": 200}
 
 CLAIMS = (
@@ -195,7 +196,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     train = _sentences(pd.split("train"), cfg.max_chars)[: cfg.n_train]
     test = _sentences(pd.split("test"), cfg.max_chars)[: cfg.n_test]
     counts = Counter(ch for s in train for w in s for ch in w)
-    itos = ["<pad>", "<unk>", "<s>", "</s>", *sorted(c for c, n in counts.items() if n >= 2)]
+    kept = sorted(c for c, n in counts.items() if n >= cfg.min_count)
+    itos = ["<pad>", "<unk>", "<s>", "</s>", *kept]
     stoi = {c: i for i, c in enumerate(itos)}
     enc = lambda s: [stoi.get(ch, 1) for ch in "".join(s)]  # noqa: E731
     train_ids = [enc(s) for s in train]

@@ -54,7 +54,7 @@ def reverse_targets(y: Tensor) -> Tensor:
 
 
 class BiSeq2Seq(Seq2Seq):
-    """Seq2Seq with a second (R2L) decoder; the L2R path reuses the parent's decoder and attention."""
+    """Seq2Seq plus an R2L decoder; the L2R path reuses the parent's decoder and attention."""
 
     def __init__(self, vocab_size: int, emb: int = 64, d: int = 64, heads: int = 4,
                  head_dim: int = 16, prior: bool = True) -> None:  # fmt: skip

@@ -20,7 +20,7 @@ d hidden size; ids 0 pad, 1 unk, 2 start, 3 end, characters from 4.
 
 Deviations from the article:
     - the encoder/decoder are the 2019 revision of the author's code (LayerNorm, self-modulated
-      LayerNorm, multi-head attention) rather than the 2018 "interact" layer; sizes are scaled down.
+      LayerNorm, multi-head attention) rather than the 2018 "interact" layer; smaller sizes.
     - decoding caches the encoder and re-runs the decoder on the prefix (the article re-runs
       everything); beams use `kexue.seq.decoding.beam_search` (best finished hypothesis).
 """
