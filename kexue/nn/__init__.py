@@ -1,6 +1,12 @@
 """Blocks shared by several themes (the rule of three): small MLPs and conv nets, smooth functions."""
 
 from kexue.nn.capsule import Capsule, dynamic_routing, margin_loss, squash
+from kexue.nn.conditional_ln import (
+    ConditionalLayerNorm,
+    conditional_layer_norm,
+    conditioned,
+    make_conditional,
+)
 from kexue.nn.mlp import MLP
 from kexue.nn.on_lstm import (
     ONLSTM,
@@ -28,6 +34,10 @@ from kexue.nn.smoothing import (
 
 __all__ = [
     "MLP",
+    "ConditionalLayerNorm",
+    "conditional_layer_norm",
+    "conditioned",
+    "make_conditional",
     "ONLSTM",
     "ONLSTMCell",
     "Capsule",

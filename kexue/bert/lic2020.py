@@ -1,0 +1,306 @@
+r"""The three LIC2020 baselines on a BERT encoder: relation extraction by "half-pointer,
+half-tagging" with a subject-conditioned LayerNorm, event extraction by sequence labelling +
+CRF, and reading comprehension by span extraction; with their decoders and metrics.
+
+Article:  bert4keras在手，baseline我有：百度LIC2020 — 苏剑林, 2020-04-02
+URL:      https://kexue.fm/archives/7321
+See also: 用bert4keras做三元组抽取 (https://kexue.fm/archives/7161) for the power trick.
+
+Key equations::
+
+    relation:  P_s = σ(H W_s + b_s)^2                          (B, L, 2)   subject start / end
+               u   = [H'_start ; H'_end]                         (B, 2d)     H' = last block's
+               G   = CLN(H', c = u)                                          residual sum before
+               P_o = σ(G W_o + b_o)^4 → (B, L, n_p, 2)                       its final LayerNorm
+               power trick: BCE on pⁿ, i.e. −n log p for positives, −log(1 − pⁿ) for negatives
+    event:     emissions = H W + b (K = 2·|pairs| + 1 labels: 0 = O, 2k+1 = B-k, 2k+2 = I-k) → CRF
+    MRC:       (p_start, p_end) = softmax over L of H W (2 logits per token, padding masked)
+               answer = argmax_{s ≤ e < s + max_len, s, e ∈ context} p_start(s) · p_end(e)
+    metrics:   SPO P/R/F1 on sets; event soft F1 = 2X/(Y + Z), X = Σ 2·LCS(p, g)/(|p| + |g|)
+               (LCS = longest common substring); MRC exact match and character F1
+
+Symbols: H (B, L, d) encoder output, n_p predicates, thresholds act on pⁿ (0.4 by default).
+
+Deviations from the article:
+    - the encoder is any HuggingFace BERT (tiny random configs here, no pretrained weights);
+      H' is read with a forward pre-hook on the last block's output LayerNorm
+      (`encode_with_pre_ln`), where bert4keras takes `model.layers[-2]`.
+    - character tokenizer: token i + 1 is character i of the text, so the article's
+      `rematch` offset mapping is the identity (shifted by [CLS]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kexue.bert.crf import CRF
+from kexue.nn.conditional_ln import ConditionalLayerNorm
+
+__all__ = [
+    "CRF",
+    "EventTagger",
+    "RelationHeads",
+    "SpanExtractor",
+    "bio_decode",
+    "decode_objects",
+    "decode_span",
+    "decode_subjects",
+    "encode_with_pre_ln",
+    "event_soft_f1",
+    "gather_span",
+    "longest_common_substring",
+    "mrc_char_f1",
+    "power_bce",
+    "sample_subject_span",
+    "set_prf",
+]
+
+
+# ----------------------------------------------------------------------------- encoder
+def encode_with_pre_ln(
+    bert: nn.Module, input_ids: Tensor, token_type_ids: Tensor, attention_mask: Tensor
+) -> tuple[Tensor, Tensor]:
+    """(H, H') of a HuggingFace BertModel: H the output, H' the last block's residual sum
+    before its final LayerNorm (the input of `encoder.layer[-1].output.LayerNorm`)."""
+    captured: list[Tensor] = []
+    ln = bert.encoder.layer[-1].output.LayerNorm
+    handle = ln.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
+    try:
+        h = bert(
+            input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask
+        ).last_hidden_state
+    finally:
+        handle.remove()
+    return h, captured[-1]
+
+
+# ----------------------------------------------------------------------------- relation extraction
+def power_bce(logits: Tensor, targets: Tensor, n: float) -> Tensor:
+    r"""Element-wise BCE on q = σ(z)ⁿ (the power trick), computed in log space.
+
+    −[y log q + (1 − y) log(1 − q)] with log q = n log σ(z), log(1 − q) = log(−expm1(log q)).
+    """
+    log_q = n * F.logsigmoid(logits)
+    log_1mq = torch.log(-torch.expm1(log_q.clamp(max=-1e-7)))  # clamp: q = 1 would give −inf
+    return -(targets * log_q + (1 - targets) * log_1mq)
+
+
+def gather_span(h: Tensor, spans: Tensor) -> Tensor:
+    """u = [h_start ; h_end]. h (B, L, d), spans (B, 2) token indices → (B, 2d)."""
+    idx = spans[:, :, None].expand(-1, -1, h.shape[-1])  # (B, 2, d)
+    return h.gather(1, idx).flatten(1)
+
+
+class RelationHeads(nn.Module):
+    """Subject pointer head and subject-conditioned object pointer head.
+
+    Args:
+        d: hidden size of the encoder.
+        n_predicates: n_p.
+        subject_power, object_power: n of the power trick (2 and 4 in the article).
+    """
+
+    def __init__(
+        self, d: int, n_predicates: int, *, subject_power: float = 2.0, object_power: float = 4.0
+    ) -> None:
+        super().__init__()
+        self.n_predicates = n_predicates
+        self.subject_power, self.object_power = subject_power, object_power
+        self.subject = nn.Linear(d, 2)
+        self.cln = ConditionalLayerNorm(d, 2 * d)  # γ₀ = 1, β₀ = 0, zero W_γ, W_β
+        self.object = nn.Linear(d, 2 * n_predicates)
+
+    def subject_logits(self, h: Tensor) -> Tensor:
+        """(B, L, d) → (B, L, 2) logits z_s (P_s = σ(z_s)^subject_power)."""
+        return self.subject(h)
+
+    def object_logits(self, h_pre: Tensor, spans: Tensor) -> Tensor:
+        """H' (B, L, d) and subject spans (B, 2) → (B, L, n_p, 2) logits."""
+        u = gather_span(h_pre, spans)  # (B, 2d)
+        g = self.cln(h_pre, u)
+        return self.object(g).view(*g.shape[:2], self.n_predicates, 2)
+
+    def loss(
+        self, z_s: Tensor, z_o: Tensor, y_s: Tensor, y_o: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """(L_s, L_o): token-masked means of mean-over-{start,end} BCE (objects: Σ over p)."""
+        m = mask.float()
+        l_s = power_bce(z_s, y_s, self.subject_power).mean(-1)  # (B, L)
+        l_o = power_bce(z_o, y_o, self.object_power).mean(-1).sum(-1)  # (B, L)
+        return (l_s * m).sum() / m.sum(), (l_o * m).sum() / m.sum()
+
+
+def sample_subject_span(
+    starts: Sequence[int], ends: Sequence[int], generator: torch.Generator
+) -> tuple[int, int]:
+    """The article's training span: start uniform among subject starts, end uniform among subject
+    ends ≥ start (may pair a start with another subject's end: a deliberate negative)."""
+    s = starts[int(torch.randint(len(starts), (1,), generator=generator))]
+    later = [e for e in ends if e >= s]
+    if not later:  # cannot happen when every start has its own end; keep the subject's own
+        return s, s
+    return s, later[int(torch.randint(len(later), (1,), generator=generator))]
+
+
+def decode_subjects(p_s: Tensor, threshold: float = 0.4) -> list[tuple[int, int]]:
+    """Spans from P_s (L, 2): each start > threshold paired with the nearest end ≥ it."""
+    starts = torch.nonzero(p_s[:, 0] > threshold).flatten().tolist()
+    ends = torch.nonzero(p_s[:, 1] > threshold).flatten().tolist()
+    spans = []
+    for i in starts:
+        later = [j for j in ends if j >= i]
+        if later:
+            spans.append((i, later[0]))
+    return spans
+
+
+def decode_objects(p_o: Tensor, threshold: float = 0.4) -> list[tuple[int, int, int]]:
+    """(start, end, predicate) from P_o (L, n_p, 2): each (i, p) with start > threshold paired
+    with the first j ≥ i whose end prob for the same p is > threshold."""
+    out = []
+    starts = torch.nonzero(p_o[:, :, 0] > threshold).tolist()
+    end_ok = p_o[:, :, 1] > threshold
+    for i, p in starts:
+        js = torch.nonzero(end_ok[i:, p]).flatten()
+        if len(js):
+            out.append((i, i + int(js[0]), p))
+    return out
+
+
+def set_prf(pred: Iterable[set], gold: Iterable[set]) -> dict[str, float]:
+    """Micro precision, recall, F1 over per-example sets (e.g. of SPO triples)."""
+    tp = n_pred = n_gold = 0
+    for p, g in zip(pred, gold, strict=True):
+        tp += len(set(p) & set(g))
+        n_pred += len(p)
+        n_gold += len(g)
+    prec = tp / n_pred if n_pred else 0.0
+    rec = tp / n_gold if n_gold else 0.0
+    f1 = 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
+    return {"precision": prec, "recall": rec, "f1": f1}
+
+
+# ----------------------------------------------------------------------------- event extraction
+class EventTagger(nn.Module):
+    """Emissions Dense(K) over H, then a CRF (or plain per-token softmax when `crf=False`)."""
+
+    def __init__(self, d: int, n_labels: int, *, crf: bool = True, lr_multiplier: float = 100.0):
+        super().__init__()
+        self.emit = nn.Linear(d, n_labels)
+        self.crf = CRF(n_labels, lr_multiplier=lr_multiplier) if crf else None
+
+    def loss(self, h: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
+        e = self.emit(h)
+        if self.crf is not None:
+            return self.crf.nll(e, labels, mask)
+        ce = F.cross_entropy(e.transpose(1, 2), labels, reduction="none")
+        return (ce * mask).sum() / mask.sum()
+
+    @torch.no_grad()
+    def decode(self, h: Tensor, mask: Tensor) -> list[list[int]]:
+        e = self.emit(h)
+        if self.crf is not None:
+            return self.crf.viterbi(e, mask, force_first=0)  # [CLS] is O
+        lengths = mask.long().sum(1).tolist()
+        best = e.argmax(-1)
+        return [best[b, : lengths[b]].tolist() for b in range(len(lengths))]
+
+
+def bio_decode(labels: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Spans (start, end inclusive, pair k) from labels 0 = O, 2k+1 = B-k, 2k+2 = I-k.
+
+    As the article: a span starts at an odd label and extends over the following even labels
+    (no check that the I matches the B's pair); an I after O is dropped.
+    """
+    spans: list[tuple[int, int, int]] = []
+    cur: list[int] | None = None
+    for t, y in enumerate(labels):
+        if y % 2 == 1:
+            if cur:
+                spans.append((cur[0], cur[1], cur[2]))
+            cur = [t, t, (y - 1) // 2]
+        elif y > 0 and cur is not None:
+            cur[1] = t
+        else:
+            if cur:
+                spans.append((cur[0], cur[1], cur[2]))
+            cur = None
+    if cur:
+        spans.append((cur[0], cur[1], cur[2]))
+    return spans
+
+
+def longest_common_substring(a: str, b: str) -> int:
+    """Length of the longest common *substring* (contiguous) of a and b."""
+    best, prev = 0, [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0] * (len(b) + 1)
+        for j, cb in enumerate(b, start=1):
+            if ca == cb:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def event_soft_f1(pred: Sequence[dict], gold: Sequence[dict]) -> float:
+    """DuEE-style soft F1: per text, dicts key → argument; X = Σ over shared keys of
+    2·LCS(p, g)/(|p| + |g|); F1 = 2X / (Y + Z) with Y, Z the numbers of predicted, gold keys."""
+    x = y = z = 0.0
+    for p, g in zip(pred, gold, strict=True):
+        y += len(p)
+        z += len(g)
+        for k in set(p) & set(g):
+            x += 2 * longest_common_substring(p[k], g[k]) / (len(p[k]) + len(g[k]))
+    return 2 * x / (y + z) if y + z else 0.0
+
+
+# ----------------------------------------------------------------------------- reading compr.
+class SpanExtractor(nn.Module):
+    """Dense(2) over H; softmax over the sequence axis (only padding masked) for start and end."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d, 2)
+
+    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+        """(B, L, d), mask (B, L) → log-probabilities (B, 2, L)."""
+        z = self.proj(h).transpose(1, 2)  # (B, 2, L)
+        z = z.masked_fill(~mask.bool()[:, None, :], -torch.inf)
+        return z.log_softmax(-1)
+
+    def loss(self, logp: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
+        """Mean of the start and end cross-entropies."""
+        return (
+            -(logp[:, 0].gather(1, starts[:, None]) + logp[:, 1].gather(1, ends[:, None])).mean()
+            / 2
+        )
+
+
+def decode_span(
+    log_p_start: Tensor, log_p_end: Tensor, allowed: Tensor, max_len: int = 16
+) -> tuple[int, int]:
+    """argmax over s ≤ e < s + max_len, s and e allowed, of p_start(s) · p_end(e). Inputs (L,)."""
+    n = log_p_start.shape[0]
+    score = log_p_start[:, None] + log_p_end[None, :]  # (L, L): [s, e]
+    s_idx = torch.arange(n)[:, None]
+    e_idx = torch.arange(n)[None, :]
+    ok = (e_idx >= s_idx) & (e_idx < s_idx + max_len) & allowed[:, None] & allowed[None, :]
+    score = score.masked_fill(~ok, -torch.inf)
+    flat = int(score.flatten().argmax())
+    return flat // n, flat % n
+
+
+def mrc_char_f1(pred: str, gold: str) -> float:
+    """Character-overlap F1 (the DuReader / CMRC evaluation on Chinese)."""
+    from collections import Counter
+
+    common = sum((Counter(pred) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    p, r = common / len(pred), common / len(gold)
+    return 2 * p * r / (p + r)

@@ -1,0 +1,118 @@
+"""Backbone utilities: tokenizer, local-folder loading round trip (checkpoints written here),
+the TF-name mapping fed a hand-enumerated synthetic checkpoint, keep_tokens."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import transformers as hf
+
+from kexue.bert import (
+    CharTokenizer,
+    bert_tf_to_state_dict,
+    keep_tokens_,
+    load_pretrained,
+    tiny_config,
+)
+
+
+def test_tokenizer_segments_and_truncation():
+    tok = CharTokenizer(["北京欢迎你", "你好"])
+    ids, segs = tok.encode("你好", "北京")
+    assert ids[0] == 2 and ids[3] == 3 and ids[-1] == 3 and segs == [0, 0, 0, 0, 1, 1, 1]
+    assert tok.decode(ids) == "你好北京"
+    ids, segs = tok.encode("北京欢迎你", "你好", maxlen=7)
+    assert len(ids) == 7 and tok.decode(ids) == "北京你好"  # longer text truncated first
+    assert tok.tokens_to_ids("龘") == [1]
+
+
+def test_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = hf.BertForMaskedLM(tiny_config("bert", 40, hidden=32)).eval()
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = load_pretrained(hf.BertForMaskedLM, tmp_path / "ckpt")
+    ids = torch.randint(5, 40, (2, 6))
+    assert torch.allclose(model(ids).logits, loaded(ids).logits, atol=1e-6)
+
+
+def test_missing_keys_need_an_allow_list(tmp_path):
+    hf.BertModel(tiny_config("bert", 40, hidden=32)).save_pretrained(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match="classifier"):
+        load_pretrained(hf.BertForSequenceClassification, tmp_path / "ckpt")
+    model = load_pretrained(
+        hf.BertForSequenceClassification, tmp_path / "ckpt", allow_missing=[r"^classifier\."]
+    )
+    assert model.classifier.out_features == 2
+    with pytest.raises(FileNotFoundError):
+        load_pretrained(hf.BertModel, "bert-base-chinese")  # a hub name is never downloaded
+
+
+def _tf_names(model, n_layers):
+    """A synthetic Google TF checkpoint, enumerated by hand from the published variable names."""
+    sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    tf = {
+        "bert/embeddings/word_embeddings": sd["bert.embeddings.word_embeddings.weight"],
+        "bert/embeddings/position_embeddings": sd["bert.embeddings.position_embeddings.weight"],
+        "bert/embeddings/token_type_embeddings": sd[
+            "bert.embeddings.token_type_embeddings.weight"
+        ],
+        "bert/embeddings/LayerNorm/gamma": sd["bert.embeddings.LayerNorm.weight"],
+        "bert/embeddings/LayerNorm/beta": sd["bert.embeddings.LayerNorm.bias"],
+        "bert/pooler/dense/kernel": sd["bert.pooler.dense.weight"].T,
+        "bert/pooler/dense/bias": sd["bert.pooler.dense.bias"],
+        "cls/predictions/transform/dense/kernel": sd["cls.predictions.transform.dense.weight"].T,
+        "cls/predictions/transform/dense/bias": sd["cls.predictions.transform.dense.bias"],
+        "cls/predictions/transform/LayerNorm/gamma": sd[
+            "cls.predictions.transform.LayerNorm.weight"
+        ],
+        "cls/predictions/transform/LayerNorm/beta": sd["cls.predictions.transform.LayerNorm.bias"],
+        "cls/predictions/output_bias": sd["cls.predictions.bias"],
+        "cls/seq_relationship/output_weights": sd["cls.seq_relationship.weight"],
+        "cls/seq_relationship/output_bias": sd["cls.seq_relationship.bias"],
+        "global_step": 0,
+    }
+    for i in range(n_layers):
+        p, q = f"bert/encoder/layer_{i}/", f"bert.encoder.layer.{i}."
+        for tf_sub, hf_sub in [
+            ("attention/self/query", "attention.self.query"),
+            ("attention/self/key", "attention.self.key"),
+            ("attention/self/value", "attention.self.value"),
+            ("attention/output/dense", "attention.output.dense"),
+            ("intermediate/dense", "intermediate.dense"),
+            ("output/dense", "output.dense"),
+        ]:
+            tf[p + tf_sub + "/kernel"] = sd[q + hf_sub + ".weight"].T
+            tf[p + tf_sub + "/bias"] = sd[q + hf_sub + ".bias"]
+            tf[p + tf_sub + "/kernel/adam_m"] = sd[q + hf_sub + ".weight"].T * 0
+        for tf_sub, hf_sub in [("attention/output/LayerNorm", "attention.output.LayerNorm"),
+                               ("output/LayerNorm", "output.LayerNorm")]:  # fmt: skip
+            tf[p + tf_sub + "/gamma"] = sd[q + hf_sub + ".weight"]
+            tf[p + tf_sub + "/beta"] = sd[q + hf_sub + ".bias"]
+    return tf
+
+
+def test_tf_mapping_loads_strictly_and_reproduces_outputs():
+    torch.manual_seed(0)
+    cfg = tiny_config("bert", 40, hidden=32)
+    src = hf.BertForPreTraining(cfg).eval()
+    torch.manual_seed(1)
+    dst = hf.BertForPreTraining(cfg).eval()
+    state = bert_tf_to_state_dict(_tf_names(src, cfg.num_hidden_layers))
+    missing, unexpected = dst.load_state_dict(state, strict=False)
+    assert not unexpected
+    assert all("decoder" in k for k in missing)  # the tied output layer, filled by tying
+    dst.tie_weights()
+    ids = torch.randint(5, 40, (2, 6))
+    assert torch.allclose(src(ids).prediction_logits, dst(ids).prediction_logits, atol=1e-6)
+
+
+def test_keep_tokens_gathers_rows():
+    torch.manual_seed(0)
+    model = hf.BertForMaskedLM(tiny_config("bert", 40, hidden=32)).eval()
+    ids = torch.randint(5, 40, (2, 6))
+    keep = [0, 1, 2, 3, 4, *range(20, 40)]
+    old = model(ids.clamp(min=20)).logits[..., keep]
+    keep_tokens_(model, keep)
+    new_ids = ids.clamp(min=20) - 15  # old id 20 + j → new id 5 + j
+    assert model.get_input_embeddings().weight.shape[0] == len(keep)
+    assert torch.allclose(model(new_ids).logits, old, atol=1e-5)
