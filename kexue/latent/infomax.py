@@ -312,11 +312,18 @@ def linear_probe_accuracy(
     y_test: np.ndarray,
     *,
     max_iter: int = 3000,
+    standardize: bool = True,
 ) -> float:
-    """Test accuracy of a logistic regression on standardised frozen features."""
+    """Test accuracy of a logistic regression (default C = 1) on frozen features.
+
+    `standardize=False` fits on the raw features: with the L2 penalty, tiny-scale features
+    (e.g. a random encoder's) then underfit, which says nothing about their content.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    scaler = StandardScaler().fit(f_train)
-    clf = LogisticRegression(max_iter=max_iter).fit(scaler.transform(f_train), y_train)
-    return float((clf.predict(scaler.transform(f_test)) == y_test).mean())
+    if standardize:
+        scaler = StandardScaler().fit(f_train)
+        f_train, f_test = scaler.transform(f_train), scaler.transform(f_test)
+    clf = LogisticRegression(max_iter=max_iter).fit(f_train, y_train)
+    return float((clf.predict(f_test) == y_test).mean())

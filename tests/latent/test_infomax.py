@@ -123,3 +123,13 @@ def test_probes_separate_separable_features():
     assert linear_probe_accuracy(f[::2], y[::2], f[1::2], y[1::2]) == 1.0
     noise = rng.normal(size=(120, 5))
     assert linear_probe_accuracy(noise[::2], y[::2], noise[1::2], y[1::2]) < 0.7
+
+
+def test_unstandardised_probe_underfits_tiny_features():
+    # the L2 penalty crushes features of scale 1e-4 unless they are standardised first
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(3), 60)
+    f = (rng.normal(size=(180, 5)) + 4 * np.eye(3, 5)[y]) * 1e-4
+    args = (f[::2], y[::2], f[1::2], y[1::2])
+    assert linear_probe_accuracy(*args) > 0.95
+    assert linear_probe_accuracy(*args, standardize=False) < 0.6
