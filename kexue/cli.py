@@ -354,3 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"kexue: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `kexue list | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -104,3 +104,10 @@ def test_reproduce_runs_each_recipe_apart_and_reports_failures(tmp_path, capsys)
     page = (slow / "report.html").read_text()
     assert "exit status timeout" in page and "The run failed" in page
     assert "report:" in capsys.readouterr().out
+
+
+def test_list_into_a_closed_pipe_is_quiet():
+    proc = subprocess.run(
+        f"{sys.executable} -m kexue list | head -1", shell=True, capture_output=True, text=True
+    )
+    assert proc.stdout.startswith(" 1  wgan") and "Traceback" not in proc.stderr
