@@ -8,7 +8,7 @@ Data:    networkx's karate club (3.6: integer edge weights; also unweighted) and
 Run:     kexue run infomap                 (full: μ = 0.1…0.5, 4,000 words)
          kexue run infomap --budget quick  (μ = 0.1, 0.3, 0.5; 1,500 words; ~30 s)
          kexue run infomap --budget smoke  (karate and Les Mis only; claims not judged)
-Writes:  config.json metrics.json claims.json history.csv clusters.txt lfr.png
+Writes:  config.json metrics.json claims.json history.csv clusters.txt lfr.png codelengths.png
 
 The reference codelengths and NMIs of the `infomap` package (2.16.0, two-level, seed 1, one
 trial) were measured on exactly these graphs and are stored below; `benchmarks/text.py` re-runs
@@ -39,6 +39,7 @@ from kexue.text.word_vectors import cooccurrence, ppmi_svd, top_words
 REFERENCE = {0.1: (6.8033, 1.0, 23), 0.2: (7.8579, 1.0, 23), 0.3: (8.7964, 0.9918, 23),
              0.4: (9.5537, 0.8912, 21), 0.5: (9.8672, 0.0, 1)}  # fmt: skip
 KARATE = {"weighted": 4.087423, "unweighted": 4.311793}
+LESMIS = 4.204715
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,14 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         metrics[f"karate_{name}_error"] = abs(est.codelength_ - KARATE[name])
     est = InfoMap(seed=cfg.seed, num_trials=3).fit(nx.les_miserables_graph())
     metrics["lesmis_codelength"], metrics["lesmis_modules"] = est.codelength_, est.n_modules_
+    if out.is_main:
+        groups = {
+            "karate (w)": [metrics["karate_weighted_codelength"], KARATE["weighted"]],
+            "karate": [metrics["karate_unweighted_codelength"], KARATE["unweighted"]],
+            "Les Mis": [metrics["lesmis_codelength"], LESMIS],
+        }
+        fig = _plot.bars(groups, ["kexue", "infomap 2.16"], "two-level codelength", "bits")
+        out.save_figure(fig, "codelengths.png")
 
     # ---- LFR sweep over μ
     gaps, nmi_gaps = [], []

@@ -7,7 +7,7 @@ Run:     kexue run templates                 (full corpus)
          kexue run templates --budget quick  (6,000 lines, ~30 s)
          kexue run templates --budget smoke  (800 lines; claims not judged)
 Writes:  config.json metrics.json claims.json templates.txt (top non-trivial templates)
-         parses.txt (bracketed parses of sample pieces)
+         parses.txt (bracketed parses of sample pieces) purity.png (slot vs random purity)
 
 The article has no quantitative evaluation; we test its "equivalence class" claim (fillers of a
 template slot share a syntactic role): for every slot of a template with ≥ min_fillers fillers,
@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from kexue.data import peoples_daily
+from kexue.recipes import _plot
 from kexue.runs import Claim, RunDir, seed_everything
 from kexue.text.templates import TemplateFinder, TemplateParser, render
 
@@ -91,6 +92,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     # slot purity vs random words
     all_positions = [(k, i) for k, p in enumerate(pieces) for i in range(len(p))]
     got = base = total = n_slots = 0
+    per_slot: list[tuple[float, float]] = []
     for t, spans in finder.fillers_.items():
         if len(spans) < cfg.min_fillers:
             continue
@@ -99,6 +101,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             rand = [pos[k][i] for k, i in rnd.sample(all_positions, len(tags))]
             got += _purity(tags)
             base += _purity(rand)
+            per_slot.append((_purity(rand) / len(tags), _purity(tags) / len(tags)))
             total += len(tags)
             n_slots += 1
     metrics["n_slots"] = float(n_slots)
@@ -120,4 +123,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         lines = [f"{c}\t{' '.join(x or 'X' for x in t)}" for t, c in finder.nontrivial(100)]
         out.write_text("templates.txt", "\n".join(lines) + "\n")
         out.write_text("parses.txt", "\n".join(parses[:100]) + "\n")
+        if per_slot:
+            x, y = zip(*per_slot, strict=True)
+            fig = _plot.xy(x, y, f"POS purity of {n_slots} template slots", "random words",
+                           "slot fillers")  # fmt: skip
+            out.save_figure(fig, "purity.png")
     return metrics
