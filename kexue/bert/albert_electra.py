@@ -28,7 +28,6 @@ Deviations from the article:
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import torch
@@ -72,27 +71,19 @@ def flops_per_token(config: Any, seq_len: int) -> float:
 def unshare_albert(model: nn.Module) -> nn.Module:
     """ALBERT_Unshared: an AlbertModel with one layer group per layer, each a copy of the shared
     group. Outputs are identical at load; the layers then train independently."""
-    import transformers as hf
-
-    cfg = copy.deepcopy(model.config)
+    cfg = model.config
     if cfg.num_hidden_groups != 1 or cfg.inner_group_num != 1:
-        raise ValueError(
-            "unshare_albert expects the standard ALBERT layout (1 group, 1 inner layer)"
-        )
-    cfg.num_hidden_groups = cfg.num_hidden_layers
-    new = type(model)(cfg)
-    state = {}
-    for key, value in model.state_dict().items():
-        m = re.search(r"albert_layer_groups\.0\.", key)
-        if m is None:
-            state[key] = value
-            continue
-        for layer in range(cfg.num_hidden_layers):
-            state[key.replace("albert_layer_groups.0.", f"albert_layer_groups.{layer}.")] = (
-                value.clone()
-            )
-    new.load_state_dict(state, strict=True)
-    assert isinstance(new, hf.PreTrainedModel)
+        raise ValueError("unshare_albert expects the standard ALBERT layout (1 group, 1 inner layer)")
+    new = copy.deepcopy(model)  # the copy's submodules share one (copied) config object
+    encoders = [m for m in new.modules() if hasattr(m, "albert_layer_groups")]
+    if len(encoders) != 1:
+        raise ValueError("no ALBERT encoder found in the model")
+    groups = encoders[0].albert_layer_groups
+    shared = groups[0]
+    groups.extend(copy.deepcopy(shared) for _ in range(cfg.num_hidden_layers - 1))
+    new.config.num_hidden_groups = cfg.num_hidden_layers  # layer i now runs group i
+    if encoders[0].config is not new.config:
+        encoders[0].config.num_hidden_groups = cfg.num_hidden_layers
     return new.train(model.training)
 
 

@@ -55,6 +55,7 @@ def test_unshared_albert_is_exact_at_load_then_diverges():
     assert torch.equal(w0, w2) and w0 is not w2
     opt = torch.optim.Adam(unshared.parameters(), lr=1e-2)
     (unshared(ids).last_hidden_state * torch.randn(2, 7, 32)).sum().backward()
+    assert all(gr.albert_layers[0].ffn.weight.grad.abs().sum() > 0 for gr in groups)  # all used
     opt.step()
     assert (w0 - w2).abs().max() > 1e-3  # independent layers, different gradients
 

