@@ -73,7 +73,9 @@ def unshare_albert(model: nn.Module) -> nn.Module:
     group. Outputs are identical at load; the layers then train independently."""
     cfg = model.config
     if cfg.num_hidden_groups != 1 or cfg.inner_group_num != 1:
-        raise ValueError("unshare_albert expects the standard ALBERT layout (1 group, 1 inner layer)")
+        raise ValueError(
+            "unshare_albert expects the standard ALBERT layout (1 group, 1 inner layer)"
+        )
     new = copy.deepcopy(model)  # the copy's submodules share one (copied) config object
     encoders = [m for m in new.modules() if hasattr(m, "albert_layer_groups")]
     if len(encoders) != 1:

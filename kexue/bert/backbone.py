@@ -120,8 +120,9 @@ def tiny_config(
 
 
 def load_pretrained(
-    model_cls: Any, path: str | Path, *, allow_missing: Sequence[str] = (), **kwargs: Any
-) -> Any:
+    model_cls: Any, path: str | Path, *, allow_missing: Sequence[str] = (),
+    allow_unexpected: Sequence[str] = (), **kwargs: Any,
+) -> Any:  # fmt: skip
     """Load a model from a *local* folder written by `save_pretrained` (never the hub).
 
     Args:
@@ -130,6 +131,8 @@ def load_pretrained(
         allow_missing: regular expressions; the checkpoint may lack exactly the parameters that
             match one of them (new task heads, CLN projections); any other missing or unexpected
             key raises.
+        allow_unexpected: regular expressions of checkpoint parameters the model may drop (an
+            MLM head when fine-tuning a classifier).
 
     Returns:
         The model, in eval mode.
@@ -141,7 +144,10 @@ def load_pretrained(
         str(path), local_files_only=True, output_loading_info=True, **kwargs
     )
     missing = [k for k in info["missing_keys"] if not any(re.search(p, k) for p in allow_missing)]
-    bad = missing + list(info["unexpected_keys"]) + list(info.get("mismatched_keys", []))
+    unexpected = [
+        k for k in info["unexpected_keys"] if not any(re.search(p, k) for p in allow_unexpected)
+    ]
+    bad = missing + unexpected + list(info.get("mismatched_keys", []))
     if bad:
         raise ValueError(f"checkpoint {path} does not match {model_cls.__name__}: {bad}")
     return model.eval()

@@ -111,12 +111,19 @@ def _batch_loss(model: torch.nn.Module, ids: torch.Tensor, prefix: bool) -> torc
 
 
 @torch.no_grad()
-def _per_review_nll(model, ids: torch.Tensor, prefix: bool, chunk: int = 200) -> np.ndarray:
+def _per_review_nll(
+    model, ids: torch.Tensor, prefix: bool, cond: torch.Tensor | None = None, chunk: int = 200
+) -> np.ndarray:
     out = []
     for i in range(0, len(ids), chunk):
         x = ids[i : i + chunk]
         mask = (x != PAD).long()
-        logits = model(input_ids=x, attention_mask=as_attention_mask(lm_mask(mask))).logits
+        am = as_attention_mask(lm_mask(mask))
+        if cond is not None:
+            with conditioned(model, cond[i : i + chunk]):
+                logits = model(input_ids=x, attention_mask=am).logits
+        else:
+            logits = model(input_ids=x, attention_mask=am).logits
         ce = torch.nn.functional.cross_entropy(
             logits[:, :-1].transpose(1, 2), x[:, 1:], reduction="none"
         )
@@ -142,7 +149,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         (t[: cfg.maxlen], y) for t, y in (train_all[i] for i in rng.permutation(len(train_all)))
     ]
     train = [(t, y) for t, y in train if t.strip()][: cfg.n_train]
-    test = [(t[: cfg.maxlen], y) for t, y in test_all if t.strip()][: cfg.n_eval]
+    test = [(t[: cfg.maxlen], y) for t, y in (test_all[i] for i in rng.permutation(len(test_all)))]
+    test = [(t, y) for t, y in test if t.strip()][: cfg.n_eval]
     tok = CharTokenizer([t for t, _ in train], min_count=cfg.min_count)
     vocab = len(tok) + 2  # + the two label tokens of the prefix baseline
     data = {m: _encode(tok, train, m == "prefix") for m in MODELS}
@@ -194,10 +202,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     flipped = [(t, 1 - y) for t, y in test]
     ids_plain = pad_batch(_encode(tok, test, False))
     with torch.no_grad():
-        with conditioned(models["cln"], label_emb(y_test)):
-            cln_true = _per_review_nll(models["cln"], ids_plain, False)
-        with conditioned(models["cln"], label_emb(1 - y_test)):
-            cln_flip = _per_review_nll(models["cln"], ids_plain, False)
+        cln_true = _per_review_nll(models["cln"], ids_plain, False, label_emb(y_test))
+        cln_flip = _per_review_nll(models["cln"], ids_plain, False, label_emb(1 - y_test))
     uncond = _per_review_nll(models["uncond"], ids_plain, False)
     pre_true = _per_review_nll(models["prefix"], pad_batch(_encode(tok, test, True)), True)
     pre_flip = _per_review_nll(models["prefix"], pad_batch(_encode(tok, flipped, True)), True)

@@ -292,15 +292,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             metrics[f"ner_{name}_f1"] = set_prf(pred_spans, gold_spans)["f1"]
             pd_ = [
                 {TYPES[k]: t[a - 1 : b] for a, b, k in sorted(s)}
-                for s, (t, _) in zip(pred_spans, ner_test)
+                for s, (t, _) in zip(pred_spans, ner_test, strict=False)
             ]
             gd_ = [
                 {TYPES[k]: t[a - 1 : b] for a, b, k in sorted(s)}
-                for s, (t, _) in zip(gold_spans, ner_test)
+                for s, (t, _) in zip(gold_spans, ner_test, strict=False)
             ]
             metrics[f"ner_{name}_soft_f1"] = event_soft_f1(pd_, gd_)
             bad = sum(
-                1 for p in paths for prev, y in zip(p[:-1], p[1:])
+                1 for p in paths for prev, y in zip(p[:-1], p[1:], strict=False)
                 if y > 0 and y % 2 == 0 and prev not in (y - 1, y)
             )  # fmt: skip
             metrics[f"ner_{name}_invalid_transitions"] = float(bad)

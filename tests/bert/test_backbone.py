@@ -43,6 +43,12 @@ def test_missing_keys_need_an_allow_list(tmp_path):
         hf.BertForSequenceClassification, tmp_path / "ckpt", allow_missing=[r"^classifier\."]
     )
     assert model.classifier.out_features == 2
+    hf.BertForMaskedLM(tiny_config("bert", 40, hidden=32)).save_pretrained(tmp_path / "mlm")
+    with pytest.raises(ValueError, match="cls.predictions"):
+        load_pretrained(hf.BertModel, tmp_path / "mlm")
+    load_pretrained(
+        hf.BertModel, tmp_path / "mlm", allow_unexpected=[r"^cls\."], allow_missing=["pooler"]
+    )
     with pytest.raises(FileNotFoundError):
         load_pretrained(hf.BertModel, "bert-base-chinese")  # a hub name is never downloaded
 
