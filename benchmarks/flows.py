@@ -1,6 +1,7 @@
-"""Flows side by side: kexue's RealNVP against nflows, normflows, zuko and FrEIA (spec flows.md §6.2).
+"""Flows side by side: kexue's RealNVP against nflows, normflows, zuko and FrEIA (spec §6.2).
 
-Run:   .venv/bin/python benchmarks/flows.py --out docs/benchmarks_flows.md [--seeds 3] [--track toy digits]
+Run:   .venv/bin/python benchmarks/flows.py --out docs/benchmarks_flows.md [--seeds 3]
+       [--track toy digits]
 Needs: pip install nflows==0.14 normflows==1.7.3 zuko==1.6.0 FrEIA==0.2 (extra [bench]; --no-deps
        keeps torch as it is). Libraries that do not import are skipped and listed.
 
@@ -9,14 +10,14 @@ Tracks (same data objects, seeds, float32, one thread, Adam 1e-3, no schedule):
           batch 256, 1000 steps; held-out NLL in nats.
   digits  RealNVP-8 on flattened 8×8 digits (D = 64), hidden (256, 256), batch 128, 500 steps,
           w = (x+u)/17 − ½ (50 fixed dequantisation draws of the 1,200 training images);
-          test bits/dim (4 noise draws). No early stopping: final and best-over-evaluations reported.
+          test bits/dim (4 noise draws). No early stopping: final and best evaluation reported.
 Matched scale parametrisations: kexue runs with its default (λ·tanh, ActNorm) and once with each
 peer's scale function (nflows sigmoid(ŝ+2)+1e-3, normflows exp, zuko soft clip, FrEIA atan clamp),
 without ActNorm, so differences come from the implementations. normflows' MaskedAffineFlow has
 separate s and t networks: its hidden width is reduced to match the parameter count (reported).
 FrEIA's GLOWCouplingBlock holds two couplings, so 4 blocks = 8 couplings.
 Measured: held-out NLL at equal steps and at equal wall-clock (the shortest total training time of
-all entries), training steps/s (median of 3 windows, the first 20 steps excluded), sampling samples/s
+all entries), training steps/s (median of 3 windows, first 20 steps excluded), sampling samples/s
 (batch 1000), max round-trip error on the test set, parameter count; mean ± std over seeds.
 """
 
@@ -124,11 +125,15 @@ def _freia(dim: int, hidden: tuple[int, ...]) -> Entry:
         z, ljd = inn(x)
         return -0.5 * z.pow(2).sum(1) - 0.5 * dim * math.log(2 * math.pi) + ljd
 
-    return Entry(inn, log_prob, lambda n: inn(torch.randn(n, dim), rev=True)[0],
-                 lambda x: inn(inn(x)[0], rev=True)[0])  # fmt: skip
+    return Entry(
+        inn,
+        log_prob,
+        lambda n: inn(torch.randn(n, dim), rev=True)[0],
+        lambda x: inn(inn(x)[0], rev=True)[0],
+    )
 
 
-# name -> (builder(dim, hidden), hidden rule); the hidden rule maps the track's width to this entry's.
+# name -> builder(dim, hidden).
 ENTRIES: dict[str, Callable[[int, tuple[int, ...]], Entry]] = {
     "kexue (tanh + ActNorm, default)": lambda d, h: _kexue(d, h, "tanh", True),
     "kexue (nflows scale)": lambda d, h: _kexue(d, h, "nflows", False),
@@ -270,18 +275,22 @@ def main() -> None:
         results = {n: [run_one(track, n, s) for s in range(args.seeds)] for n in names}
         budget = min(min(r["train_time"] for r in rs) for rs in results.values())
         lines += [
-            f"### {tname}: RealNVP-8, hidden {track.hidden}, {track.steps} steps, batch {track.batch} "
+            f"### {tname}: RealNVP-8, hidden {track.hidden}, {track.steps} steps, "
+            f"batch {track.batch} "
             f"(held-out {track.unit}; equal wall-clock = {budget:.1f} s of training)",
             "",
             f"| library | {track.unit} at {track.steps} steps | best over evals | {track.unit} at "
-            f"{budget:.0f} s | train steps/s | samples/s | max inverse error | params | NaN steps |",
+            f"{budget:.0f} s | train steps/s | samples/s | max inverse error | params | "
+            "NaN steps |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for n, rs in results.items():
             lines.append(
                 f"| {n} | {_fmt([r['final'] for r in rs])} | {_fmt([r['best'] for r in rs])} | "
-                f"{_fmt([_at_time(r['curve'], budget) for r in rs])} | {_fmt([r['steps_per_s'] for r in rs], 0)} | "
-                f"{_fmt([r['samples_per_s'] for r in rs], 0)} | {max(r['inverse_error'] for r in rs):.1e} | "
+                f"{_fmt([_at_time(r['curve'], budget) for r in rs])} | "
+                f"{_fmt([r['steps_per_s'] for r in rs], 0)} | "
+                f"{_fmt([r['samples_per_s'] for r in rs], 0)} | "
+                f"{max(r['inverse_error'] for r in rs):.1e} | "
                 f"{int(rs[0]['params'])} | {int(sum(r['failures'] for r in rs))} |"
             )
         lines.append("")

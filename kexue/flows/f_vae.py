@@ -111,7 +111,7 @@ class FVAE(nn.Module):
         self.log_sigma2 = nn.Parameter(torch.tensor(math.log(sigma2)))
 
     def log_weights(self, x: Tensor, u: Tensor | None = None) -> Tensor:
-        """log p(x|h) + log p_F(h) − log q(h|x) per example, h = σ₁u + E(x) (minus the integrand)."""
+        """log p(x|h) + log p_F(h) − log q(h|x) per example, h = σ₁u + E(x)."""
         mean = self.encoder(x)
         if u is None:
             u = torch.randn_like(mean)

@@ -131,7 +131,7 @@ class SpectralNormConv2d(nn.Module):
 def fixed_point_inverse(
     g: nn.Module, y: Tensor, n_iter: int = 100, atol: float = 0.0
 ) -> tuple[Tensor, list[float]]:
-    """Solve x + g(x) = y by x_{n+1} = y − g(x_n), x₀ = y; return x and max|x_{n+1} − x_n| per step."""
+    """Solve x + g(x) = y by x_{n+1} = y − g(x_n), x₀ = y; return x and the step sizes."""
     x, steps = y.clone(), []
     for _ in range(n_iter):
         x_new = y - g(x)

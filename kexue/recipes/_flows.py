@@ -12,7 +12,7 @@ N_VALID = 237  # carved from the 1,437 training images (spec §1.4: 1,200 / 237 
 
 
 def digit_splits(seed: int) -> dict[str, torch.Tensor]:
-    """Integer images (N, 1, 8, 8): train/valid carved from digits("train"); test = digits("test")."""
+    """Integer images (N, 1, 8, 8): train/valid carved from digits("train"), and the test set."""
     train = torch.from_numpy(digits("train").images.astype(np.int64)).unsqueeze(1)
     test = torch.from_numpy(digits("test").images.astype(np.int64)).unsqueeze(1)
     perm = torch.from_numpy(np.random.RandomState(seed).permutation(len(train)))

@@ -64,13 +64,28 @@ QUICK = {
     "glow_depth": 2,
     "width": 32,
 }
-SMOKE = {"steps": 8, "eval_every": 4, "iwae_k": 4, "prior_depth": 1, "glow_depth": 1, "width": 8,
-         "res_steps": 1, "res_width": 8, "valid_draws": 1, "test_draws": 1}  # fmt: skip
+SMOKE = {
+    "steps": 8,
+    "eval_every": 4,
+    "iwae_k": 4,
+    "prior_depth": 1,
+    "glow_depth": 1,
+    "width": 8,
+    "res_steps": 1,
+    "res_width": 8,
+    "valid_draws": 1,
+    "test_draws": 1,
+}
 
 CLAIMS = (
-    Claim("the f-VAE's IWAE NLL is at most the plain VAE's (same E, G, budget)",
-          "fvae_minus_vae_iwae_bpd", "<=", 0.0, ("full",)),
-)  # fmt: skip
+    Claim(
+        "the f-VAE's IWAE NLL is at most the plain VAE's (same E, G, budget)",
+        "fvae_minus_vae_iwae_bpd",
+        "<=",
+        0.0,
+        ("full",),
+    ),
+)
 
 
 def _build(kind: str, cfg: Config) -> torch.nn.Module:
@@ -104,8 +119,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     reach = {
         k: {f"{t}": torch.tensor([-1.0, -1.0]) for t in THRESHOLDS} for k in models
     }  # (step, seconds)
-    state = {"rng": g, "best": best, "reach": reach, **{f"model:{k}": m for k, m in models.items()},
-             **{f"opt:{k}": o for k, o in opts.items()}}  # fmt: skip
+    state = {
+        "rng": g,
+        "best": best,
+        "reach": reach,
+        **{f"model:{k}": m for k, m in models.items()},
+        **{f"opt:{k}": o for k, o in opts.items()},
+    }
     start = out.restore(state)
     seconds: dict[str, float] = {}
 
@@ -191,8 +211,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             _plot.image_rows(rows, "samples (decoder means for the VAEs)"), "samples.png"
         )
         keys = [f"{k}/valid_bpd" for k in cfg.models]
-        out.save_figure(_plot.curves(out.history, keys, "validation bound (bits/dim)",
-                                     {f"{t}": t for t in THRESHOLDS}), "curves.png")  # fmt: skip
+        out.save_figure(
+            _plot.curves(
+                out.history, keys, "validation bound (bits/dim)", {f"{t}": t for t in THRESHOLDS}
+            ),
+            "curves.png",
+        )
     return metrics
 
 

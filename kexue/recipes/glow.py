@@ -57,23 +57,51 @@ class Config:
 
 
 QUICK = {"steps": 400, "nice_steps": 1000, "variants": ("glow", "nice"), "depth": 4, "width": 32}
-SMOKE = {"steps": 10, "nice_steps": 10, "eval_every": 5, "variants": ("glow",), "depth": 1,
-         "width": 8, "test_draws": 1, "ddi_images": 128, "nice_hidden": (16,), "valid_draws": 1}  # fmt: skip
+SMOKE = {
+    "steps": 10,
+    "nice_steps": 10,
+    "eval_every": 5,
+    "variants": ("glow",),
+    "depth": 1,
+    "width": 8,
+    "test_draws": 1,
+    "ddi_images": 128,
+    "nice_hidden": (16,),
+    "valid_draws": 1,
+}
 
 CLAIMS = (
-    Claim("Glow-mini's best-checkpoint test bits/dim beats the full-covariance Gaussian (< 2.95)",
-          "test_bpd", "<", 2.95, ("full",)),
-    Claim("Glow-mini is at least as good as NICE on the same split (test bpd difference ≤ 0)",
-          "glow_minus_nice_bpd", "<=", 0.0, ("full",)),
-)  # fmt: skip
+    Claim(
+        "Glow-mini's best-checkpoint test bits/dim beats the full-covariance Gaussian (< 2.95)",
+        "test_bpd",
+        "<",
+        2.95,
+        ("full",),
+    ),
+    Claim(
+        "Glow-mini is at least as good as NICE on the same split (test bpd difference ≤ 0)",
+        "glow_minus_nice_bpd",
+        "<=",
+        0.0,
+        ("full",),
+    ),
+)
 
 
 def _build(variant: str, cfg: Config) -> torch.nn.Module:
     if variant == "nice":
         return NICE(64, 4, cfg.nice_hidden)
     if variant == "compat":
-        return Glow((1, 8, 8), cfg.levels, cfg.depth, cfg.width, "additive", "shuffle", actnorm_ddi=False,
-                    seed=cfg.seed)  # fmt: skip
+        return Glow(
+            (1, 8, 8),
+            cfg.levels,
+            cfg.depth,
+            cfg.width,
+            "additive",
+            "shuffle",
+            actnorm_ddi=False,
+            seed=cfg.seed,
+        )
     return Glow((1, 8, 8), cfg.levels, cfg.depth, cfg.width, seed=cfg.seed)
 
 
@@ -89,8 +117,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])
     best = {v: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for v in models}
-    state = {"rng": g, "best": best, **{f"model:{v}": m for v, m in models.items()},
-             **{f"opt:{v}": o for v, o in opts.items()}}  # fmt: skip
+    state = {
+        "rng": g,
+        "best": best,
+        **{f"model:{v}": m for v, m in models.items()},
+        **{f"opt:{v}": o for v, o in opts.items()},
+    }
     start = out.restore(state)
     steps = {v: cfg.nice_steps if v == "nice" else cfg.steps for v in cfg.variants}
     offsets = np.cumsum([0] + [steps[v] for v in cfg.variants])
@@ -114,7 +146,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             if (step - lo + 1) % cfg.eval_every == 0 or step == hi - 1:
                 model.eval()
                 val = _flows.bpd(
-                    lambda w: model.log_prob(shape(w)), data["valid"], cfg.valid_draws, 1
+                    lambda w, m=model, s=shape: m.log_prob(s(w)), data["valid"], cfg.valid_draws, 1
                 )
                 model.train()
                 row[f"{v}/valid_bpd"] = val

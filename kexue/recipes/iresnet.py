@@ -71,26 +71,58 @@ QUICK = {
     "eval_every": 30,
     "bias_probes": 4,
 }
-SMOKE = {"toy_steps": 10, "toys": ("wide_eight_gaussians",), "toy_blocks": 2, "toy_hidden": (16,),
-         "digit_steps": 4, "digit_blocks": 1, "digit_width": 8, "n_train": 2000, "n_test": 200,
-         "grid_n": 30, "eval_every": 2, "bias_probes": 1, "test_draws": 1}  # fmt: skip
+SMOKE = {
+    "toy_steps": 10,
+    "toys": ("wide_eight_gaussians",),
+    "toy_blocks": 2,
+    "toy_hidden": (16,),
+    "digit_steps": 4,
+    "digit_blocks": 1,
+    "digit_width": 8,
+    "n_train": 2000,
+    "n_test": 200,
+    "grid_n": 30,
+    "eval_every": 2,
+    "bias_probes": 1,
+    "test_draws": 1,
+}
 
 CLAIMS = (
-    Claim("i-ResNet trained with the exact log-det is within 0.40 nats of the truth on every toy",
-          "exact_gap_max", "<=", 0.40, ("full",)),
-    Claim("training with the power series (n = 5, one probe) lands within 0.05 nats of exact training",
-          "series_vs_exact_max", "<=", 0.05, ("full",)),
-    Claim("the i-ResNet density integrates to 1 ± 0.02 on [−6, 6]² (exact log-det)",
-          "integral_error_max", "<=", 0.02, ("full",)),
-)  # fmt: skip
+    Claim(
+        "i-ResNet trained with the exact log-det is within 0.40 nats of the truth on every toy",
+        "exact_gap_max",
+        "<=",
+        0.40,
+        ("full",),
+    ),
+    Claim(
+        "training with the power series (n = 5, one probe) is within 0.05 nats of exact training",
+        "series_vs_exact_max",
+        "<=",
+        0.05,
+        ("full",),
+    ),
+    Claim(
+        "the i-ResNet density integrates to 1 ± 0.02 on [−6, 6]² (exact log-det)",
+        "integral_error_max",
+        "<=",
+        0.02,
+        ("full",),
+    ),
+)
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
     jobs = [(toy, mode) for toy in cfg.toys for mode in ("exact", "series")]
-    data = {t: (torch.from_numpy(toy2d(t, cfg.n_train, seed=cfg.seed)),
-                torch.from_numpy(toy2d(t, cfg.n_test, seed=10_000 + cfg.seed))) for t in cfg.toys}  # fmt: skip
+    data = {
+        t: (
+            torch.from_numpy(toy2d(t, cfg.n_train, seed=cfg.seed)),
+            torch.from_numpy(toy2d(t, cfg.n_test, seed=10_000 + cfg.seed)),
+        )
+        for t in cfg.toys
+    }
     models: dict[str, torch.nn.Module] = {
         f"{t}/{m}": IResNet(2, cfg.toy_blocks, cfg.toy_hidden, cfg.coeff, m, cfg.n_series)
         for t, m in jobs
@@ -103,8 +135,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
     digits = _flows.digit_splits(cfg.seed)
     best = {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}}
-    state = {"rng": g, "best": best, **{f"model:{k}": m for k, m in models.items()},
-             **{f"opt:{k}": o for k, o in opts.items()}}  # fmt: skip
+    state = {
+        "rng": g,
+        "best": best,
+        **{f"model:{k}": m for k, m in models.items()},
+        **{f"opt:{k}": o for k, o in opts.items()},
+    }
     start = out.restore(state)
     seconds: dict[str, float] = {}
 
@@ -179,8 +215,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         x_test = data[toy][1]
         truth = true_nll(toy, x_test.numpy())
         metrics[f"{toy}_true_nll"] = truth
-        hist = np.histogram2d(x_test[:, 1].numpy(), x_test[:, 0].numpy(), bins=120,
-                              range=[[-cfg.grid_lim, cfg.grid_lim]] * 2)[0]  # fmt: skip
+        hist = np.histogram2d(
+            x_test[:, 1].numpy(),
+            x_test[:, 0].numpy(),
+            bins=120,
+            range=[[-cfg.grid_lim, cfg.grid_lim]] * 2,
+        )[0]
         panels = [(hist, "test data")]
         for mode in ("exact", "series"):
             key = f"{toy}/{mode}"
@@ -243,9 +283,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     conv.set_logdet("exact")
     if out.is_main:
         ns, bs, ss = (np.array(c) for c in zip(*series, strict=True))
-        fig = _plot.errorbars([(ns, bs, ss, "log p(series) − log p(exact), per image")],
-                              "i-ResNet digits: estimator bias (mean ± std over probes and images)",
-                              "series terms n", "nats", {"unbiased": 0.0})  # fmt: skip
+        fig = _plot.errorbars(
+            [(ns, bs, ss, "log p(series) − log p(exact), per image")],
+            "i-ResNet digits: estimator bias (mean ± std)",
+            "series terms n",
+            "nats",
+            {"unbiased": 0.0},
+        )
         out.save_figure(fig, "estimator_bias.png")
         gen = torch.Generator().manual_seed(cfg.seed)
         rows = [(_flows.to_pixels(conv.sample(10, t, gen)), f"T={t}") for t in (0.8, 1.0)]

@@ -62,9 +62,14 @@ QUICK = {"steps": 1500, "variants": ("nice",)}
 SMOKE = {"steps": 20, "eval_every": 10, "variants": ("nice",), "hidden": (32,), "test_draws": 2}
 
 CLAIMS = (
-    Claim("NICE's best-checkpoint test bits/dim beats the full-covariance Gaussian (< 2.95)",
-          "test_bpd", "<", 2.95, ("full",)),
-)  # fmt: skip
+    Claim(
+        "NICE's best-checkpoint test bits/dim beats the full-covariance Gaussian (< 2.95)",
+        "test_bpd",
+        "<",
+        2.95,
+        ("full",),
+    ),
+)
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
@@ -76,8 +81,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])
     best = {v: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for v in models}
-    state = {"rng": g, "best": best, **{f"model:{v}": m for v, m in models.items()},
-             **{f"opt:{v}": o for v, o in opts.items()}}  # fmt: skip
+    state = {
+        "rng": g,
+        "best": best,
+        **{f"model:{v}": m for v, m in models.items()},
+        **{f"opt:{v}": o for v, o in opts.items()},
+    }
     start = out.restore(state)
     seconds: dict[str, float] = {}
 
@@ -96,7 +105,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             if (local + 1) % cfg.eval_every == 0 or local == cfg.steps - 1:
                 nice.eval()
                 val = _flows.bpd(
-                    lambda x: nice.log_prob(x.flatten(1)), data["valid"], cfg.valid_draws, 1
+                    lambda x, m=nice: m.log_prob(x.flatten(1)), data["valid"], cfg.valid_draws, 1
                 )
                 nice.train()
                 row[f"{v}/valid_bpd"] = val

@@ -58,13 +58,28 @@ QUICK = {"steps": 1000, "grid_n": 200, "n_train": 20_000, "n_test": 5000}
 SMOKE = {"steps": 30, "grid_n": 60, "n_train": 2000, "n_test": 1000, "eval_every": 10}
 
 CLAIMS = (
-    Claim("RealNVP-8's test NLL is within 0.30 nats of the true entropy on every toy",
-          "realnvp_gap_max", "<=", 0.30, ("full",)),
-    Claim("RealNVP's density integrates to 1 ± 0.02 on [−6, 6]²",
-          "realnvp_integral_error_max", "<=", 0.02, ("full",)),
-    Claim("NICE-8 (additive + scaling) stays within 0.8 nats of the truth on every toy",
-          "nice_gap_max", "<=", 0.8, ("full",)),
-)  # fmt: skip
+    Claim(
+        "RealNVP-8's test NLL is within 0.30 nats of the true entropy on every toy",
+        "realnvp_gap_max",
+        "<=",
+        0.30,
+        ("full",),
+    ),
+    Claim(
+        "RealNVP's density integrates to 1 ± 0.02 on [−6, 6]²",
+        "realnvp_integral_error_max",
+        "<=",
+        0.02,
+        ("full",),
+    ),
+    Claim(
+        "NICE-8 (additive + scaling) stays within 0.8 nats of the truth on every toy",
+        "nice_gap_max",
+        "<=",
+        0.8,
+        ("full",),
+    ),
+)
 
 
 def true_nll(name: str, x: np.ndarray) -> float:
@@ -142,8 +157,17 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         x_test = data[toy][1]
         truth = true_nll(toy, x_test.numpy())
         metrics[f"{toy}_true_nll"] = truth
-        panels = [(np.histogram2d(x_test[:, 1].numpy(), x_test[:, 0].numpy(), bins=120,
-                                  range=[[-cfg.grid_lim, cfg.grid_lim]] * 2)[0], "test data")]  # fmt: skip
+        panels = [
+            (
+                np.histogram2d(
+                    x_test[:, 1].numpy(),
+                    x_test[:, 0].numpy(),
+                    bins=120,
+                    range=[[-cfg.grid_lim, cfg.grid_lim]] * 2,
+                )[0],
+                "test data",
+            )
+        ]
         for kind in ("realnvp", "nice"):
             key = f"{toy}/{kind}"
             flow = acc.unwrap_model(models[key]).eval()
@@ -161,8 +185,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 metrics[f"{toy}_{kind}_steps_per_s"] = 1.0 / seconds[key]
             panels.append((dens.numpy(), f"{kind}: NLL {nll:.3f} (truth {truth:.3f})"))
         if out.is_main:
-            out.save_figure(_plot.heatmaps(panels, cfg.grid_lim, f"{toy}: data vs learned densities"),
-                            f"density_{toy}.png")  # fmt: skip
+            out.save_figure(
+                _plot.heatmaps(panels, cfg.grid_lim, f"{toy}: data vs learned densities"),
+                f"density_{toy}.png",
+            )
     for kind in ("realnvp", "nice"):
         metrics[f"{kind}_gap_max"] = max(metrics[f"{t}_{kind}_gap"] for t in cfg.toys)
         metrics[f"{kind}_integral_error_max"] = max(

@@ -28,7 +28,8 @@ def _std_normal_logpdf(v: torch.Tensor) -> torch.Tensor:
 
 
 def test_special_case_1_affine_posterior_is_the_gaussian_kl_vae(f64):
-    # F_x(u) = σ(x) ⊙ u + μ(x): the MC average of log q(u) − log q(F_x(u)) − log|det| is KL(N(μ,σ²) ‖ N(0,I))
+    # F_x(u) = σ(x) ⊙ u + μ(x): the MC average of log q(u) − log q(F_x(u)) − log|det|
+    # is KL(N(μ, σ²) ‖ N(0, I))
     torch.manual_seed(0)
     mu, sigma = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([0.3, 1.5, 0.8])
     u = torch.randn(100_000, 3)

@@ -25,8 +25,13 @@ C = 0.9
 
 def _g(d: int = 2, hidden: int = 32, coeff: float = C) -> nn.Sequential:
     torch.manual_seed(1)
-    g = nn.Sequential(SpectralNormLinear(d, hidden, coeff), nn.ELU(), SpectralNormLinear(hidden, hidden, coeff),
-                      nn.ELU(), SpectralNormLinear(hidden, d, coeff))  # fmt: skip
+    g = nn.Sequential(
+        SpectralNormLinear(d, hidden, coeff),
+        nn.ELU(),
+        SpectralNormLinear(hidden, hidden, coeff),
+        nn.ELU(),
+        SpectralNormLinear(hidden, d, coeff),
+    )
     with torch.no_grad():  # make the weights large so the normalisation is active
         for m in g:
             if isinstance(m, SpectralNormLinear):
@@ -57,10 +62,13 @@ def test_1_conv_operator_norm_is_bounded(f64):
         conv.weight.mul_(10.0)
         conv._power(300)
     conv.eval()
+
     # the exact operator norm: the dense matrix of the convolution on 2×4×4 inputs, by SVD
-    f = lambda v: nn.functional.conv2d(
-        v.view(1, 2, 4, 4), conv.normalized_weight(), padding=1
-    ).flatten()  # noqa: E731
+    def f(v: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(
+            v.view(1, 2, 4, 4), conv.normalized_weight(), padding=1
+        ).flatten()
+
     dense = torch.autograd.functional.jacobian(f, torch.zeros(32))
     assert torch.linalg.matrix_norm(dense, 2) <= C * (1 + 1e-3)
     # the reshaped-kernel norm is a different number (not a valid bound for 3x3 convolutions)
