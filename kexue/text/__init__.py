@@ -1,4 +1,7 @@
-"""Theme: text — n-gram counting, word discovery, segmentation, templates, word vectors."""
+"""Theme: text — n-gram counting, word discovery, segmentation, templates, word vectors.
+
+`kexue.text.word_vectors` (torch) is not imported here; import it explicitly.
+"""
 
 from kexue.text.evaluate import bits_per_char, cws_scores, lexicon_scores
 from kexue.text.ngrams import (
@@ -16,6 +19,7 @@ from kexue.text.segment import (
     segment,
     unmask_numbers,
 )
+from kexue.text.templates import TemplateFinder, TemplateParser
 from kexue.text.word_discovery import (
     CohesionLexicon,
     MinEntropyLexicon,
@@ -31,6 +35,8 @@ __all__ = [
     "MinEntropyLexicon",
     "NgramCounter",
     "NgramTable",
+    "TemplateFinder",
+    "TemplateParser",
     "UnigramSegmenter",
     "bits_per_char",
     "cohesion_lexicon",

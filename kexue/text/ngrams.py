@@ -355,6 +355,16 @@ def count_ngrams_dask(
     Round 0 collects the character vocabulary (a distributed distinct), which fixes the ids;
     round 1 maps every partition to packed per-order counts and tree-reduces them by key;
     `min_count` is applied once, on the merged table, so the result is exact.
+
+    Example (a real cluster; files larger than one machine's memory)::
+
+        from dask.distributed import Client
+        import dask.bag as db
+        client = Client("tcp://scheduler:8786")
+        bag = db.read_text("s3://corpus/*.txt", blocksize="64MB")
+        table = count_ngrams_dask(bag, 4, [1, 8, 8, 8])   # NgramTable on the driver
+
+    Only the merged table (distinct keys × 16 bytes per order) comes back to the driver.
     """
     mins = _as_orders(min_count, n)
     vocabs = bag.map_partitions(_partition_vocab, keep, nfkc).compute()
