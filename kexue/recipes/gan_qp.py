@@ -68,7 +68,7 @@ class Config:
     # part 2: toys
     toy_seeds: int = 5  # seeds seed, seed+1, ... for every toy set
     toy_sets: tuple[str, ...] = ("eight_gaussians", "twentyfive_gaussians")
-    toy_steps: tuple[int, ...] = (2000, 3000)  # generator steps per set
+    toy_steps: tuple[int, ...] = (2000, 5000)  # generator steps per set
     toy_lrs: tuple[float, ...] = (2e-3, 1e-3)  # Adam (0.5, 0.999), both nets, per set
     hidden: tuple[int, ...] = (128, 128, 128)
     batch_size: int = 256
