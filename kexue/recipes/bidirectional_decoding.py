@@ -45,17 +45,17 @@ class Config:
     heads: int = 4
     head_dim: int = 16
     min_count: int = 2
-    max_source: int = 160
+    max_source: int = 100
     max_title: int = 40
-    steps: int = 800
+    steps: int = 300
     batch_size: int = 32
     lr: float = 2e-3
     beam_size: int = 3
-    n_eval: int = 80
+    n_eval: int = 40
     data: str | None = None
 
 
-QUICK = {"steps": 60, "n_eval": 8, "max_source": 100}
+QUICK = {"steps": 30, "n_eval": 6, "max_source": 60}
 SMOKE = {"steps": 2, "n_eval": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8, "max_source": 40}
 
 CLAIMS = (

@@ -48,7 +48,7 @@ class Config:
     layers: int = 2
     parse_layer: int = 1  # 1-based; bojone parses with the first layer (the paper: the middle)
     dropconnect: float = 0.1
-    steps: int = 800
+    steps: int = 600
     batch_size: int = 32
     lr: float = 2e-3
     n_train: int = 20000

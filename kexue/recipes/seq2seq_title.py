@@ -41,18 +41,18 @@ class Config:
     heads: int = 4
     head_dim: int = 16
     min_count: int = 2
-    max_source: int = 160  # characters of the abstract
+    max_source: int = 100  # characters of the abstract
     max_title: int = 40
-    steps: int = 1000
+    steps: int = 400
     batch_size: int = 32
     lr: float = 2e-3
     beam_size: int = 3
-    n_eval: int = 100
-    n_eval_off: int = 60  # held-out pairs decoded (greedy) by the no-prior model for copy rate
+    n_eval: int = 60
+    n_eval_off: int = 40  # held-out pairs decoded (greedy) by the no-prior model for copy rate
     data: str | None = None
 
 
-QUICK = {"steps": 120, "n_eval": 15, "n_eval_off": 10, "max_source": 100}
+QUICK = {"steps": 60, "n_eval": 10, "n_eval_off": 6, "max_source": 60}
 SMOKE = {"steps": 3, "n_eval": 3, "n_eval_off": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8,
          "max_source": 40}  # fmt: skip
 
