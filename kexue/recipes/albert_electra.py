@@ -58,8 +58,9 @@ class Config:
     timing_len: int = 128
     timing_repeats: int = 9  # interleaved, median
     finetune_steps: int = 20  # V4
-    electra_steps: int = 800
-    electra_hidden: int = 128
+    electra_steps: int = 600
+    electra_hidden: int = 64
+    electra_layers: int = 2
     gen_ratio: int = 4  # generator hidden = disc hidden / gen_ratio
     electra_lam: float = 50.0
     maxlen: int = 64
@@ -71,7 +72,8 @@ class Config:
 QUICK = {"electra_steps": 150, "timing_repeats": 5, "n_eval": 100}
 SMOKE = {
     "electra_steps": 3, "timing_repeats": 1, "finetune_steps": 2, "n_eval": 8, "hidden": 32,
-    "layers": 2, "heads": 2, "electra_hidden": 32, "timing_len": 16, "maxlen": 24,
+    "layers": 2, "heads": 2, "electra_hidden": 32, "electra_layers": 1, "timing_len": 16,
+    "maxlen": 24,
 }  # fmt: skip
 
 CLAIMS = (
@@ -215,10 +217,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     h = cfg.electra_hidden
     torch.manual_seed(cfg.seed)
     disc = hf.ElectraForPreTraining(
-        tiny_config("electra", V, hidden=h, layers=cfg.layers, heads=cfg.heads)
+        tiny_config("electra", V, hidden=h, layers=cfg.electra_layers, heads=cfg.heads)
     )
-    gen_cfg = tiny_config("electra", V, hidden=h // cfg.gen_ratio, layers=cfg.layers, heads=1,
-                          embedding_size=h)  # fmt: skip
+    gen_cfg = tiny_config(
+        "electra", V, hidden=h // cfg.gen_ratio, layers=cfg.electra_layers, heads=1,
+        embedding_size=h,
+    )  # fmt: skip
     gen = hf.ElectraForMaskedLM(gen_cfg)
     opt = torch.optim.Adam([*disc.parameters(), *gen.parameters()], lr=cfg.lr)
     disc, gen, opt = acc.prepare(disc, gen, opt)
@@ -271,7 +275,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         electra_rtd_acc_replaced=float(pred[y == 1].mean()) if (y == 1).any() else float("nan"),
         electra_rtd_acc_original=float((~pred[y == 0]).mean()),
         electra_replaced_fraction=float(y.mean()),
-        electra_generator_mlm_acc=float((gen_logits[masked].argmax(-1) == ids_b[masked]).float().mean()),
+        electra_generator_mlm_acc=float(
+            (gen_logits[masked].argmax(-1) == ids_b[masked]).float().mean()
+        ),
         electra_reload_max_abs_diff=float((scores - same).abs().max()),
     )  # fmt: skip
     try:

@@ -52,7 +52,7 @@ class Config:
     layers: int = 2
     heads: int = 2
     cond_dim: int = 32  # label embedding size (the article: 128)
-    steps: int = 2500
+    steps: int = 1200
     batch_size: int = 32
     lr: float = 1e-3
     n_samples: int = 100  # generated reviews per label

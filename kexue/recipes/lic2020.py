@@ -4,7 +4,8 @@ Article: bert4keras在手，baseline我有：百度LIC2020 (see kexue.bert.lic20
 Data:    kexue.data.peoples_daily, fixed train/test split, paragraphs cut into sentences of at
          most `maxlen` characters (no LIC data can be downloaded: proxy tasks P7–P9 of
          specs/nlp.md)
-           relation (P7): triples (PER, 人物-地点, LOC), (PER, 人物-机构, ORG), (ORG, 机构-地点, LOC)
+           relation (P7): triples (PER, 人物-地点, LOC), (PER, 人物-机构, ORG),
+                          (ORG, 机构-地点, LOC)
                           for every such entity pair inside one clause (split on ，；)
            tagging  (P8): BIO over PER/LOC/ORG, CRF (lr multiplier 100) vs per-token softmax
            reading  (P9): question = the clause holding an entity with it replaced by
@@ -63,9 +64,9 @@ class Config:
     heads: int = 2
     lr: float = 1e-3
     batch_size: int = 32
-    re_steps: int = 1500
-    ner_steps: int = 800  # each of the CRF and softmax taggers
-    mrc_steps: int = 1000
+    re_steps: int = 1000
+    ner_steps: int = 500  # each of the CRF and softmax taggers
+    mrc_steps: int = 800
     crf_lr_multiplier: float = 100.0
     threshold: float = 0.4
     n_test: int = 400  # test examples per task

@@ -58,8 +58,8 @@ class Config:
     hidden: int = 64
     layers: int = 2
     heads: int = 2
-    pretrain_steps: int = 1200
-    finetune_steps: int = 400  # per arm
+    pretrain_steps: int = 800
+    finetune_steps: int = 300  # per arm
     batch_size: int = 32
     lr: float = 1e-3
     ft_lr: float = 3e-4
@@ -200,6 +200,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 allow_missing=[r"^classifier\.", r"^bert\.pooler\."],
                 allow_unexpected=[r"^cls\.predictions\."],
             )  # fmt: skip
+        gi = torch.Generator().manual_seed(cfg.seed + 13)  # the new head: same init in every arm
+        with torch.no_grad():
+            for lin in (clf.bert.pooler.dense, clf.classifier):
+                lin.weight.copy_(0.02 * torch.randn(lin.weight.shape, generator=gi))
+                lin.bias.zero_()
+        torch.manual_seed(cfg.seed + 14)  # same dropout draws in every arm
         clf.train()
         ft_opt = torch.optim.Adam(clf.parameters(), lr=cfg.ft_lr)
         clf, ft_opt = acc.prepare(clf, ft_opt)
