@@ -135,7 +135,7 @@ def _equivalence(
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
-    g = seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     x_tr, y_tr, x_te, y_te, vocab = review_tensors(cfg.n_train, cfg.maxlen, seed=cfg.seed)
     metrics: dict[str, float] = {"vocab": float(vocab)}
     results: dict[str, dict[str, list[float]]] = {
@@ -151,7 +151,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             order = torch.Generator().manual_seed(cfg.seed * 100 + s)
             t0, n_steps = time.perf_counter(), 0
-            for epoch in range(cfg.epochs):
+            for _ in range(cfg.epochs):
                 for idx in batches(len(y_tr), cfg.batch_size, order):
                     ids, y = x_tr[idx], y_tr[idx]
                     opt.zero_grad()

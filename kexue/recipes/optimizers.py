@@ -178,8 +178,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             idx = torch.randint(len(y_tr), (cfg.heun_batch,), generator=order)
 
             def closure(idx: torch.Tensor = idx) -> torch.Tensor:
-                opt.zero_grad()
-                loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+                opt.zero_grad()  # noqa: B023 - called at once, inside this iteration
+                loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])  # noqa: B023
                 loss.backward()
                 return loss
 

@@ -134,7 +134,8 @@ def _two_task(g11: float, g12: float, g22: float) -> float:
     return min(max((g22 - g12) / den, 0.0), 1.0)
 
 
-def _exact(gram: Tensor) -> Tensor:
+def _exact(gram_in: Tensor) -> Tensor:
+    gram = gram_in.double()  # float32 gradients: solve the small KKT systems in float64
     n = gram.shape[0]
     best, best_val = None, math.inf
     for r in range(1, n + 1):
@@ -151,15 +152,17 @@ def _exact(gram: Tensor) -> Tensor:
             sol = torch.linalg.lstsq(kkt, rhs.unsqueeze(1)).solution.squeeze(1)
             a = torch.zeros(n, dtype=gram.dtype)
             a[idx] = sol[:r]
-            if (a < -1e-12).any() or abs(float(a.sum()) - 1) > 1e-9:
+            if (a < -1e-10).any() or abs(float(a.sum()) - 1) > 1e-8:
                 continue
             a = a.clamp(min=0)
             a = a / a.sum()
             val = float(a @ gram @ a)
             if val < best_val - 1e-15:
                 best, best_val = a, val
-    assert best is not None
-    return best
+    if best is None:  # degenerate systems everywhere: the best vertex is always feasible
+        best = torch.zeros(n, dtype=gram.dtype)
+        best[int(torch.argmin(torch.diagonal(gram)))] = 1
+    return best.to(gram_in.dtype)
 
 
 def _away_frank_wolfe(gram: Tensor, max_iter: int, tol: float) -> Tensor:
