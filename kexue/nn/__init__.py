@@ -1,4 +1,4 @@
-"""Blocks shared by several themes (the rule of three): small MLPs and conv nets, smooth functions."""
+"""Blocks shared by several themes (the rule of three): small MLPs, smooth functions."""
 
 from kexue.nn.capsule import Capsule, dynamic_routing, margin_loss, squash
 from kexue.nn.conditional_ln import (

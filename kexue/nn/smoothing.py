@@ -7,11 +7,12 @@ See also: 寻求一个光滑的最大值函数 (https://kexue.fm/archives/3290)
 Key equations (τ = 1/K is the temperature)::
 
     max(x_1..x_n)        = lim_{K→∞} (1/K) log Σ_i e^{K x_i}  ≈ τ logsumexp(x/τ)       (smooth_max)
-    onehot(argmax x)     ≈ softmax(x/τ)                                                (soft_onehot)
-    argmax x             ≈ Σ_i i · softmax(x/τ)_i                                      (soft_argmax)
-    accuracy             ≈ (1/|B|) Σ_x ⟨1_{y(x)}, p(x)⟩                                (soft_accuracy)
-    positive-class F1    ≈ 2 Σ_x t(x) p(x) / Σ_x [t(x) + p(x)]                         (soft_f1_binary)
-    soft-k-max: x ← x − min x; p⁰ = 0; for i = 1..k: y = (1 − p^{i−1}) ⊗ x; pⁱ = p^{i−1} + softmax(y)
+    onehot(argmax x)     ≈ softmax(x/τ)                                               (soft_onehot)
+    argmax x             ≈ Σ_i i · softmax(x/τ)_i                                     (soft_argmax)
+    accuracy             ≈ (1/|B|) Σ_x ⟨1_{y(x)}, p(x)⟩                             (soft_accuracy)
+    positive-class F1    ≈ 2 Σ_x t(x) p(x) / Σ_x [t(x) + p(x)]                     (soft_f1_binary)
+    soft-k-max: x ← x − min x; p⁰ = 0; for i = 1..k:
+                y = (1 − p^{i−1}) ⊗ x; pⁱ = p^{i−1} + softmax(y)
 
 Bounds (derived): max ≤ smooth_max_τ ≤ max + τ log n, and ∇ smooth_max_τ = softmax(x/τ).
 Corollaries (derived): relu(x) ≈ τ log(1 + e^{x/τ}) (softplus), |x| ≈ τ logsumexp(x/τ, −x/τ).
@@ -23,8 +24,8 @@ Deviations from the article:
     - soft_argmax counts from 0 by default (the article counts from 1; `base=1` gives its form).
     - Every function takes a temperature τ (the article's 1/K, set to 1 "absorbed into the model");
       τ → 0 recovers the exact non-smooth function (tested).
-    - soft-k-max takes an explicit temperature and divides y by τ inside the softmax; at τ = 1 it is
-      the article's recursion. As in the article, it is a recursion, not a closed form.
+    - soft-k-max takes an explicit temperature and divides y by τ inside the softmax; at τ = 1
+      it is the article's recursion. As in the article, it is a recursion, not a closed form.
     - soft-k-max requires k < n (for k = n the recursion gives 1 + 1/n per entry, see soft_kmax).
     - soft F1 has an ε in the denominator (an empty batch of positives would divide by zero).
 """
@@ -130,7 +131,7 @@ def soft_kmax(x: Tensor, k: int, *, tau: float = 1.0) -> Tensor:
 
 
 def smooth_relu(x: Tensor, *, tau: float = 1.0) -> Tensor:
-    """relu(x) = max(0, x) ≈ τ log(1 + e^{x/τ}) (= softplus with β = 1/τ); overshoot τ log 2 at 0."""
+    """relu(x) = max(0, x) ≈ τ log(1 + e^{x/τ}) (softplus with β = 1/τ); overshoot τ log 2 at 0."""
     _check_tau(tau)
     return F.softplus(x, beta=1.0 / tau)
 

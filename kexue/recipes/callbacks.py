@@ -75,7 +75,7 @@ CLAIMS = (
           "ema_gain_0.99", ">=", 0.0),
     Claim("EMA weights vary less over the last epochs than raw ones (std ratio EMA/raw < 1)",
           "ema_std_ratio_0.99", "<", 1.0),
-    Claim("centre loss shrinks intra-class spread relative to centre distances (ratio λ=0.5 / λ=0)",
+    Claim("centre loss shrinks intra-class spread relative to centre distances (ratio λ=.5 / λ=0)",
           "center_ratio_relative", "<", 1.0),
 )  # fmt: skip
 

@@ -201,7 +201,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     worst = 0.0
     variances = {}
     for ga, bsz in ((0.01, cfg.batch_size), (0.02, 2 * cfg.batch_size), (0.1, cfg.batch_size),
-                    (0.5, cfg.batch_size), (1.0, 2 * cfg.batch_size), (1.0, cfg.batch_size)):  # fmt: skip
+                    (0.5, cfg.batch_size), (1.0, 2 * cfg.batch_size),
+                    (1.0, cfg.batch_size)):  # fmt: skip
         n_steps = max(cfg.n_sgd_steps, int(cfg.relax / ga))
         th = torch.zeros(cfg.n_chains, dtype=f64)
         for _ in range(n_steps):

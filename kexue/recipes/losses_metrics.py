@@ -56,8 +56,9 @@ CLAIMS = (
           "recon_mse_ratio", "<", 0.5, ("quick", "full")),
     Claim("the hook metric equals mean_b Σ_j h_bj² computed directly (max |diff|)",
           "hook_metric_max_diff", "<=", 1e-6, ("quick", "full")),
-    Claim("fixed-init spectral norm (r = 5) within 1e-3 (relative) of the exact σ₁ when σ₂/σ₁ = 1/3 "
-          "(fraction of matrices)", "sn_gap_within_1e-3_fraction", ">=", 1.0, ("quick", "full")),
+    Claim("fixed-init spectral norm (r = 5) within 1e-3 (relative) of the exact σ₁ when "
+          "σ₂/σ₁ = 1/3 (fraction of matrices)", "sn_gap_within_1e-3_fraction", ">=", 1.0,
+          ("quick", "full")),
     Claim("RunningMean = Keras Progbar averaging (max |diff|)", "progbar_max_diff", "<=", 1e-12,
           ("quick", "full")),
 )  # fmt: skip

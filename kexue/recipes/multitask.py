@@ -68,7 +68,8 @@ SMOKE = {"n_instances": 10, "epochs": 1, "n_seeds": 1, "n_probe": 2, "n_train": 
 
 CLAIMS = (
     Claim("min-norm weights (Frank–Wolfe with away steps) match a brute-force QP "
-          "(worst objective excess ≤ 1e-6)", "fw_away_worst_excess", "<=", 1e-6, ("quick", "full")),
+          "(worst objective excess ≤ 1e-6)", "fw_away_worst_excess", "<=", 1e-6,
+          ("quick", "full")),
     Claim("the exact active-set oracle matches the brute-force QP (worst excess ≤ 1e-6)",
           "oracle_worst_excess", "<=", 1e-6, ("quick", "full")),
     Claim("u* decreases every task to first order: min_i ⟨g_i,u*⟩ − ‖u*‖² ≥ −1e-8",
@@ -158,7 +159,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         if i % 50 == 0:
             out.log(i, fw_away_excess=worst_away, fw_plain_excess=worst_plain)
     metrics.update(fw_away_worst_excess=worst_away, fw_plain_worst_excess=worst_plain,
-                   oracle_worst_excess=worst_oracle, descent_worst_margin=worst_margin)  # fmt: skip
+                   oracle_worst_excess=worst_oracle, descent_worst_margin=worst_margin,
+                   )  # fmt: skip
 
     # data: three tasks
     x_tr, y_tr = digits_tensors("train")
@@ -174,7 +176,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     ya, yb, yc = targets(x_tr, y_tr)
     ta, tb, tc = targets(x_te, y_te)
-    init_w = torch.tensor([1 / initial_loss("ce", n_classes=10), 1 / initial_loss("ce", n_classes=2),
+    init_w = torch.tensor([1 / initial_loss("ce", n_classes=10),
+                           1 / initial_loss("ce", n_classes=2),
                            1 / initial_loss("mse", y=yc)])  # fmt: skip
     prior_w = torch.tensor(
         [1 / prior_loss("ce", ya), 1 / prior_loss("ce", yb), 1 / prior_loss("mse", yc)]
@@ -272,7 +275,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     if out.is_main:
         rows = [{"step": i, "fw_away": math.log10(max(r["fw_away_excess"], 1e-17)),
                  "fw_plain": math.log10(max(r["fw_plain_excess"], 1e-17))}
-                for i, r in enumerate(h for h in out.history if "fw_away_excess" in h)]  # fmt: skip
+                for i, r in enumerate(h for h in out.history if "fw_away_excess" in h)
+                ]  # fmt: skip
         fig = _plot.curves(rows, ["fw_away", "fw_plain"],
                            "log10 worst objective excess over SLSQP (running)",
                            xlabel="instances / 50")  # fmt: skip

@@ -200,6 +200,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.save_figure(fig, "accumulation.png")
         groups = {"SGD": [results["sgd"]], "Heun": [results["heun"]]}
         fig = _plot.bars(groups, ["test accuracy"],
-                         f"{cfg.heun_evals} gradient evaluations each, lr {cfg.heun_lr}")  # fmt: skip
+                         f"{cfg.heun_evals} gradient evaluations each, lr {cfg.heun_lr}",
+                         )  # fmt: skip
         out.save_figure(fig, "heun.png")
     return metrics

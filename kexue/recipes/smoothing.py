@@ -10,7 +10,8 @@ Writes:  config.json metrics.json claims.json history.csv limits.png f1.png
 
 1. Limits τ → 0 on 2000 random 10-vectors: the bounds max ≤ τ·logsumexp(x/τ) ≤ max + τ log n
    hold at every τ; among vectors without near-ties (decisive gaps ≥ 0.05) every soft argmax /
-   soft-3-max is within 0.01 of the hard one at τ = 0.001 (the plain fractions are reported); soft accuracy and soft F1 of hard predictions equal the exact ones.
+   soft-3-max is within 0.01 of the hard one at τ = 0.001 (the plain fractions are reported);
+   soft accuracy and soft F1 of hard predictions equal the exact ones.
 2. Imbalanced binary classification (a logistic regression on the 64 pixels): CE only; CE then
    soft-F1 fine-tuning (the article's advice); soft-F1 from scratch; test F1 of the argmax.
 

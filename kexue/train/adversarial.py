@@ -4,7 +4,8 @@ penalty on the input.
 Article:  对抗训练浅谈：意义、方法和思考（附Keras实现） — 苏剑林, 2020-03-01
 URL:      https://kexue.fm/archives/7234
 Original: the article's Keras code (`adversarial_training(model, embedding_name, epsilon=1)`),
-          bert4keras examples task_iflytek_adversarial_training.py / task_iflytek_gradient_penalty.py
+          bert4keras examples task_iflytek_adversarial_training.py,
+          task_iflytek_gradient_penalty.py
 
 Key equations::
 

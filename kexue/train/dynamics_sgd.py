@@ -13,7 +13,7 @@ Key equations (article numbering)::
     (15) β = (1 − λγ/2)/(1 + λγ/2),  α = γ²/(1 + λγ/2)
     (16) v_{n+1} = β v_n − α ∇L(θ_n),  θ_{n+1} = θ_n + v_{n+1}      momentum = leapfrog, O(γ²)
     (18) β = 1 − λγ,  α = γ²                      (the article's Nesterov parametrisation)
-    (20) v_{n+1} = β v_n − α ∇L(θ_n + β v_n/2)    the article's Nesterov (gradient at the midpoint);
+    (20) v_{n+1} = β v_n − α ∇L(θ_n + β v_n/2)   the article's Nesterov (gradient at the midpoint);
          standard Nesterov uses θ_n + β v_n, implemented as Θ_n = θ_n + β v_n:
          v_{n+1} = β v_n − α ∇L(Θ_n),  Θ_{n+1} = Θ_n + β v_{n+1} − α ∇L(Θ_n)
     lr decay rule: when α → rα, raise β to 1 − (1 − β)√r   (from β ≈ 1 − λ√α)

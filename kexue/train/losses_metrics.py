@@ -89,7 +89,7 @@ class SpectralNormFixedInit(nn.Module):
 
 
 def add_spectral_norm_fixed_init(module: nn.Module, name: str = "weight", r: int = 5) -> nn.Module:
-    """Register `SpectralNormFixedInit` on `module.<name>` (the article's SpectralNormalization)."""
+    """Register `SpectralNormFixedInit` on `module.<name>` (the article's wrapper)."""
     parametrize.register_parametrization(module, name, SpectralNormFixedInit(r))
     return module
 

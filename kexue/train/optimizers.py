@@ -1,4 +1,4 @@
-r"""Custom optimisers: a hand-written SGD, the "soft batch" (gradient accumulation) and Heun's method.
+r"""Custom optimisers: hand-written SGD, the "soft batch" (gradient accumulation), Heun's method.
 
 Article:  “让Keras更酷一些！”：小众的自定义优化器 — 苏剑林, 2018-09-08
 URL:      https://kexue.fm/archives/5879

@@ -1,4 +1,4 @@
-"""Warm-up, step and piecewise-linear schedules; EMA vs AveragedModel vs a recurrence; keep-best."""
+"""Warm-up, step and piecewise-linear schedules; EMA vs AveragedModel vs recurrence; keep-best."""
 
 from __future__ import annotations
 

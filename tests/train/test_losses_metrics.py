@@ -1,4 +1,4 @@
-"""Output-free loss, hook metrics, the article's fixed-init spectral norm, progress-bar averaging."""
+"""Output-free loss, hook metrics, the fixed-init spectral norm, progress-bar averaging."""
 
 from __future__ import annotations
 
