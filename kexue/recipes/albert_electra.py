@@ -65,7 +65,7 @@ class Config:
     electra_lam: float = 50.0
     maxlen: int = 64
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     n_eval: int = 300
 
 
@@ -132,10 +132,9 @@ def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
-    texts = [s.text[: cfg.maxlen - 2] for s in peoples_daily().split("train") if len(s.text) >= 8]
-    test_texts = [
-        s.text[: cfg.maxlen - 2] for s in peoples_daily().split("test") if len(s.text) >= 8
-    ]
+    corpus = peoples_daily()
+    texts = [s.text[: cfg.maxlen - 2] for s in corpus.split("train") if len(s.text) >= 8]
+    test_texts = [s.text[: cfg.maxlen - 2] for s in corpus.split("test") if len(s.text) >= 8]
     tok = CharTokenizer(texts, min_count=2)
     V = len(tok)
     metrics: dict[str, float] = {"vocab_size": float(V)}
@@ -207,11 +206,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         loss.backward()
         opt_u.step()
     layers = unshared.encoder.albert_layer_groups
-    metrics["unshared_layer_divergence"] = float(
-        (layers[0].albert_layers[0].ffn.weight - layers[-1].albert_layers[0].ffn.weight)
-        .abs()
-        .max()
-    )
+    w_first = layers[0].albert_layers[0].ffn.weight.detach()
+    w_last = layers[-1].albert_layers[0].ffn.weight.detach()
+    metrics["unshared_layer_divergence"] = float((w_first - w_last).abs().max())
 
     # ---- V5 tiny ELECTRA pre-training
     h = cfg.electra_hidden

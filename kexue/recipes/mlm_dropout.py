@@ -110,12 +110,12 @@ CLAIMS = (
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
-    pd_texts = [
-        s.text[: cfg.maxlen - 2] for s in peoples_daily().split("train") if len(s.text) >= 8
-    ]
+    corpus = peoples_daily()
+    pd_texts = [s.text[: cfg.maxlen - 2] for s in corpus.split("train") if len(s.text) >= 8]
     rng = np.random.default_rng(cfg.seed)
-    rev = [reviews("train")[i] for i in rng.permutation(len(reviews("train")))[: cfg.n_train]]
-    rev_test = [reviews("test")[i] for i in rng.permutation(len(reviews("test")))[: cfg.n_test]]
+    rev_all, rev_test_all = reviews("train"), reviews("test")
+    rev = [rev_all[i] for i in rng.permutation(len(rev_all))[: cfg.n_train]]
+    rev_test = [rev_test_all[i] for i in rng.permutation(len(rev_test_all))[: cfg.n_test]]
     tok = CharTokenizer(pd_texts + [t for t, _ in rev], min_count=2)
     V = len(tok)
 
@@ -151,9 +151,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # held-out MLM accuracy and the clean-vs-corrupted state gap, before and after correction
     ev = torch.Generator().manual_seed(cfg.seed + 3)
-    test_pd = [
-        s.text[: cfg.maxlen - 2] for s in peoples_daily().split("test") if len(s.text) >= 8
-    ][:300]
+    test_pd = [s.text[: cfg.maxlen - 2] for s in corpus.split("test") if len(s.text) >= 8][:300]
     ids, mask = batch(test_pd)
     special = (ids == PAD) | (ids == CLS) | (ids == SEP)
     inputs, selected = mask_tokens(ids, special, vocab_size=V, mask_id=MASK, generator=ev)
