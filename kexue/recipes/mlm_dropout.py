@@ -62,7 +62,7 @@ class Config:
     finetune_steps: int = 300  # per arm
     batch_size: int = 32
     lr: float = 1e-3
-    ft_lr: float = 3e-4
+    ft_lr: float = 1e-3
     n_train: int = 8000  # reviews for fine-tuning
     n_test: int = 1000
     n_bootstrap: int = 1000
