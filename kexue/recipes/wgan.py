@@ -64,7 +64,7 @@ class Config:
 
 
 QUICK = {"critic_steps": 1500, "gen_steps": 400, "n_eval": 1000}
-SMOKE = {"critic_steps": 30, "gen_steps": 10, "n_eval": 200, "batch_size": 64}
+SMOKE = {"critic_steps": 20, "gen_steps": 5, "n_eval": 100, "batch_size": 64}
 
 CLAIMS = (
     Claim(
