@@ -140,8 +140,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             acc = SoftBatch(opt, cfg.accum) if arm == "accum" else None
             order = torch.Generator().manual_seed(cfg.seed * 100 + s)
             bsz = cfg.accum if arm == "batch32" else 1
-            running = []
             for _ in range(cfg.epochs):
+                running = []  # this epoch's mini-batch losses
                 for idx in batches(len(y_tr), bsz, order):
                     loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
                     if acc is None:
@@ -155,9 +155,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 if acc is not None:
                     acc.flush()  # the epoch's incomplete window
                 step += 1
-                out.log(step, **{f"train_loss_{arm}": float(np.mean(running[-len(y_tr) :]))})
+                out.log(step, **{f"train_loss_{arm}": float(np.mean(running))})
             arms[arm].append(accuracy(model, x_te, y_te))
-            losses[arm].append(float(np.mean(running[-len(y_tr) :])))
+            losses[arm].append(float(np.mean(running)))
     for arm in arms:
         metrics[f"test_acc_{arm}"] = float(np.mean(arms[arm]))
         metrics[f"final_train_loss_{arm}"] = float(np.mean(losses[arm]))
