@@ -49,7 +49,7 @@ class Config:
     seed: int = 0
     z_dim: int = 16
     hidden: tuple[int, ...] = (256, 256)
-    steps: int = 5000  # E/G updates
+    steps: int = 12000  # E/G updates
     n_d: int = 2
     batch_size: int = 128
     lr: float = 2e-4
