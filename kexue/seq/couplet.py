@@ -16,6 +16,9 @@ Key equations::
 Symbols: x (B, L) first-line ids, y (B, L) second-line ids, d channels, V vocabulary size.
 
 Deviations from the article:
+    - `constrained_decode(..., exempt=ids)` lets chosen ids (punctuation) repeat at a position;
+      off by default (the article's rule). In the offline couplet data a comma faces a comma,
+      so the article's rule forces an error at every punctuation position.
     - id 0 is unk and never predicted (as in the article); a pad id is not needed because
       batches are length-homogeneous.
     - `BiLSTMTagger` is the comparison the article mentions (a BiLSTM, "worse and slower").
@@ -85,9 +88,16 @@ def tagging_loss(logits: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
-def constrained_decode(logits: Tensor, x: Tensor, unk_id: int = 0) -> Tensor:
-    """argmax per position over ids ≠ unk_id and ≠ x_i (the couplet prior); same shape as x."""
+def constrained_decode(
+    logits: Tensor, x: Tensor, unk_id: int = 0, exempt: Tensor | None = None
+) -> Tensor:
+    """argmax per position over ids ≠ unk_id and ≠ x_i (the couplet prior); same shape as x.
+
+    `exempt` (ids, e.g. punctuation) may repeat at the same position: in real couplet data a
+    comma in the first line faces a comma in the second, which the article's rule forbids.
+    """
     z = logits.clone()
     z[..., unk_id] = -torch.inf
-    z.scatter_(-1, x[..., None], -torch.inf)
+    banned = x if exempt is None else torch.where(torch.isin(x, exempt), unk_id, x)
+    z.scatter_(-1, banned[..., None], -torch.inf)
     return z.argmax(-1)

@@ -48,3 +48,12 @@ def test_constrained_decode_never_repeats_the_input_char_or_emits_unk():
     y = constrained_decode(logits, x)
     assert y[0, 1] == 3 and y[0, 0] != 2 and y[0, 2] != 4
     assert (y != 0).all() and (y != x).all()
+
+
+def test_exempt_ids_may_repeat_at_their_position():
+    logits = torch.zeros(1, 2, 5)
+    logits[0, 0, 4], logits[0, 1, 4] = 5.0, 5.0  # the model wants id 4 (a comma) everywhere
+    x = torch.tensor([[4, 2]])
+    assert constrained_decode(logits, x)[0, 0] != 4
+    y = constrained_decode(logits, x, exempt=torch.tensor([4]))
+    assert y.tolist() == [[4, 4]]
