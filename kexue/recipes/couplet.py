@@ -47,7 +47,7 @@ class Config:
     data: str | None = None
 
 
-QUICK = {"steps": 300}
+QUICK = {"steps": 150}
 SMOKE = {"steps": 10, "d": 32, "lstm_hidden": 16, "n_blocks": 2}
 
 CLAIMS = (
