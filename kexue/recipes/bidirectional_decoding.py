@@ -92,7 +92,7 @@ CLAIMS = (
         "bi_ce_sum_minus_l2r_ce",
         "<",
         0.0,
-        ("quick", "full"),
+        ("full",),
     ),  # fmt: skip
 )
 
