@@ -56,7 +56,8 @@ class Config:
 
 
 QUICK = {"steps": 30, "n_eval": 6, "max_source": 60}
-SMOKE = {"steps": 2, "n_eval": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8, "max_source": 40}
+SMOKE = {"steps": 2, "n_eval": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8, "max_source": 40,
+         "max_title": 12}  # fmt: skip
 
 CLAIMS = (
     Claim(

@@ -54,7 +54,7 @@ class Config:
 
 QUICK = {"steps": 60, "n_eval": 10, "n_eval_off": 6, "max_source": 60}
 SMOKE = {"steps": 3, "n_eval": 3, "n_eval_off": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8,
-         "max_source": 40}  # fmt: skip
+         "max_source": 40, "max_title": 12}  # fmt: skip
 
 CLAIMS = (
     Claim(
