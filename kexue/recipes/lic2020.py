@@ -21,6 +21,9 @@ deliberate start/foreign-end negative spans, threshold 0.4. Reading comprehensio
 best span inside the context with length < 16.
 
 Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Measured (full, seed 0, 342 s): SPO P/R/F1 0.475/0.261/0.337; tagging exact F1 CRF 0.700 vs
+softmax 0.405 (soft F1 0.785 vs 0.528; invalid I-transitions 0 vs 400); MRC EM 0.563, F1 0.756
+(unconstrained decoding EM 0.555, random span 0.013).
 """
 
 from __future__ import annotations
