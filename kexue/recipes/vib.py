@@ -22,7 +22,12 @@ Writes:  beta_sweep.png (test accuracy per arm), beta_rate.png (log rate against
    Decoded by a latent-16 VAE, slerp midpoints look more like digits (classifier confidence,
    paired one-sided Wilcoxon test).
 
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Expected (full, seed 0, 3 initialisations; 506 s wall on the shared 2-core box, 147 s CPU):
+deterministic acc 0.971; β = 0 / 1e-3 / 1e-2 / 0.1 / 1: acc 0.971 / 0.985 / 0.984 / 0.987 /
+0.228, rate 1061 / 16.4 / 9.1 / 5.1 / 0.045 nats (spec calibration on its own split: 0.976;
+0.976 / 0.987 / 0.991 / 0.987 / 0.229; rate 1011 / 17.2 / 11.1 / 5.6 / 0.1); midpoint
+‖z‖²: lerp 8.02, slerp 16.03 (d = 16); decoded midpoint confidence 0.734 vs 0.776,
+Wilcoxon p = 1e-4. Every claim passes.
 """
 
 from __future__ import annotations
