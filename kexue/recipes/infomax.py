@@ -19,7 +19,13 @@ Features are μ (BatchNorm in eval mode), evaluated as in spec §5.4: test accur
 (L2 and cosine) over training features and of a logistic regression on standardised features;
 baselines are raw pixels, PCA-32 and the same encoder at random initialisation.
 
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Expected (full, seed 0; 188 s wall on the shared 2-core box, 93 s CPU), test accuracy kNN-5 /
+linear: reference 0.769 / 0.864; local_jsd 0.853 / 0.914; local_infonce 0.925 / 0.939; random
+encoder 0.914 / 0.911; raw pixels 0.978 / 0.967; PCA-32 0.981 / 0.967. Reference μ: mean 0.013,
+std 0.79. One claim fails: infoNCE beats the random encoder's linear probe by 0.028, not 0.3.
+The spec calibrated that threshold on a random-encoder probe of 0.32, which is what the probe
+gives WITHOUT standardising the features (`random_encoder_linear_unstandardised` = 0.319; the
+features have std ≈ 0.002); with the spec's own protocol (standardised) it is 0.911.
 """
 
 from __future__ import annotations
