@@ -23,6 +23,11 @@ moves the clean-input encoder states toward the pre-training ones (the inconsist
 correction targets): cosine of mean hidden states, clean vs corrupted input.
 
 Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Measured (full, seed 0, 483 s): held-out MLM accuracy 0.10; test accuracy plain 0.789,
+corrected 0.791 (Δ +0.002, 95% CI −0.015…+0.019: no significant change, as the article),
+DropToken r = 0.15: 0.797, r = 0.5: 0.776 (majority 0.545); steps/s plain 3.38, corrected
+5.54, r = 0.15 5.18, r = 0.5 10.47 — plain and corrected do identical work, so the shared
+machine's load alone moved throughput by 1.6×; r = 0.5 vs the corrected arm is 1.9×.
 """
 
 from __future__ import annotations
