@@ -45,7 +45,15 @@ def _recipe(article: Article) -> ModuleType:
     if not article.ready:
         ready = ", ".join(a.slug for a in ARTICLES if a.ready)
         raise UsageError(f"{article.slug!r} is planned but not built yet; ready: {ready}")
-    return importlib.import_module(article.recipe)
+    try:
+        return importlib.import_module(article.recipe)
+    except ModuleNotFoundError as err:
+        if err.name and not err.name.startswith("kexue"):
+            extra = "nlp" if err.name == "transformers" else "bench"
+            raise UsageError(
+                f"{article.slug!r} needs the {err.name!r} package: pip install 'kexue[{extra}]'"
+            ) from None
+        raise
 
 
 # ----------------------------------------------------------------------------- list / show
