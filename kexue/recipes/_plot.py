@@ -157,7 +157,7 @@ def image_grid(
     n = len(imgs)
     ncol = min(nrow, n)
     rows = (n + ncol - 1) // ncol
-    canvas = np.full((rows * (size + 1) + 1, ncol * (size + 1) + 1), vmin)
+    canvas = np.full((rows * (size + 1) + 1, ncol * (size + 1) + 1), float(vmin))
     for i, img in enumerate(imgs):
         r, c = divmod(i, ncol)
         canvas[
