@@ -335,7 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Config field")
     p.add_argument("--data", help="path to the data set, where the recipe takes one")
     p.add_argument("--strict", action="store_true", help="exit 1 when a claim fails")
-    p.add_argument("--threads", type=int, help="torch intra-op threads per process")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads per process (default 1: the recipes' models are small, and "
+        "one thread per process is fastest on a few cores; raise it for larger models)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.set_defaults(func=cmd_run)
 
@@ -344,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="SLUG|THEME")
     p.add_argument("--out", default="runs/reproduce")
     p.add_argument("--seed", type=int)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per recipe (default 1)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per recipe")
     p.set_defaults(func=cmd_reproduce)
 
