@@ -195,6 +195,27 @@ def write_report(folder: str | Path, slugs: list[str], budget: str = "quick") ->
 
 
 # ----------------------------------------------------------------------------- docs/articles.md
+def _command(slug: str, budget: str, used: dict[str, Any]) -> str:
+    """The command that reproduces a run: its budget, seed and every --set it differed by."""
+    import importlib
+    from dataclasses import asdict
+
+    from kexue.runs import resolve_config
+
+    cmd = f"kexue run {slug} --budget {budget} --seed {used.get('seed', 0)}"
+    try:
+        recipe = importlib.import_module(get(slug).recipe)
+        overrides = {"full": {}, "quick": getattr(recipe, "QUICK", {}), "smoke": recipe.SMOKE}
+        defaults = json.loads(json.dumps(asdict(resolve_config(recipe.Config, overrides[budget]))))
+    except Exception:  # noqa: BLE001 - a recipe that no longer imports: keep the plain command
+        return cmd
+    for key, value in used.items():
+        if key != "seed" and defaults.get(key) != value:
+            text = ",".join(map(str, value)) if isinstance(value, list) else value
+            cmd += f" --set {key}={text}"
+    return cmd
+
+
 def record_measurements(measured: dict[str, Any], folder: str | Path) -> list[str]:
     """Merge the finished runs under `folder` (one sub-folder per slug) into `measured`.
 
@@ -215,7 +236,7 @@ def record_measurements(measured: dict[str, Any], folder: str | Path) -> list[st
         measured[slug] = {
             "budget": budget,
             "seed": seed,
-            "command": f"kexue run {slug} --budget {budget} --seed {seed}",
+            "command": _command(slug, budget, config["config"]),
             "started": config.get("started"),
             "claims": _read_json(run / "claims.json") or [],
             "metrics": metrics,
