@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -25,7 +26,7 @@ def test_bleu_identity_and_brevity_penalty():
 
 
 def test_bleu_matches_nltk_method1():
-    nltk = pytest.importorskip("nltk.translate.bleu_score")
+    nltk = importlib.import_module("nltk.translate.bleu_score")
     sm = nltk.SmoothingFunction().method1
     for c, r in [("abcdxyz", "abcdefg"), ("aabbcc", "abcabc"), ("我爱北京天安门", "我爱天安门")]:
         ref = nltk.sentence_bleu([list(r)], list(c), smoothing_function=sm)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import importlib
 
 import numpy as np
 import pytest
@@ -73,8 +74,8 @@ def peoples_small():
 
 
 def test_dask_two_workers_equals_local(peoples_small):
-    db = pytest.importorskip("dask.bag")
-    distributed = pytest.importorskip("distributed")
+    db = importlib.import_module("dask.bag")
+    distributed = importlib.import_module("distributed")
     texts = peoples_small
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:  # fmt: skip
