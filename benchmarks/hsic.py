@@ -13,8 +13,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
-
 from kexue.data import DEPENDENCE_SIMS, dependence_sim
 from kexue.stats import hsic_test
 
@@ -35,10 +33,14 @@ def main() -> None:
           f"{args.reps} replicates, B = {args.B}, α = 0.05")  # fmt: skip
     methods = {
         "kexue hsic_test": lambda x, y, s: hsic_test(x, y, n_permutations=args.B, seed=s).pvalue,
-        "hyppo Hsic": lambda x, y, s: Hsic().test(x, y, reps=args.B, auto=False, random_state=s)[1],
-        "dcor dCov": lambda x, y, s: dcor.independence.distance_covariance_test(
-            x, y, num_resamples=args.B, random_state=s
-        ).pvalue,
+        "hyppo Hsic": lambda x, y, s: Hsic().test(x, y, reps=args.B, auto=False, random_state=s)[
+            1
+        ],
+        "dcor dCov": lambda x, y, s: (
+            dcor.independence.distance_covariance_test(
+                x, y, num_resamples=args.B, random_state=s
+            ).pvalue
+        ),
     }
     print("\n| simulation | " + " | ".join(methods) + " |")
     print("|---|" + "---|" * len(methods))
