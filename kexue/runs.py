@@ -346,6 +346,7 @@ class RunDir:
         self.data = data
         self.history: list[dict[str, float]] = []
         self.resumed_from: int | None = None
+        self.next_step = 0  # the step `log_next` records; `restore` moves it to the checkpoint
         self._last_save = time.monotonic()
         if is_main:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -395,6 +396,12 @@ class RunDir:
                 )
             row[key] = value
         self.history.append(row)
+
+    def log_next(self, **values: float) -> None:
+        """`log` at a running step counter, for recipes made of several parts whose rows are
+        numbered one after another; `save_checkpoint(out.next_step, state)` saves at it."""
+        self.log(self.next_step, **values)
+        self.next_step += 1
 
     def write_history(self) -> None:
         if not self.history:
@@ -468,4 +475,5 @@ class RunDir:
         step = int(json.loads(meta["step"]))
         self.history = [row for row in json.loads(meta["history"]) if row["step"] < step]
         self.resumed_from = step
+        self.next_step = step
         return step

@@ -212,3 +212,14 @@ def test_torchrun_launches_two_processes_and_only_rank0_writes(tmp_path):
     assert config["distributed_type"] == "MULTI_CPU" and config["backend"] == "gloo"
     assert proc.stdout.count("run folder:") == 1  # rank 1 prints and writes nothing
     assert not list(out.glob(".*.tmp"))
+
+
+def test_log_next_numbers_rows_on_across_a_resume(tmp_path):
+    run = RunDir(tmp_path)
+    run.log_next(loss=1.0)
+    run.log_next(loss=0.5)
+    run.save_checkpoint(run.next_step, {"extra": {"part": 1}})
+    again = RunDir(tmp_path)
+    assert again.restore({"extra": {}}) == 2 and again.next_step == 2
+    again.log_next(loss=0.25)
+    assert [r["step"] for r in again.history] == [0, 1, 2]

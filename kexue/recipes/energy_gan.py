@@ -123,12 +123,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g.manual_seed(cfg.seed * 1000 + acc.process_index)
     results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
     state = {"results": results, "rng": g}
-    step = out.restore(state)
-
-    def log(**values: float) -> None:
-        nonlocal step
-        out.log(step, **values)
-        step += 1
+    out.restore(state)  # rows are numbered on across the parts: out.log_next
+    log = out.log_next
 
     metrics: dict[str, float] = {}
     ring = torch.from_numpy(toy2d("eight_gaussians", 100_000, seed=cfg.seed))
@@ -153,7 +149,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 f"{key}_max_abs_energy": u_max,
                 f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(step, state)
+            out.save_checkpoint(out.next_step, state)
         for m in ("grad_norm", "displacement", "max_abs_energy"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
     pos = [lam for lam in cfg.lams if lam > 0]
@@ -191,7 +187,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 f"{key}_x": x,
                 f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(step, state)
+            out.save_checkpoint(out.next_step, state)
         for mname in ("nearest_pit", "modes", "hq", "mode_kl"):
             metrics[f"{key}_{mname}"] = results[f"{key}_{mname}"]
         particles[name] = results[f"{key}_x"].numpy()
@@ -251,11 +247,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 f"{key}_samples": torch.from_numpy(x_gen[:500]),
                 f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(step, state)
+            out.save_checkpoint(out.next_step, state)
         for m in ("modes", "hq", "w1"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
         samples[name] = results[f"{key}_samples"].numpy()
-    out.save_checkpoint(step, state)
+    out.save_checkpoint(out.next_step, state)
 
     if out.is_main:
 

@@ -102,12 +102,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g.manual_seed(cfg.seed * 1000 + acc.process_index)
     results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
     state = {"results": results, "rng": g}
-    step = out.restore(state)
-
-    def log(**values: float) -> None:
-        nonlocal step
-        out.log(step, **values)
-        step += 1
+    out.restore(state)  # rows are numbered on across the parts: out.log_next
+    log = out.log_next
 
     truth = closed_forms(cfg.mu)
     eval_g = torch.Generator().manual_seed(10_000 + cfg.seed)
@@ -138,7 +134,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 est = float(f_estimate(name, critic(x_p_eval), critic(x_q_eval)))
                 t_grid = divergence(name).activation(critic(grid)[:, 0])
             results.update({key: est, f"{key}_t": t_grid, f"_done_{key}": 1.0})
-            out.save_checkpoint(step, state)
+            out.save_checkpoint(out.next_step, state)
         est = float(results[key])
         metrics[f"{name}_estimate"] = est
         metrics[f"{name}_closed_form"] = truth[name]
@@ -192,11 +188,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 f"{key}_samples": torch.from_numpy(np.nan_to_num(x_gen[:500])),
                 f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(step, state)
+            out.save_checkpoint(out.next_step, state)
         for m in ("modes", "hq", "w1", "diverged"):
             metrics[f"{key}_{m}"] = float(results[f"{key}_{m}"])
         samples[name] = results[f"{key}_samples"].numpy()
-    out.save_checkpoint(step, state)
+    out.save_checkpoint(out.next_step, state)
 
     if out.is_main:
         keys = [f"{n}_estimate" for n in ESTIMATED]

@@ -152,17 +152,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     # Finished parts' metrics and samples; a resumed run skips the parts already done.
     results: dict[str, object] = {}
     state = {"results": results, "rng": g}
-    step = out.restore(state)  # history rows so far
-
-    def log(**values: float) -> None:
-        nonlocal step
-        out.log(step, **values)
-        step += 1
+    out.restore(state)  # rows are numbered on across the parts: out.log_next
+    log = out.log_next
 
     def part_done(key: str, values: dict[str, object]) -> None:
         results.update(values)
         results[f"_done_{key}"] = 1.0
-        out.save_checkpoint(step, state)
+        out.save_checkpoint(out.next_step, state)
 
     # ---- part 1: point masses at distance d
     arms = ("sgan", "wgan_sn", "wgan_gp", "qp")
@@ -351,7 +347,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         grids[arm] = results[f"{key}_images"].numpy()
     metrics["digits_fd_qp_minus_gp"] = metrics["digits_qp_fd"] - metrics["digits_gp_fd"]
     metrics["digits_w1_pixels_floor"] = w1_exact(x_train[floor_idx], x_test)
-    out.save_checkpoint(step, state)
+    out.save_checkpoint(out.next_step, state)
 
     if out.is_main:
         dists = cfg.delta_distances

@@ -132,12 +132,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g.manual_seed(cfg.seed * 1000 + acc.process_index)
     results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
     state = {"results": results, "rng": g}
-    step = out.restore(state)
-
-    def log(**values: float) -> None:
-        nonlocal step
-        out.log(step, **values)
-        step += 1
+    out.restore(state)  # rows are numbered on across the parts: out.log_next
+    log = out.log_next
 
     shift = torch.tensor([cfg.shift, 0.0])
     x_p = toy2d(cfg.data, cfg.n_eval, seed=10_000 + cfg.seed).astype(np.float64)
@@ -213,7 +209,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         results.update(values)
         results[f"{key}_state"] = acc.unwrap_model(critic).state_dict()
         results[f"_done_{key}"] = 1.0
-        out.save_checkpoint(step, state)
+        out.save_checkpoint(out.next_step, state)
     for arm in CRITIC_ARMS:
         for m in ("est", "L_hat", "certified_lb", "tightness", "ms_per_step",
                   "lipschitz_upper_bound"):  # fmt: skip
@@ -270,7 +266,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 f"{key}_samples": torch.from_numpy(x_gen[:500]),
                 f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(step, state)
+            out.save_checkpoint(out.next_step, state)
         for m in ("modes", "hq", "w1", "seconds"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
         samples[arm] = results[f"{key}_samples"].numpy()
@@ -305,10 +301,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 f"{key}_lipschitz_upper_bound": lipschitz_upper_bound(acc.unwrap_model(clf)),
                 f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(step, state)
+            out.save_checkpoint(out.next_step, state)
         for m in ("train_acc", "test_acc", "loss_gap", "lipschitz_upper_bound"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
-    out.save_checkpoint(step, state)
+    out.save_checkpoint(out.next_step, state)
 
     if out.is_main:
         fields = []

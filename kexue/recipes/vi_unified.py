@@ -66,12 +66,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g.manual_seed(cfg.seed * 1000 + acc.process_index)
     results: dict[str, object] = {}  # finished (arm, seed) runs (checkpointed)
     state = {"results": results, "rng": g}
-    step = out.restore(state)
-
-    def log(**values: float) -> None:
-        nonlocal step
-        out.log(step, **values)
-        step += 1
+    out.restore(state)  # rows are numbered on across the parts: out.log_next
+    log = out.log_next
 
     centres, std = mode_centres(cfg.data), mode_std(cfg.data)
     k = len(centres)
@@ -128,7 +124,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     f"{key}_samples": torch.from_numpy(np.nan_to_num(x_gen[:400])),
                     f"_done_{key}": 1.0,
                 })  # fmt: skip
-                out.save_checkpoint(step, state)
+                out.save_checkpoint(out.next_step, state)
             samples[key] = results[f"{key}_samples"].numpy()
         keys = [f"lam{lam:g}_seed{s}" for s in range(cfg.seed, cfg.seed + cfg.seeds)]
         tag = f"lam{lam:g}"
@@ -146,7 +142,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     metrics["mean_modes_reg_minus_none"] = (
         metrics[f"{hi}_mean_modes"] - metrics[f"{lo}_mean_modes"]
     )
-    out.save_checkpoint(step, state)
+    out.save_checkpoint(out.next_step, state)
 
     if out.is_main:
         ref = toy2d(cfg.data, 400, seed=60_000)
