@@ -24,18 +24,19 @@ all entries), training steps/s (median of 3 windows, first 20 steps excluded), s
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from kexue.data import DIGIT_LEVELS, toy2d
-from kexue.flows import RealNVP, dequantize_uniform
+from kexue.flows import Glow, RealNVP, dequantize_uniform
 from kexue.recipes import _flows
 
 
@@ -133,17 +134,112 @@ def _freia(dim: int, hidden: tuple[int, ...]) -> Entry:
     )
 
 
-# name -> builder(dim, hidden).
+def _conv_net(c_in: int, c_out: int, width: int) -> nn.Module:
+    """Glow's coupling net for the peers: Conv3×3 → ReLU → Conv1×1 → ReLU → zero-init Conv3×3."""
+    from kexue.flows import conv_net
+
+    return conv_net(c_in, c_out, width)
+
+
+def _kexue_glow(width: int, **kw: object) -> Entry:
+    m = Glow((1, 8, 8), 2, 8, width, **kw)
+    return Entry(m, m.log_prob, lambda n: m.sample(n), lambda x: m.inverse(m(x)[0])[0])
+
+
+def _nflows_glow(width: int) -> Entry:
+    from nflows.distributions import StandardNormal
+    from nflows.flows import Flow
+    from nflows.transforms import (
+        ActNorm,
+        AffineCouplingTransform,
+        CompositeTransform,
+        MultiscaleCompositeTransform,
+        OneByOneConvolution,
+        SqueezeTransform,
+    )
+
+    mct = MultiscaleCompositeTransform(2, split_dim=1)
+    c, h, w = 1, 8, 8
+    for _ in range(2):
+        squeeze = SqueezeTransform()
+        c, h, w = squeeze.get_output_shape(c, h, w)
+        mask = torch.tensor([-1] * (c // 2) + [1] * (c - c // 2))  # condition on the first half
+        layers: list[nn.Module] = [squeeze]
+        for _ in range(8):
+            layers += [
+                ActNorm(c),
+                OneByOneConvolution(c),
+                AffineCouplingTransform(mask, lambda a, b: _NflowsNet(_conv_net(a, b, width))),
+            ]
+        hidden = mct.add_transform(CompositeTransform(layers), (c, h, w))
+        if hidden is not None:  # the last level returns None (nothing split off)
+            c, h, w = hidden
+    f = Flow(mct, StandardNormal([64]))
+
+    def round_trip(x: torch.Tensor) -> torch.Tensor:
+        return mct.inverse(mct(x)[0])[0]
+
+    return Entry(f, f.log_prob, lambda n: f.sample(n), round_trip)
+
+
+class _NflowsNet(nn.Module):
+    """nflows' coupling passes a context argument; the conv net takes none."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x)
+
+
+def _normflows_glow(width: int) -> Entry:
+    import normflows as nf
+
+    flows, merges, q0 = [], [], []
+    for i in range(2):  # normflows lists levels in the generative direction, deepest first
+        c = 2 ** (3 - i)
+        flows.append([nf.flows.GlowBlock(c, width, split_mode="channel") for _ in range(8)])
+        flows[-1].append(nf.flows.Squeeze())
+        if i > 0:
+            merges.append(nf.flows.Merge())
+            q0.append(nf.distributions.GlowBase((2, 4, 4)))
+        else:
+            q0.append(nf.distributions.GlowBase((8, 2, 2)))
+    m = nf.MultiscaleFlow(q0, flows, merges, class_cond=False)
+
+    def round_trip(x: torch.Tensor) -> torch.Tensor:
+        z, _ = m.inverse_and_log_det(x)
+        return m.forward_and_log_det(z)[0]
+
+    return Entry(m, lambda x: m.log_prob(x, None), lambda n: m.sample(n)[0], round_trip)
+
+
+# name -> builder(dim, hidden) for the RealNVP tracks.
 ENTRIES: dict[str, Callable[[int, tuple[int, ...]], Entry]] = {
     "kexue (tanh + ActNorm, default)": lambda d, h: _kexue(d, h, "tanh", True),
+    "kexue (atan clamp + ActNorm)": lambda d, h: _kexue(d, h, "softclamp", True),
     "kexue (nflows scale)": lambda d, h: _kexue(d, h, "nflows", False),
     "kexue (exp scale)": lambda d, h: _kexue(d, h, "exp", False),
     "kexue (zuko scale)": lambda d, h: _kexue(d, h, "zuko", False),
-    "kexue (FrEIA atan clamp)": lambda d, h: _kexue(d, h, "softclamp", False),
+    "kexue (atan clamp)": lambda d, h: _kexue(d, h, "softclamp", False),
     "nflows 0.14": _nflows,
     "normflows 1.7.3": lambda d, h: _normflows(d, tuple({64: 45, 256: 160}[w] for w in h)),
     "zuko 1.6.0": _zuko,
     "FrEIA 0.2": _freia,
+}
+
+# name -> builder(dim, hidden) for the Glow-mini track (hidden = (width,)).
+GLOW_ENTRIES: dict[str, Callable[[int, tuple[int, ...]], Entry]] = {
+    "kexue Glow (default: conditional split prior)": lambda d, h: _kexue_glow(h[0]),
+    "kexue Glow (unconditional split prior)": lambda d, h: _kexue_glow(
+        h[0], split_prior="standard"
+    ),
+    "kexue Glow (nflows scale, unconditional)": lambda d, h: _kexue_glow(
+        h[0], split_prior="standard", scale_fn="nflows"
+    ),
+    "nflows 0.14 (Glow)": lambda d, h: _nflows_glow(h[0]),
+    "normflows 1.7.3 (Glow)": lambda d, h: _normflows_glow(h[0]),
 }
 
 
@@ -156,11 +252,16 @@ class Track:
     steps: int
     eval_every: int
     unit: str
+    model: str
+    entries: dict[str, Callable[[int, tuple[int, ...]], Entry]]
 
 
 TRACKS = {
-    "toy": Track("toy", 2, (64, 64), 256, 1000, 100, "nats"),
-    "digits": Track("digits", 64, (256, 256), 128, 500, 100, "bits/dim"),
+    "toy": Track("toy", 2, (64, 64), 256, 1000, 100, "nats", "RealNVP-8", ENTRIES),
+    "digits": Track("digits", 64, (256, 256), 128, 500, 100, "bits/dim", "RealNVP-8", ENTRIES),
+    "glow": Track(
+        "glow", 64, (64,), 128, 800, 100, "bits/dim", "Glow-mini (L=2, K=8)", GLOW_ENTRIES
+    ),
 }
 
 
@@ -177,30 +278,36 @@ def _data(track: Track, seed: int) -> tuple[torch.Tensor, Callable[[Entry], floa
         return train, evaluate, test
     d = _flows.digit_splits(seed)
     g = torch.Generator().manual_seed(seed)
-    train = torch.cat(
-        [dequantize_uniform(d["train"], DIGIT_LEVELS, g) for _ in range(50)]
-    ).flatten(1)
+    train = torch.cat([dequantize_uniform(d["train"], DIGIT_LEVELS, g) for _ in range(50)])
+    test = _flows.dequantize_test(d["test"])
+    if track.name == "glow":  # images (B, 1, 8, 8)
 
-    def evaluate(e: Entry) -> float:
+        def evaluate(e: Entry) -> float:
+            with torch.no_grad():
+                return _flows.bpd(e.log_prob, d["test"], 4, 2)
+
+        return train, evaluate, test
+
+    def evaluate_flat(e: Entry) -> float:
         with torch.no_grad():
             return _flows.bpd(lambda w: e.log_prob(w.flatten(1)), d["test"], 4, 2)
 
-    return train, evaluate, _flows.dequantize_test(d["test"]).flatten(1)
+    return train.flatten(1), evaluate_flat, test.flatten(1)
 
 
 def run_one(track: Track, name: str, seed: int) -> dict[str, float]:
     torch.manual_seed(seed)
     train, evaluate, test = _data(track, seed)
-    entry = ENTRIES[name](track.dim, track.hidden)
+    entry = track.entries[name](track.dim, track.hidden)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(entry.module.parameters(), lr=1e-3)
     curve: list[tuple[float, float]] = []  # (training seconds, held-out value)
     step_times: list[float] = []
     failures = 0
-    train_time = 0.0
+    train_time = wall_time = 0.0
     for step in range(track.steps):
         x = train[torch.randint(len(train), (track.batch,), generator=g)]
-        t0 = time.perf_counter()
+        w0, t0 = time.perf_counter(), time.thread_time()
         loss = -entry.log_prob(x).mean()
         if not torch.isfinite(loss):
             failures += 1
@@ -208,7 +315,8 @@ def run_one(track: Track, name: str, seed: int) -> dict[str, float]:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        dt = time.perf_counter() - t0
+        dt = time.thread_time() - t0
+        wall_time += time.perf_counter() - w0
         train_time += dt
         if step >= 20:
             step_times.append(dt)
@@ -220,16 +328,17 @@ def run_one(track: Track, name: str, seed: int) -> dict[str, float]:
     windows = np.array_split(np.array(step_times), 3)
     steps_per_s = statistics.median(len(w) / w.sum() for w in windows)
     with torch.no_grad():
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for _ in range(3):
             entry.sample(1000)
-        samples_per_s = 3000 / (time.perf_counter() - t0)
+        samples_per_s = 3000 / (time.thread_time() - t0)
         inv_err = float((entry.round_trip(test) - test).abs().max())
     return {
         "final": curve[-1][1],
         "best": min(v for _, v in curve),
         "curve": curve,
         "train_time": train_time,
+        "wall_time": wall_time,
         "steps_per_s": steps_per_s,
         "samples_per_s": samples_per_s,
         "inverse_error": inv_err,
@@ -252,49 +361,66 @@ def _fmt(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
+def table(track: Track, results: dict[str, list[dict]]) -> list[str]:
+    """Markdown rows for one track; equal time = the shortest total training time of all."""
+    budget = min(min(r["train_time"] for r in rs) for rs in results.values())
+    u = track.unit
+    lines = [
+        f"### {track.name}: {track.model}, hidden {track.hidden}, {track.steps} steps, "
+        f"batch {track.batch} (held-out {u}; equal time = {budget:.1f} s of training)",
+        "",
+        f"| library | {u} at {track.steps} steps | best over evals | {u} at {budget:.0f} s | "
+        "train steps/s | samples/s | max inverse error | params | NaN steps |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, rs in results.items():
+        lines.append(
+            f"| {n} | {_fmt([r['final'] for r in rs])} | {_fmt([r['best'] for r in rs])} | "
+            f"{_fmt([_at_time(r['curve'], budget) for r in rs])} | "
+            f"{_fmt([r['steps_per_s'] for r in rs], 0)} | "
+            f"{_fmt([r['samples_per_s'] for r in rs], 0)} | "
+            f"{max(r['inverse_error'] for r in rs):.1e} | "
+            f"{int(rs[0]['params'])} | {int(sum(r['failures'] for r in rs))} |"
+        )
+    return [*lines, ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--track", nargs="+", default=["toy", "digits"], choices=list(TRACKS))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--track", nargs="+", default=list(TRACKS), choices=list(TRACKS))
     ap.add_argument("--only", nargs="*", default=None, help="substrings of entry names")
+    ap.add_argument("--steps", type=int, default=None, help="override every track's steps")
+    ap.add_argument("--json", default=None, help="write the raw per-seed results here")
     ap.add_argument("--out", default=None, help="write the markdown table here")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    names, skipped = [], []
-    for name in ENTRIES:
-        if args.only and not any(s in name for s in args.only):
-            continue
-        try:
-            ENTRIES[name](2, (64, 64))
-            names.append(name)
-        except ImportError as exc:
-            skipped.append(f"{name}: {exc}")
     lines = [f"torch {torch.__version__}, 1 thread, {args.seeds} seeds (mean ± std).", ""]
+    raw: dict[str, dict[str, list[dict]]] = {}
+    skipped: list[str] = []
     for tname in args.track:
         track = TRACKS[tname]
-        results = {n: [run_one(track, n, s) for s in range(args.seeds)] for n in names}
-        budget = min(min(r["train_time"] for r in rs) for rs in results.values())
-        lines += [
-            f"### {tname}: RealNVP-8, hidden {track.hidden}, {track.steps} steps, "
-            f"batch {track.batch} "
-            f"(held-out {track.unit}; equal wall-clock = {budget:.1f} s of training)",
-            "",
-            f"| library | {track.unit} at {track.steps} steps | best over evals | {track.unit} at "
-            f"{budget:.0f} s | train steps/s | samples/s | max inverse error | params | "
-            "NaN steps |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for n, rs in results.items():
-            lines.append(
-                f"| {n} | {_fmt([r['final'] for r in rs])} | {_fmt([r['best'] for r in rs])} | "
-                f"{_fmt([_at_time(r['curve'], budget) for r in rs])} | "
-                f"{_fmt([r['steps_per_s'] for r in rs], 0)} | "
-                f"{_fmt([r['samples_per_s'] for r in rs], 0)} | "
-                f"{max(r['inverse_error'] for r in rs):.1e} | "
-                f"{int(rs[0]['params'])} | {int(sum(r['failures'] for r in rs))} |"
-            )
-        lines.append("")
-        print("\n".join(lines[-len(results) - 5 :]), flush=True)
+        if args.steps:
+            track = replace(track, steps=args.steps, eval_every=max(1, args.steps // 5))
+        names = []
+        for name, build in track.entries.items():
+            if args.only and not any(s in name for s in args.only):
+                continue
+            try:
+                build(track.dim, track.hidden)
+                names.append(name)
+            except ImportError as exc:
+                skipped.append(f"{name}: {exc}")
+        results = {}
+        for n in names:
+            results[n] = [run_one(track, n, s) for s in range(args.seeds)]
+            print(f"{tname} {n}: done", flush=True)
+        raw[tname] = results
+        lines += table(track, results)
+        print("\n".join(table(track, results)), flush=True)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(raw, f)
     if skipped:
         lines += ["Skipped (did not import): " + "; ".join(skipped), ""]
     text = "\n".join(lines)

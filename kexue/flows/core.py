@@ -88,18 +88,27 @@ class Sequential(Bijector):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        total = x.new_zeros(x.shape[0])
+        lds = []
         for layer in self.layers:
             x, ld = layer(x)
-            total = total + ld
-        return x, total
+            lds.append(ld)
+        return x, _sum_logdets(lds, x)
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        total = z.new_zeros(z.shape[0])
+        lds = []
         for layer in reversed(self.layers):
             z, ld = layer.inverse(z)
-            total = total + ld
-        return z, total
+            lds.append(ld)
+        return z, _sum_logdets(lds, z)
+
+
+def _sum_logdets(lds: list[Tensor], x: Tensor) -> Tensor:
+    """Σ of per-layer log-dets (B,) with one stacked reduction instead of a chain of adds."""
+    if not lds:
+        return x.new_zeros(x.shape[0])
+    if len(lds) == 1:
+        return lds[0]
+    return torch.stack(lds).sum(0)
 
 
 class StandardNormal(nn.Module):
@@ -192,6 +201,12 @@ class ActNorm(Bijector):
         self.logs = nn.Parameter(torch.zeros(channels))
         self.factor = logscale_factor
         self.register_buffer("initialized", torch.tensor(not ddi))
+        # Python mirror of `initialized`, so the hot path does not read a tensor each call
+        self._ready = not ddi
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._ready = bool(self.initialized)
 
     @torch.no_grad()
     def _init(self, x: Tensor) -> None:
@@ -201,18 +216,35 @@ class ActNorm(Bijector):
         self.bias.copy_(-mean)
         self.logs.copy_(-torch.log(std + 1e-6) / self.factor)
         self.initialized.fill_(True)
+        self._ready = True
+
+    def _logs(self) -> Tensor:
+        return self.logs if self.factor == 1.0 else self.logs * self.factor
+
+    def _logdet(self, logs: Tensor, x: Tensor) -> Tensor:
+        n = _positions(x)
+        s = logs.sum()
+        return (s if n == 1 else s * n).expand(x.shape[0])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self.training and not bool(self.initialized):
-            self._init(x)
-        logs = self.logs * self.factor
+        if self.training and not self._ready:
+            if bool(self.initialized):  # set by hand or by a load
+                self._ready = True
+            else:
+                self._init(x)
+        logs = self._logs()
+        if x.dim() == 2:  # vectors: parameters broadcast over the batch as they are
+            return (x + self.bias) * logs.exp(), self._logdet(logs, x)
         z = (x + _per_channel(self.bias, x)) * _per_channel(logs.exp(), x)
-        return z, (_positions(x) * logs.sum()).expand(x.shape[0])
+        return z, self._logdet(logs, x)
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        logs = self.logs * self.factor
-        x = z * _per_channel((-logs).exp(), z) - _per_channel(self.bias, z)
-        return x, (-_positions(z) * logs.sum()).expand(z.shape[0])
+        logs = self._logs()
+        if z.dim() == 2:
+            x = z * (-logs).exp() - self.bias
+        else:
+            x = z * _per_channel((-logs).exp(), z) - _per_channel(self.bias, z)
+        return x, -self._logdet(logs, z)
 
 
 class InvertibleLinear(Bijector):

@@ -115,7 +115,10 @@ class Coupling(Bijector):
         a, b = self._split(x)
         x1, x2 = (a, b) if self.parity == 0 else (b, a)
         y2, logs = step(self.net(x1), x2)
-        ld = x.new_zeros(x.shape[0]) if logs is None else logs.flatten(1).sum(1)
+        if logs is None:
+            ld = x.new_zeros(x.shape[0])
+        else:
+            ld = logs.sum(1) if logs.dim() == 2 else logs.flatten(1).sum(1)
         return self._join(*((x1, y2) if self.parity == 0 else (y2, x1))), ld
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -47,6 +47,7 @@ from kexue.flows.core import (
     Reverse,
     Sequential,
     StandardNormal,
+    _Permutation,
 )
 from kexue.flows.nice import AdditiveCoupling, Coupling, zero_last_layer
 from kexue.nn import MLP
@@ -98,7 +99,7 @@ class AffineCoupling(Coupling):
 
     def _transform(self, params: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
         logs, t = self._params(params)
-        y2 = (x2 + t) * logs.exp() if self.shift_first else x2 * logs.exp() + t
+        y2 = (x2 + t) * logs.exp() if self.shift_first else torch.addcmul(t, x2, logs.exp())
         return y2, logs
 
     def _untransform(self, params: Tensor, y2: Tensor) -> tuple[Tensor, Tensor]:
@@ -137,6 +138,14 @@ class RealNVP(Flow):
     ) -> None:
         layers: list[nn.Module] = []
         gen = torch.Generator().manual_seed(0)
+        # Even/odd partitions that alternate are half partitions of the de-interleaved vector
+        # [x₀, x₂, …, x₁, x₃, …]: one gather at each end instead of strided views (and their
+        # copies) in every coupling; same function class (ActNorm's entries are permuted).
+        interleave = split == "evenodd" and mixing == "alternate" and dim % 2 == 0
+        if interleave:
+            split = "half"
+            if dim > 2:
+                layers.append(_Permutation(_DEINTERLEAVE(dim)))
         for i in range(n_couplings):
             if actnorm:
                 layers.append(ActNorm(dim))
@@ -163,4 +172,11 @@ class RealNVP(Flow):
                 layers.append(AdditiveCoupling(dim, net, split, parity))
             else:
                 raise ValueError(f"coupling {coupling!r}; valid: affine, additive")
+        if interleave and dim > 2:
+            layers.append(_Permutation(torch.argsort(_DEINTERLEAVE(dim))))
         super().__init__(Sequential(*layers), StandardNormal((dim,)))
+
+
+def _DEINTERLEAVE(dim: int) -> Tensor:  # noqa: N802 - a constant-like helper
+    """Index putting even positions first: [0, 2, 4, …, 1, 3, 5, …]."""
+    return torch.cat([torch.arange(0, dim, 2), torch.arange(1, dim, 2)])
