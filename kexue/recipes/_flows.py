@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -57,3 +59,18 @@ def categorical(data: dict[str, torch.Tensor]) -> float:
     from kexue.flows import categorical_bpd
 
     return categorical_bpd(data["train"], data["test"], DIGIT_LEVELS)
+
+
+def patience_exhausted(best: dict, local_step: int, patience: int) -> bool:
+    """Early stopping: the validation score has not improved for `patience` steps.
+
+    `best["step"]` is the (1-based, per-model) step of the best validation score so far; the
+    rule depends only on the run state, so a resumed run stops at the same step.
+    """
+    return patience > 0 and int(best["step"]) > 0 and local_step - int(best["step"]) >= patience
+
+
+def cosine_lr(step: int, total: int, base: float, warmup: int = 0) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay from `base` to 0 at `total`."""
+    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    return base * ramp * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))

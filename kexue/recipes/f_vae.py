@@ -50,6 +50,7 @@ class Config:
     glow_depth: int = 8
     width: int = 64
     eval_every: int = 100
+    patience: int = 500  # stop a model once its validation bound has not improved for this long
     valid_draws: int = 2
     test_draws: int = 4
     iwae_k: int = 256
@@ -115,7 +116,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
-    best = {k: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for k in models}
+    best = {
+        k: {
+            "bpd": torch.tensor(1e9),
+            "step": torch.tensor(-1),
+            "trained": torch.tensor(0),
+            "state": {},
+        }
+        for k in models
+    }
     reach = {
         k: {f"{t}": torch.tensor([-1.0, -1.0]) for t in THRESHOLDS} for k in models
     }  # (step, seconds)
@@ -144,7 +153,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         if start <= lo:  # ActNorm DDI of the flow (for the f-VAE: of its prior, on E(x) codes)
             with torch.no_grad():
                 _loss(model, _flows.batch(data["train"], 512, g))
-        t0, first = time.perf_counter(), max(start, lo)
+        t0, first, last = time.perf_counter(), max(start, lo), max(start, lo)
+        if _flows.patience_exhausted(best[k], first - lo, cfg.patience):
+            continue  # it had stopped early before the checkpoint this run resumed from
         for step in range(first, hi):
             loss = _loss(model, _flows.batch(data["train"], cfg.batch_size, g))
             opt.zero_grad()
@@ -165,10 +176,16 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         step=torch.tensor(step - lo + 1),
                         state=_flows.best_state(model),
                     )
+            best[k]["trained"] = torch.tensor(step - lo + 1)
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)
-        if first < hi:
-            seconds[k] = (time.perf_counter() - t0) / (hi - first)
+            last = step + 1
+            if f"{k}/valid_bpd" in row and _flows.patience_exhausted(
+                best[k], step - lo + 1, cfg.patience
+            ):
+                break
+        if first < last:
+            seconds[k] = (time.perf_counter() - t0) / (last - first)
     out.save_checkpoint(len(cfg.models) * cfg.steps, state)
 
     metrics: dict[str, float] = {}
@@ -192,6 +209,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 ]  # exact likelihood: no bound gap
         metrics[f"{k}_valid_bpd"] = float(best[k]["bpd"])
         metrics[f"{k}_best_step"] = float(best[k]["step"])
+        metrics[f"{k}_steps_trained"] = float(best[k]["trained"])
         metrics[f"{k}_params"] = float(sum(p.numel() for p in model.parameters()))
         if k in seconds:
             metrics[f"{k}_steps_per_s"] = 1.0 / seconds[k]

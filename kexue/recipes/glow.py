@@ -49,6 +49,7 @@ class Config:
     width: int = 64
     ddi_images: int = 512
     eval_every: int = 250
+    patience: int = 500  # stop a model once its validation bpd has not improved for this long
     valid_draws: int = 4
     test_draws: int = 10
     variants: tuple[str, ...] = ("glow", "compat", "nice")  # the first is judged
@@ -116,7 +117,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     }
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])
-    best = {v: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for v in models}
+    best = {
+        v: {
+            "bpd": torch.tensor(1e9),
+            "step": torch.tensor(-1),
+            "trained": torch.tensor(0),
+            "state": {},
+        }
+        for v in models
+    }
     state = {
         "rng": g,
         "best": best,
@@ -136,7 +145,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         if start <= lo:  # data-dependent init of every ActNorm, layer by layer, on 512 images
             with torch.no_grad():
                 model(shape(_flows.batch(data["train"], cfg.ddi_images, g)))
-        t0, first = time.perf_counter(), max(start, lo)
+        t0, first, last = time.perf_counter(), max(start, lo), max(start, lo)
+        if _flows.patience_exhausted(best[v], first - lo, cfg.patience):
+            continue  # it had stopped early before the checkpoint this run resumed from
         for step in range(first, hi):
             loss = model.nll(shape(_flows.batch(data["train"], cfg.batch_size, g)))
             opt.zero_grad()
@@ -156,10 +167,16 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         step=torch.tensor(step - lo + 1),
                         state=_flows.best_state(model),
                     )
+            best[v]["trained"] = torch.tensor(step - lo + 1)
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)
-        if first < hi:
-            seconds[v] = (time.perf_counter() - t0) / (hi - first)
+            last = step + 1
+            if f"{v}/valid_bpd" in row and _flows.patience_exhausted(
+                best[v], step - lo + 1, cfg.patience
+            ):
+                break
+        if first < last:
+            seconds[v] = (time.perf_counter() - t0) / (last - first)
     out.save_checkpoint(int(offsets[-1]), state)
 
     metrics = {
@@ -177,6 +194,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         metrics[f"{prefix}valid_bpd"] = float(best[v]["bpd"])
         metrics[f"{prefix}train_bpd"] = _flows.bpd(lp, data["train"], 1, 3)
         metrics[f"{prefix}best_step"] = float(best[v]["step"])
+        metrics[f"{prefix}steps_trained"] = float(best[v]["trained"])
         metrics[f"{prefix}params"] = float(sum(p.numel() for p in model.parameters()))
         if v in seconds:
             metrics[f"{prefix}steps_per_s"] = 1.0 / seconds[v]

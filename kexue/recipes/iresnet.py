@@ -41,9 +41,12 @@ class Config:
     seed: int = 0
     toys: tuple[str, ...] = ("checkerboard", "wide_eight_gaussians")
     toy_steps: int = 2000
-    toy_blocks: int = 8
+    toy_blocks: int = 10
     toy_hidden: tuple[int, ...] = (64, 64)
-    toy_batch: int = 256
+    toy_batch: int = 1024
+    toy_lr: float = 2e-3  # peak of a cosine schedule after `warmup` linear steps
+    warmup: int = 100
+    n_power: int = 1  # power-iteration updates per training step (persistent vectors)
     n_train: int = 50_000
     n_test: int = 20_000
     coeff: float = 0.9
@@ -51,17 +54,18 @@ class Config:
     lr: float = 1e-3
     grid_n: int = 300
     grid_lim: float = 6.0
-    digit_steps: int = 600
+    digit_steps: int = 500
     digit_blocks: int = 4
     digit_width: int = 32
     digit_batch: int = 128
     eval_every: int = 100
-    bias_probes: int = 20  # Hutchinson draws per test image for the bias / std estimate
+    bias_probes: int = 10  # Hutchinson draws per test image for the bias / std estimate
     test_draws: int = 10
 
 
 QUICK = {
     "toy_steps": 300,
+    "toy_batch": 256,
     "toys": ("wide_eight_gaussians",),
     "toy_blocks": 4,
     "digit_steps": 60,
@@ -73,6 +77,7 @@ QUICK = {
 }
 SMOKE = {
     "toy_steps": 10,
+    "toy_batch": 256,
     "toys": ("wide_eight_gaussians",),
     "toy_blocks": 2,
     "toy_hidden": (16,),
@@ -124,13 +129,17 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         for t in cfg.toys
     }
     models: dict[str, torch.nn.Module] = {
-        f"{t}/{m}": IResNet(2, cfg.toy_blocks, cfg.toy_hidden, cfg.coeff, m, cfg.n_series)
+        f"{t}/{m}": IResNet(
+            2, cfg.toy_blocks, cfg.toy_hidden, cfg.coeff, m, cfg.n_series, n_power=cfg.n_power
+        )
         for t, m in jobs
     }
     models["digits"] = ConvIResNet(
         (1, 8, 8), cfg.digit_blocks, cfg.digit_width, cfg.coeff, "series", cfg.n_series
     )
-    opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
+    opts = {
+        k: torch.optim.Adam(m.parameters(), lr=cfg.lr, foreach=True) for k, m in models.items()
+    }
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
     digits = _flows.digit_splits(cfg.seed)
@@ -164,6 +173,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         lo, hi = j * cfg.toy_steps, (j + 1) * cfg.toy_steps
         t0, first = time.perf_counter(), max(start, lo)
         for step in range(first, hi):
+            for group in opt.param_groups:
+                group["lr"] = _flows.cosine_lr(step - lo, cfg.toy_steps, cfg.toy_lr, cfg.warmup)
             idx = torch.randint(len(data[toy][0]), (cfg.toy_batch,), generator=g)
             loss = model.nll(data[toy][0][idx])
             opt.zero_grad()

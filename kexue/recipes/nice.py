@@ -53,6 +53,7 @@ class Config:
     n_couplings: int = 4
     hidden: tuple[int, ...] = (256, 256, 256)
     eval_every: int = 250
+    patience: int = 500  # stop a variant once its validation bpd has not improved for this long
     valid_draws: int = 4
     test_draws: int = 10
     variants: tuple[str, ...] = ("nice", "normal", "compat", "zeros")  # the first is judged
@@ -80,7 +81,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {v: torch.optim.Adam(m.parameters(), lr=cfg.lr) for v, m in models.items()}
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])
-    best = {v: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "state": {}} for v in models}
+    best = {
+        v: {
+            "bpd": torch.tensor(1e9),
+            "step": torch.tensor(-1),
+            "trained": torch.tensor(0),
+            "state": {},
+        }
+        for v in models
+    }
     state = {
         "rng": g,
         "best": best,
@@ -93,7 +102,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for j, v in enumerate(cfg.variants):
         flow, opt = models[v], opts[v]
         nice = acc.unwrap_model(flow)
-        t0, first = time.perf_counter(), max(start, j * cfg.steps)
+        t0 = time.perf_counter()
+        first = last = max(start, j * cfg.steps)
+        if _flows.patience_exhausted(best[v], first - j * cfg.steps, cfg.patience):
+            continue  # it had stopped early before the checkpoint this run resumed from
         for step in range(first, (j + 1) * cfg.steps):
             w = _flows.batch(data["train"], cfg.batch_size, g).flatten(1)
             loss = nice.nll(w)  # nats per image; the scaling layer's DDI runs on the first batch
@@ -115,10 +127,16 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         step=torch.tensor(local + 1),
                         state=_flows.best_state(nice),
                     )
+            best[v]["trained"] = torch.tensor(local + 1)
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)
-        if first < (j + 1) * cfg.steps:
-            seconds[v] = (time.perf_counter() - t0) / ((j + 1) * cfg.steps - first)
+            last = step + 1
+            if f"{v}/valid_bpd" in row and _flows.patience_exhausted(
+                best[v], local + 1, cfg.patience
+            ):
+                break
+        if first < last:
+            seconds[v] = (time.perf_counter() - t0) / (last - first)
     out.save_checkpoint(len(cfg.variants) * cfg.steps, state)
 
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -139,6 +157,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         metrics[f"{prefix}valid_bpd"] = float(best[v]["bpd"])
         metrics[f"{prefix}train_bpd"] = _flows.bpd(lp, data["train"], 1, 3)
         metrics[f"{prefix}best_step"] = float(best[v]["step"])
+        metrics[f"{prefix}steps_trained"] = float(best[v]["trained"])
         if v in seconds:
             metrics[f"{prefix}steps_per_s"] = 1.0 / seconds[v]
         if j == 0:
