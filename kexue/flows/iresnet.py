@@ -190,7 +190,10 @@ def mlp_with_jacobian(g: nn.Sequential, x: Tensor) -> tuple[Tensor, Tensor]:
             h = nn.functional.linear(h, w, layer.bias)
             jt = w.T if jt is None else jt @ w.T
             continue
-        if isinstance(layer, nn.ELU):
+        if isinstance(layer, nn.ELU) and layer.alpha == 1.0:
+            h = nn.functional.elu(h)
+            slope = (h + 1).clamp(max=1.0)  # = 1 for h > 0, e^h for h ≤ 0
+        elif isinstance(layer, nn.ELU):
             slope = torch.where(h > 0, torch.ones_like(h), layer.alpha * h.exp())
             h = nn.functional.elu(h, layer.alpha)
         elif isinstance(layer, nn.Tanh):

@@ -50,7 +50,7 @@ class Config:
     glow_depth: int = 8
     width: int = 64
     eval_every: int = 100
-    patience: int = 500  # stop a model once its validation bound has not improved for this long
+    patience: int = 300  # stop a model once its validation bound has not improved for this long
     valid_draws: int = 2
     test_draws: int = 4
     iwae_k: int = 256

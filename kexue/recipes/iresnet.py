@@ -12,13 +12,20 @@ Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          estimator_bias.png (series/Hutchinson log-det minus the exact one on digits, per n)
          samples.png (digits at T = 0.8, 1.0) curves.png
 
-Toys: ActNorm(DDI) → y = x + g(x), g = SN-Linear(2→64) → ELU → SN-Linear(64→64) → ELU →
-SN-Linear(64→2), c = 0.9, N(0, I); trained twice per toy: (a) exact 2×2 log-det, (b) the power
-series with n = 5 terms and one Gaussian Hutchinson probe; both evaluated with the exact log-det.
+Toys: 10 × [ActNorm(DDI) → y = x + g(x)], g = SN-Linear(2→64) → ELU → SN-Linear(64→64) → ELU →
+SN-Linear(64→2), c = 0.9, N(0, I) (spec E4); trained twice per toy: (a) exact 2×2 log-det, (b)
+the power series with n = 5 terms and one Gaussian Hutchinson probe; both evaluated with the
+exact log-det. The Jacobian of g is built explicitly (`mlp_with_jacobian`), which gives the same
+log-det and estimator values as vector-Jacobian products without a double backward.
 Digits: squeeze → blocks of SN-Conv3×3(4→32) → ELU → SN-Conv1×1 → ELU → SN-Conv3×3(32→4),
 actnorm, learned diagonal prior; trained with the series (n = 5), evaluated exactly
 (best-validation checkpoint) and with the estimator for n ∈ {5, 10, 20}.
-The budget is smaller than the spec's (fewer steps and blocks) so the full run fits 10 minutes.
+Schedule (deviates from the spec's 5,000 steps of batch 256 at a constant Adam 1e-3, which does
+not fit 10 minutes of one CPU thread): batch 1,024, Adam with a 100-step warm-up to 2e-3 and
+cosine decay to 0, one power-iteration update per step; 3,000 steps on the checkerboard (its
+sharp edges are the hard part: 2,000 steps left it at 3.892 nats, gap 0.43) and 1,000 on the
+eight Gaussians; the digits model trains for
+fewer steps and blocks than E5 for the same reason.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
 class Config:
     seed: int = 0
     toys: tuple[str, ...] = ("checkerboard", "wide_eight_gaussians")
-    toy_steps: int = 2000
+    toy_steps: tuple[int, ...] = (3000, 1000)  # per toy, in the order of `toys`
     toy_blocks: int = 10
     toy_hidden: tuple[int, ...] = (64, 64)
     toy_batch: int = 1024
@@ -64,7 +71,7 @@ class Config:
 
 
 QUICK = {
-    "toy_steps": 300,
+    "toy_steps": (300,),
     "toy_batch": 256,
     "toys": ("wide_eight_gaussians",),
     "toy_blocks": 4,
@@ -76,7 +83,7 @@ QUICK = {
     "bias_probes": 4,
 }
 SMOKE = {
-    "toy_steps": 10,
+    "toy_steps": (10,),
     "toy_batch": 256,
     "toys": ("wide_eight_gaussians",),
     "toy_blocks": 2,
@@ -121,6 +128,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
     jobs = [(toy, mode) for toy in cfg.toys for mode in ("exact", "series")]
+    n_steps = dict(zip(cfg.toys, cfg.toy_steps, strict=True))
+    offsets = np.cumsum([0] + [n_steps[toy] for toy, _ in jobs]).tolist()
     data = {
         t: (
             torch.from_numpy(toy2d(t, cfg.n_train, seed=cfg.seed)),
@@ -170,11 +179,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             acc.unwrap_model(models[f"{toy}/{mode}"]),
             opts[f"{toy}/{mode}"],
         )
-        lo, hi = j * cfg.toy_steps, (j + 1) * cfg.toy_steps
+        lo, hi = offsets[j], offsets[j + 1]
         t0, first = time.perf_counter(), max(start, lo)
         for step in range(first, hi):
             for group in opt.param_groups:
-                group["lr"] = _flows.cosine_lr(step - lo, cfg.toy_steps, cfg.toy_lr, cfg.warmup)
+                group["lr"] = _flows.cosine_lr(step - lo, hi - lo, cfg.toy_lr, cfg.warmup)
             idx = torch.randint(len(data[toy][0]), (cfg.toy_batch,), generator=g)
             loss = model.nll(data[toy][0][idx])
             opt.zero_grad()
@@ -190,7 +199,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # ---- digits: series training, best-validation checkpoint with the exact log-det
     conv, opt = acc.unwrap_model(models["digits"]), opts["digits"]
-    lo, hi = len(jobs) * cfg.toy_steps, len(jobs) * cfg.toy_steps + cfg.digit_steps
+    lo, hi = offsets[-1], offsets[-1] + cfg.digit_steps
     if start <= lo:
         with torch.no_grad():
             conv(_flows.batch(digits["train"], 512, g))  # ActNorm DDI
