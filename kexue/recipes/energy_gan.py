@@ -18,7 +18,10 @@ twentyfive_gaussians against uniform fakes is frozen; 2 000 uniform particles ro
 SGD (momentum 0, 0.9) and Adam (β₁ 0, 0.9) for the same number of steps. The article predicts that
 momentum carries particles past the nearest pit: a lower fraction ends in the pit nearest its
 start. Part 3 ("GAN = dig + jump"): the energy GAN (U as above, G minimises E U(G(z))) against
-R1-SGAN and WGAN-div (real + fake) on eight_gaussians.
+R1-SGAN and WGAN-div (real + fake) on eight_gaussians. The energy arm digs 5 U steps per jump,
+with Adam(1e-4, β₁ = 0, β₂ = 0.9) and λ = 0.2, for 2 500 jumps; with one U step per jump
+(Adam(1e-4, 0.5, 0.9), λ = 1, 1 500 jumps) it ended on one mode, and with one step at larger
+rates it swings between 2 and 8 modes: the linear loss has no damping of its own on the fakes.
 
 Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
 """
@@ -70,16 +73,24 @@ class Config:
     n_particles: int = 2000
     roll_steps: int = 300
     roll_lr: float = 0.01
-    gan_steps: int = 1500
+    gan_steps: int = 1500  # generator steps of the R1-SGAN and WGAN-div arms
     gan_hidden: tuple[int, ...] = (128, 128, 128)
-    energy_lam: float = 1.0
+    # The energy arm: MEG's toy settings (Kumar et al.: 5 U steps per G step, Adam(1e-4, β₂ 0.9),
+    # penalty 0.1 on their 8 Gaussians of radius √2, i.e. 0.2 at radius 2 since ‖∇U‖² scales as
+    # 1/scale²) with the article's advice of no momentum (β₁ = 0); its linear loss moves slower
+    # than the SGAN loss, hence more generator steps.
+    energy_steps: int = 2500
+    energy_n_d: int = 5
+    energy_lr: float = 1e-4
+    energy_betas: tuple[float, float] = (0.0, 0.9)
+    energy_lam: float = 0.2
     n_eval: int = 1000
 
 
-QUICK = {"pit_steps": 300, "roll_steps": 150, "gan_steps": 100, "lams": (0.1, 10.0),
-         "n_particles": 1000}  # fmt: skip
-SMOKE = {"pit_steps": 5, "roll_steps": 5, "gan_steps": 2, "lams": (0.1, 10.0), "n_particles": 100,
-         "hidden": (16,), "gan_hidden": (16,), "n_eval": 200}  # fmt: skip
+QUICK = {"pit_steps": 300, "roll_steps": 150, "gan_steps": 100, "energy_steps": 100,
+         "energy_n_d": 1, "lams": (0.1, 10.0), "n_particles": 1000}  # fmt: skip
+SMOKE = {"pit_steps": 5, "roll_steps": 5, "gan_steps": 2, "energy_steps": 2, "lams": (0.1, 10.0),
+         "n_particles": 100, "hidden": (16,), "gan_hidden": (16,), "n_eval": 200}  # fmt: skip
 
 CLAIMS = (
     Claim("a larger zero-centred penalty flattens U at real points (mean ‖∇U‖ ratio, largest λ "
@@ -205,20 +216,22 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             torch.manual_seed(cfg.seed)
             gen = MLP(2, 2, cfg.gan_hidden)
             disc = _energy(cfg.gan_hidden)  # for the energy arm, disc(x) = U(x)
-            a = arm(name) if name != "energy_r1" else arm("r1")
-            lr, betas, n_d = (
-                (1e-4, (0.5, 0.9), 1) if name == "energy_r1" else (a.lr, a.betas, a.n_d)
-            )
+            energy = name == "energy_r1"
+            a = arm("r1" if energy else name)
+            lr, betas, n_d, steps = (
+                (cfg.energy_lr, cfg.energy_betas, cfg.energy_n_d, cfg.energy_steps)
+                if energy else (a.lr, a.betas, a.n_d, cfg.gan_steps)
+            )  # fmt: skip
             opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
             opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
             gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
             tg = torch.Generator().manual_seed(cfg.seed)
-            for i in range(cfg.gan_steps):
+            for i in range(steps):
                 for _ in range(n_d):
                     x_real = ring[torch.randint(len(ring), (cfg.batch_size,), generator=tg)]
                     with torch.no_grad():
                         x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
-                    if name == "energy_r1":  # dig: E_p U − E_q U + λ E_p‖∇U‖²
+                    if energy:  # dig: E_p U − E_q U + λ E_p‖∇U‖²
                         d_loss = energy_d_loss(disc(x_real), disc(x_fake))
                         d_loss = d_loss + cfg.energy_lam * energy_gradient_penalty(disc, x_real)
                     else:
@@ -226,11 +239,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     opt_d.zero_grad()
                     acc.backward(d_loss)
                     opt_d.step()
-                x_real = ring[torch.randint(len(ring), (cfg.batch_size,), generator=tg)]
-                x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
-                if name == "energy_r1":  # jump: G minimises E U(G(z))
-                    g_loss = energy_g_loss(disc(x_fake))
+                if energy:  # jump: G minimises E U(G(z)) (no real batch needed)
+                    g_loss = energy_g_loss(disc(gen(torch.randn(cfg.batch_size, 2, generator=tg))))
                 else:
+                    x_real = ring[torch.randint(len(ring), (cfg.batch_size,), generator=tg)]
+                    x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
                     g_loss = generator_objective(a, disc, x_real, x_fake)
                 opt_g.zero_grad()
                 acc.backward(g_loss)
