@@ -1,9 +1,10 @@
-"""Flows side by side: kexue's RealNVP against nflows, normflows, zuko and FrEIA (spec §6.2).
+"""Flows side by side: kexue's RealNVP and Glow against nflows, normflows, zuko and FrEIA
+(spec flows.md §6.2; issue 5 item 4).
 
-Run:   .venv/bin/python benchmarks/flows.py --out docs/benchmarks_flows.md [--seeds 3]
-       [--track toy digits]
-Needs: pip install nflows==0.14 normflows==1.7.3 zuko==1.6.0 FrEIA==0.2 (extra [bench]; --no-deps
-       keeps torch as it is). Libraries that do not import are skipped and listed.
+Run:   nice -n 10 .venv/bin/python benchmarks/flows.py --seeds 5 --out docs/benchmarks_flows.md
+       [--track toy digits glow] [--only NAME-SUBSTRING ...] [--json raw.json]
+Needs: pip install --no-deps nflows==0.14 normflows==1.7.3 zuko==1.6.0 FrEIA==0.2 (extra
+       [bench]; --no-deps keeps torch as it is). Libraries that do not import are skipped.
 
 Tracks (same data objects, seeds, float32, one thread, Adam 1e-3, no schedule):
   toy     RealNVP-8, MLP hidden (64, 64) ReLU, on FFJORD's 8 Gaussians (50k train / 20k test),
@@ -11,14 +12,27 @@ Tracks (same data objects, seeds, float32, one thread, Adam 1e-3, no schedule):
   digits  RealNVP-8 on flattened 8×8 digits (D = 64), hidden (256, 256), batch 128, 500 steps,
           w = (x+u)/17 − ½ (50 fixed dequantisation draws of the 1,200 training images);
           test bits/dim (4 noise draws). No early stopping: final and best evaluation reported.
-Matched scale parametrisations: kexue runs with its default (λ·tanh, ActNorm) and once with each
-peer's scale function (nflows sigmoid(ŝ+2)+1e-3, normflows exp, zuko soft clip, FrEIA atan clamp),
-without ActNorm, so differences come from the implementations. normflows' MaskedAffineFlow has
+  glow    Glow-mini on 1×8×8 digits (same data): squeeze → 8 × [ActNorm → 1×1 conv (LU) →
+          affine coupling, net Conv3×3(64) → ReLU → Conv1×1(64) → ReLU → zero-init Conv3×3] →
+          factor out half → squeeze → 8 steps; batch 128, 800 steps. Peers: nflows
+          (SqueezeTransform, ActNorm, OneByOneConvolution, AffineCouplingTransform,
+          MultiscaleCompositeTransform; N(0, I) on factored-out halves) and normflows (GlowBlock,
+          Squeeze, Merge, GlowBase learned per-channel prior per level, MultiscaleFlow). FrEIA 0.2
+          has no learned 1×1 convolution (only Fixed1x1Conv) and needs a GraphINN for splits, and
+          zuko has no image flows: both are left out of this track.
+Matched scale parametrisations: kexue runs with its default (atan clamp + ActNorm), with the
+RealNVP paper's λ·tanh + ActNorm, and once with each peer's scale function (nflows
+sigmoid(ŝ+2)+1e-3, normflows exp, zuko soft clip, FrEIA atan clamp — kexue's "softclamp" has
+FrEIA's bound ±2 with slope 1 at 0, FrEIA's slope is 1.27) without ActNorm, so differences come
+from the implementations. normflows' MaskedAffineFlow has
 separate s and t networks: its hidden width is reduced to match the parameter count (reported).
 FrEIA's GLOWCouplingBlock holds two couplings, so 4 blocks = 8 couplings.
-Measured: held-out NLL at equal steps and at equal wall-clock (the shortest total training time of
-all entries), training steps/s (median of 3 windows, first 20 steps excluded), sampling samples/s
-(batch 1000), max round-trip error on the test set, parameter count; mean ± std over seeds.
+Measured: held-out NLL at equal steps and at equal training time (the shortest total training
+time of all entries of a track), training steps/s (median of 3 windows, first 20 steps excluded),
+sampling samples/s (batch 1000), max round-trip error on the test set, parameter count; mean ±
+std over seeds. Times are the training thread's CPU time (time.thread_time), not wall-clock: on
+a shared machine wall time depends on what else runs; on an idle machine with one thread the
+two agree. Evaluation time is excluded.
 """
 
 from __future__ import annotations
@@ -217,8 +231,8 @@ def _normflows_glow(width: int) -> Entry:
 
 # name -> builder(dim, hidden) for the RealNVP tracks.
 ENTRIES: dict[str, Callable[[int, tuple[int, ...]], Entry]] = {
-    "kexue (tanh + ActNorm, default)": lambda d, h: _kexue(d, h, "tanh", True),
-    "kexue (atan clamp + ActNorm)": lambda d, h: _kexue(d, h, "softclamp", True),
+    "kexue (atan clamp + ActNorm, default)": lambda d, h: _kexue(d, h, "softclamp", True),
+    "kexue (tanh + ActNorm, paper)": lambda d, h: _kexue(d, h, "tanh", True),
     "kexue (nflows scale)": lambda d, h: _kexue(d, h, "nflows", False),
     "kexue (exp scale)": lambda d, h: _kexue(d, h, "exp", False),
     "kexue (zuko scale)": lambda d, h: _kexue(d, h, "zuko", False),
@@ -361,23 +375,78 @@ def _fmt(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
-def table(track: Track, results: dict[str, list[dict]]) -> list[str]:
-    """Markdown rows for one track; equal time = the shortest total training time of all."""
-    budget = min(min(r["train_time"] for r in rs) for rs in results.values())
+def paired_rates(track: Track, names: list[str], rounds: int, block: int) -> dict[str, float]:
+    """Training steps/s with the entries interleaved: `rounds` × (`block` steps of each entry).
+
+    On a shared machine the load drifts over the minutes that the per-entry runs take; taking
+    turns exposes every entry to the same load, so these rates compare libraries fairly. The
+    first round (DDI, allocator warm-up) is not timed; the median over rounds is returned.
+    """
+    torch.manual_seed(0)
+    train, _, _ = _data(track, 0)
+    g = torch.Generator().manual_seed(0)
+    entries = {n: track.entries[n](track.dim, track.hidden) for n in names}
+    opts = {n: torch.optim.Adam(e.module.parameters(), lr=1e-3) for n, e in entries.items()}
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds + 1):
+        for n, e in entries.items():
+            batches = [
+                train[torch.randint(len(train), (track.batch,), generator=g)] for _ in range(block)
+            ]
+            t0 = time.thread_time()
+            for x in batches:
+                loss = -e.log_prob(x).mean()
+                opts[n].zero_grad()
+                loss.backward()
+                opts[n].step()
+            if r:
+                rates[n].append(block / (time.thread_time() - t0))
+    return {n: statistics.median(v) for n, v in rates.items()}
+
+
+def _is_peer(name: str) -> bool:
+    return not name.startswith("kexue")
+
+
+def table(
+    track: Track, results: dict[str, list[dict]], paired: dict[str, float] | None = None
+) -> list[str]:
+    """Markdown rows for one track.
+
+    Equal time: the time the fastest entry needs for all its steps; with `paired` rates an entry
+    has then done rate × time steps and its last evaluation before that is reported; without,
+    each run's own measured training time is used.
+    """
     u = track.unit
+    if paired:
+        budget = min(track.steps / paired[n] for n in results)
+        fastest = max(paired[n] for n in results if _is_peer(n))
+
+        def at_budget(n: str, r: dict) -> float:
+            k = int(budget * paired[n] + 1e-6) // track.eval_every
+            return r["curve"][k - 1][1] if k >= 1 else float("nan")
+    else:
+        budget = min(min(r["train_time"] for r in rs) for rs in results.values())
+
+        def at_budget(n: str, r: dict) -> float:
+            return _at_time(r["curve"], budget)
+
+    rate_cols = " train steps/s (paired) | × fastest peer |" if paired else ""
     lines = [
         f"### {track.name}: {track.model}, hidden {track.hidden}, {track.steps} steps, "
         f"batch {track.batch} (held-out {u}; equal time = {budget:.1f} s of training)",
         "",
-        f"| library | {u} at {track.steps} steps | best over evals | {u} at {budget:.0f} s | "
-        "train steps/s | samples/s | max inverse error | params | NaN steps |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| library | {u} at {track.steps} steps | best over evals | {u} at {budget:.1f} s | "
+        f"train steps/s (own run) |{rate_cols} samples/s | max inverse error | params | "
+        "NaN steps |",
+        "|---|---|---|---|---|" + ("---|---|" if paired else "") + "---|---|---|---|",
     ]
     for n, rs in results.items():
+        rates = f" {paired[n]:.1f} | {paired[n] / fastest:.2f} |" if paired else ""
         lines.append(
             f"| {n} | {_fmt([r['final'] for r in rs])} | {_fmt([r['best'] for r in rs])} | "
-            f"{_fmt([_at_time(r['curve'], budget) for r in rs])} | "
-            f"{_fmt([r['steps_per_s'] for r in rs], 0)} | "
+            f"{_fmt([at_budget(n, r) for r in rs])} | "
+            f"{_fmt([r['steps_per_s'] for r in rs], 0)} |{rates} "
             f"{_fmt([r['samples_per_s'] for r in rs], 0)} | "
             f"{max(r['inverse_error'] for r in rs):.1e} | "
             f"{int(rs[0]['params'])} | {int(sum(r['failures'] for r in rs))} |"
@@ -391,12 +460,18 @@ def main() -> None:
     ap.add_argument("--track", nargs="+", default=list(TRACKS), choices=list(TRACKS))
     ap.add_argument("--only", nargs="*", default=None, help="substrings of entry names")
     ap.add_argument("--steps", type=int, default=None, help="override every track's steps")
+    ap.add_argument("--paired", type=int, default=0, help="rounds of interleaved timing (0: off)")
+    ap.add_argument("--block", type=int, default=20, help="steps per entry per paired round")
     ap.add_argument("--json", default=None, help="write the raw per-seed results here")
+    ap.add_argument("--from-json", default=None, help="reuse the training results stored here")
     ap.add_argument("--out", default=None, help="write the markdown table here")
     args = ap.parse_args()
     torch.set_num_threads(1)
     lines = [f"torch {torch.__version__}, 1 thread, {args.seeds} seeds (mean ± std).", ""]
-    raw: dict[str, dict[str, list[dict]]] = {}
+    raw: dict[str, dict] = {}
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as f:
+            raw = json.load(f)
     skipped: list[str] = []
     for tname in args.track:
         track = TRACKS[tname]
@@ -411,13 +486,18 @@ def main() -> None:
                 names.append(name)
             except ImportError as exc:
                 skipped.append(f"{name}: {exc}")
-        results = {}
+        results = raw.get(tname, {})
         for n in names:
-            results[n] = [run_one(track, n, s) for s in range(args.seeds)]
-            print(f"{tname} {n}: done", flush=True)
-        raw[tname] = results
-        lines += table(track, results)
-        print("\n".join(table(track, results)), flush=True)
+            if n not in results:
+                results[n] = [run_one(track, n, s) for s in range(args.seeds)]
+                print(f"{tname} {n}: done", flush=True)
+        results = {n: results[n] for n in names}
+        paired = raw.get(f"{tname}:paired")
+        if args.paired:
+            paired = paired_rates(track, names, args.paired, args.block)
+        raw[tname], raw[f"{tname}:paired"] = results, paired
+        lines += table(track, results, paired)
+        print("\n".join(table(track, results, paired)), flush=True)
         if args.json:
             with open(args.json, "w", encoding="utf-8") as f:
                 json.dump(raw, f)

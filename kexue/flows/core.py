@@ -119,8 +119,9 @@ class StandardNormal(nn.Module):
         self.shape = tuple(shape)
 
     def log_prob(self, z: Tensor) -> Tensor:
-        d = z[0].numel()
-        return -0.5 * z.pow(2).flatten(1).sum(1) - 0.5 * d * math.log(2 * math.pi)
+        d = math.prod(z.shape[1:])
+        sq = z.square().sum(1) if z.dim() == 2 else z.square().flatten(1).sum(1)
+        return sq.mul(-0.5).sub(0.5 * d * math.log(2 * math.pi))
 
     def sample(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
