@@ -33,7 +33,7 @@ In benchmarks/flows.py (5 seeds, docs/benchmarks_flows.md) it trained at least a
 at equal steps on both the 8 Gaussians and the digits (differences within one std), trained
 best of all bounded choices without ActNorm, and needs no learned λ (one parameter tensor fewer
 per coupling, which matters when the step is dominated by per-operation overhead). `exp` trains
-as fast on the toy but is unbounded and unstable on the digits. `AffineCoupling` itself keeps
+as fast on the toy but is unbounded and learns slowest on the digits. `AffineCoupling` itself keeps
 "tanh" as its default, and the `realnvp` recipe passes λ·tanh explicitly (the paper's choice).
 
 Deviations from the article:
