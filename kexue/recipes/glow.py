@@ -21,7 +21,7 @@ Adam 1e-3, batch 128, validation every 250 steps, the best checkpoint is reporte
 Every model stops once its validation bits/dim has not improved for 500 steps (`patience`;
 the spec's "up to 3000 steps with early stopping").
 
-Expected (full, seed 0; 656 s on a shared 2-core machine at load ≈ 6): Glow-mini best-checkpoint
+Expected (full, seed 0; 216 s at load ≈ 2.5, 656 s at load ≈ 6): Glow-mini best-checkpoint
 test 2.377 bits/dim (best step 1000, stopped at 1500; valid 2.360, train 2.04), i.e. 0.059
 below the per-pixel categorical (2.437) on this split; author's Keras variant 2.738; NICE 2.845
 (difference −0.468); 152k parameters.
