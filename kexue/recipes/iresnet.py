@@ -27,7 +27,7 @@ sharp edges are the hard part: 2,000 steps left it at 3.892 nats, gap 0.43) and 
 eight Gaussians; the digits model trains for
 fewer steps and blocks than E5 for the same reason.
 
-Measured (full, seed 0): with n = 10 (the default; `kexue run iresnet`, 539 s at load ≈ 3):
+Measured (full, seed 0): with n = 10 (the default; `kexue run iresnet`, 500 s at load ≈ 2):
 exact-trained test NLL gap checkerboard 0.384, eight Gaussians 0.166; series − exact = 0.023 /
 0.032; densities integrate to 1 ± 1e-5; digits (500 steps) 3.193 bits/dim, estimator bias
 n = 5 / 10 / 20: +0.149 / +0.056 / −0.089 nats per image. With n = 5 (`--set n_series=5`,
