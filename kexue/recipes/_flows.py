@@ -61,6 +61,16 @@ def categorical(data: dict[str, torch.Tensor]) -> float:
     return categorical_bpd(data["train"], data["test"], DIGIT_LEVELS)
 
 
+def best_trackers(names) -> dict[str, dict]:
+    """Per-model best-validation records (bits/dim, its step, steps trained, the weights), as
+    tensors so that they ride in the run's checkpoint."""
+    return {
+        n: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "trained": torch.tensor(0),
+            "state": {}}
+        for n in names
+    }  # fmt: skip
+
+
 def patience_exhausted(best: dict, local_step: int, patience: int) -> bool:
     """Early stopping: the validation score has not improved for `patience` steps.
 

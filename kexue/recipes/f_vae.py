@@ -119,15 +119,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
-    best = {
-        k: {
-            "bpd": torch.tensor(1e9),
-            "step": torch.tensor(-1),
-            "trained": torch.tensor(0),
-            "state": {},
-        }
-        for k in models
-    }
+    best = _flows.best_trackers(models)
     reach = {
         k: {f"{t}": torch.tensor([-1.0, -1.0]) for t in THRESHOLDS} for k in models
     }  # (step, seconds)

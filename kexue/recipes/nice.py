@@ -83,15 +83,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {v: torch.optim.Adam(m.parameters(), lr=cfg.lr) for v, m in models.items()}
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])
-    best = {
-        v: {
-            "bpd": torch.tensor(1e9),
-            "step": torch.tensor(-1),
-            "trained": torch.tensor(0),
-            "state": {},
-        }
-        for v in models
-    }
+    best = _flows.best_trackers(models)
     state = {
         "rng": g,
         "best": best,
