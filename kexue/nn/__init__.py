@@ -7,7 +7,7 @@ from kexue.nn.conditional_ln import (
     conditioned,
     make_conditional,
 )
-from kexue.nn.mlp import MLP
+from kexue.nn.mlp import MLP, Ensemble
 from kexue.nn.on_lstm import (
     ONLSTM,
     ONLSTMCell,
@@ -34,6 +34,7 @@ from kexue.nn.smoothing import (
 
 __all__ = [
     "MLP",
+    "Ensemble",
     "ConditionalLayerNorm",
     "conditional_layer_norm",
     "conditioned",

@@ -35,7 +35,6 @@ Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -44,7 +43,6 @@ from functools import partial
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state
 
 from kexue.data import digits, mode_centres, mode_std, toy2d
 from kexue.gan import (
@@ -65,7 +63,7 @@ from kexue.gan import (
     wgan_d_loss,
     wgan_g_loss,
 )
-from kexue.nn import MLP
+from kexue.nn import MLP, Ensemble
 from kexue.recipes import _plot
 from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
 from kexue.stats import w1_exact
@@ -175,25 +173,6 @@ def _digit_critic(hidden: tuple[int, ...], batch_norm: bool) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(hidden[-1], 1))
 
 
-class _Ensemble(nn.Module):
-    """K networks of one architecture with stacked weights, run together with `torch.vmap`.
-
-    Input (K, B, ...) -> (K, B, ...): member k applies its own weights to slice k. Used to
-    train the seeds of a toy set at once (batched matmuls); the members never interact.
-    """
-
-    def __init__(self, members: list[nn.Module]) -> None:
-        super().__init__()
-        params, _ = stack_module_state(members)
-        self.names = list(params)
-        self.stacked = nn.ParameterList(nn.Parameter(params[n]) for n in self.names)
-        base = copy.deepcopy(members[0]).to("meta")
-        self._call = torch.vmap(lambda p, x: functional_call(base, p, (x,)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._call(dict(zip(self.names, self.stacked, strict=True)), x)
-
-
 def _delta_objective(arm: str, t_a: torch.Tensor, t_b: torch.Tensor, d: torch.Tensor, lam: float):
     """The dual objective (to maximise) of each arm at point masses, and the critic's loss."""
     if arm == "sgan":  # ½E_p log σ(T) + ½E_q log(1 − σ(T)) + log 2
@@ -271,7 +250,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         seeds = list(range(cfg.seed, cfg.seed + cfg.toy_seeds))
         if f"_done_{name}" not in results:
             nets = [_toy_nets(s, cfg.hidden) for s in seeds]
-            gen, disc = _Ensemble([g for g, _ in nets]), _Ensemble([d for _, d in nets])
+            gen, disc = Ensemble([g for g, _ in nets]), Ensemble([d for _, d in nets])
             tg = torch.Generator().manual_seed(cfg.seed)
             pools = torch.stack([torch.from_numpy(toy2d(name, 100_000, seed=s)) for s in seeds])
             rows = torch.arange(len(seeds))[:, None]  # (K, 1): member k draws from its own pool

@@ -8,13 +8,14 @@ import copy
 import torch
 
 from kexue.gan import gan_qp_d_loss
-from kexue.recipes.gan_qp import _critic, _Ensemble
+from kexue.nn import Ensemble
+from kexue.recipes.gan_qp import _critic
 
 
 def test_ensemble_members_train_as_if_alone() -> None:
     torch.manual_seed(0)
     alone = [_critic((16, 16)) for _ in range(3)]
-    ens = _Ensemble([copy.deepcopy(m) for m in alone])
+    ens = Ensemble([copy.deepcopy(m) for m in alone])
     g = torch.Generator().manual_seed(1)
     x_real, x_fake = torch.randn(3, 32, 2, generator=g), torch.randn(3, 32, 2, generator=g)
 
