@@ -16,27 +16,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import transformers as hf
+from _timing import median_seconds
 
 from kexue.bert import CRF, as_attention_mask, lm_mask, tiny_config
 from kexue.nn import conditioned, make_conditional
-
-
-def _median(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def crf_rows() -> list[str]:
@@ -69,12 +57,12 @@ def crf_rows() -> list[str]:
 
         return f
 
-    t_nll_o = _median(step(lambda: ours.nll(e, y, mask)))
-    t_nll_t = _median(step(lambda: -theirs(e, y, mask.bool(), reduction="mean")))
+    t_nll_o = median_seconds(step(lambda: ours.nll(e, y, mask)))
+    t_nll_t = median_seconds(step(lambda: -theirs(e, y, mask.bool(), reduction="mean")))
     with torch.no_grad():
         ed = e.detach()
-        t_vit_o = _median(lambda: ours.viterbi(ed, mask))
-        t_vit_t = _median(lambda: theirs.decode(ed, mask.bool()))
+        t_vit_o = median_seconds(lambda: ours.viterbi(ed, mask))
+        t_vit_t = median_seconds(lambda: theirs.decode(ed, mask.bool()))
     return [
         f"| kexue CRF | {nll_ours:.6f} | {1e3 * t_nll_o:.2f} | {1e3 * t_vit_o:.2f} | "
         f"paths equal: {same_paths} |",
@@ -109,7 +97,7 @@ def cln_rows() -> list[str]:
             .abs()
             .max()
         )
-    t_p, t_c = _median(run_plain), _median(run_cond)
+    t_p, t_c = median_seconds(run_plain), median_seconds(run_cond)
     n = B * L
     return [
         f"| plain LayerNorm | {1e6 * t_p / n:.2f} | 1.00 | |",

@@ -16,22 +16,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from _timing import median_seconds
 
 from kexue.nn import ONLSTM, Capsule
 from kexue.seq import beam_search, greedy_search
-
-
-def _median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _logp(model, ids: list[int], prefix: int) -> float:
@@ -89,9 +79,9 @@ def bench_decoder(n_sources: int, repeats: int) -> None:
             lk.append(_logp(model, mine, len(src)))
             lh.append(_logp(model, theirs, len(src)))
         src = sources[0]
-        t_ours = _median_time(lambda src=src, k=k: ours(src, k, new), repeats)
-        t_hf = _median_time(lambda src=src, k=k: hf(src, k, True, new), repeats)
-        t_hf0 = _median_time(lambda src=src, k=k: hf(src, k, False, new), repeats)
+        t_ours = median_seconds(lambda src=src, k=k: ours(src, k, new), repeats, warmup=1)
+        t_hf = median_seconds(lambda src=src, k=k: hf(src, k, True, new), repeats, warmup=1)
+        t_hf0 = median_seconds(lambda src=src, k=k: hf(src, k, False, new), repeats, warmup=1)
         print(f"| {k} | {same}/{n_sources} | {statistics.mean(lk):.3f} | "
               f"{statistics.mean(lh):.3f} | {new / t_ours:.0f} | {new / t_hf:.0f} | "
               f"{new / t_hf0:.0f} |")  # fmt: skip
@@ -109,7 +99,7 @@ def bench_onlstm(repeats: int) -> None:
             out = net(x)[0]
             out.sum().backward()
 
-        print(f"| {name} | {32 * 40 / _median_time(go, repeats):.0f} |")
+        print(f"| {name} | {32 * 40 / median_seconds(go, repeats, warmup=1):.0f} |")
 
 
 def bench_capsule(repeats: int) -> None:
@@ -130,7 +120,7 @@ def bench_capsule(repeats: int) -> None:
         gap(trunk(x).mean((2, 3))).sum().backward()
 
     for name, fn in (("capsule (3 routings)", run_caps), ("CNN + GAP", run_gap)):
-        print(f"| {name} | {64 / _median_time(fn, repeats):.0f} |")
+        print(f"| {name} | {64 / median_seconds(fn, repeats, warmup=1):.0f} |")
 
 
 def main() -> None:
