@@ -3,7 +3,7 @@ r"""Recipe: GAN-QP — the point-mass test, toy mixtures over seeds, digits agai
 Article: 不用L约束又不会梯度消失的GAN，了解一下？ (see kexue.gan.gan_qp)
 Data:    point masses δ_α, δ_β at distance d; kexue.data.toy2d eight_gaussians and
          twentyfive_gaussians; kexue.data.digits (8x8, scaled to [−1, 1])
-Run:     kexue run gan-qp                 (full: 15 min on 2 cores at load average ≈ 6)
+Run:     kexue run gan-qp                 (full: 451 s at load ≈ 3, 15 min at load ≈ 6)
          kexue run gan-qp --budget quick  (about 30 s)
          kexue run gan-qp --budget smoke  (a few seconds; claims not judged)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
