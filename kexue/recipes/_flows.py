@@ -71,6 +71,13 @@ def best_trackers(names) -> dict[str, dict]:
     }  # fmt: skip
 
 
+def keep_if_best(best: dict, val: float, local_step: int, model: torch.nn.Module) -> None:
+    """Record `model`'s weights in one tracker of `best_trackers` when `val` (valid bits/dim at
+    1-based `local_step`) beats its best so far."""
+    if val < float(best["bpd"]):
+        best.update(bpd=torch.tensor(val), step=torch.tensor(local_step), state=best_state(model))
+
+
 def patience_exhausted(best: dict, local_step: int, patience: int) -> bool:
     """Early stopping: the validation score has not improved for `patience` steps.
 

@@ -165,12 +165,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         reach[k][f"{t}"] = torch.tensor(
                             [step - lo + 1.0, time.perf_counter() - t0]
                         )
-                if val < float(best[k]["bpd"]):
-                    best[k].update(
-                        bpd=torch.tensor(val),
-                        step=torch.tensor(step - lo + 1),
-                        state=_flows.best_state(model),
-                    )
+                _flows.keep_if_best(best[k], val, step - lo + 1, model)
             best[k]["trained"] = torch.tensor(step - lo + 1)
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)

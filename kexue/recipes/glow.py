@@ -157,12 +157,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 )
                 model.train()
                 row[f"{v}/valid_bpd"] = val
-                if val < float(best[v]["bpd"]):
-                    best[v].update(
-                        bpd=torch.tensor(val),
-                        step=torch.tensor(step - lo + 1),
-                        state=_flows.best_state(model),
-                    )
+                _flows.keep_if_best(best[v], val, step - lo + 1, model)
             best[v]["trained"] = torch.tensor(step - lo + 1)
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)

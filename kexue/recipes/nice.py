@@ -115,12 +115,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 )
                 nice.train()
                 row[f"{v}/valid_bpd"] = val
-                if val < float(best[v]["bpd"]):
-                    best[v].update(
-                        bpd=torch.tensor(val),
-                        step=torch.tensor(local + 1),
-                        state=_flows.best_state(nice),
-                    )
+                _flows.keep_if_best(best[v], val, local + 1, nice)
             best[v]["trained"] = torch.tensor(local + 1)
             out.log(step, **row)
             out.maybe_checkpoint(step + 1, state)
