@@ -200,7 +200,16 @@ def hsic_test(
 
     The permutation test shuffles y against x B times; p = (1 + #{T_b ≥ T}) / (1 + B), so it
     is exact in size. The Gamma approximation (Gretton et al. 2008) matches the null's first two
-    moments and needs no permutations.
+    moments and needs no permutations: n·HSIC_b ~ Gamma(mean²/var, scale = n·var/mean) with
+
+        mean = (1 + μ_x μ_y − μ_x − μ_y)/n,   μ = mean off-diagonal kernel value,
+        var  = 2(n−4)(n−5)/(n(n−1)(n−2)(n−3)) · mean_{i≠j} (Kc ∘ Lc)_ij²,   Kc = JKJ, Lc = JLJ.
+
+    Two moments fix the shape: where the null is more skewed than that Gamma (strongly
+    clustered data, e.g. the "independent" simulation of `kexue.data.dependence_sim`), its
+    p-values near 0.9 sit about 0.08 below the permutation ones even when the Gamma is given
+    the permutation null's own mean and variance. Near α the two agree closely (within 0.01
+    for p < 0.05 on the recipe's data sets, n = 200).
     """
     x, y = _points(x, "x"), _points(y, "y")
     n = len(x)

@@ -109,6 +109,42 @@ def test_gamma_approximation_agrees_with_permutations():
     assert abs(perm - gamma) < 0.05
 
 
+def _gamma_moments_naive(k: np.ndarray, l: np.ndarray) -> tuple[float, float]:  # noqa: E741
+    # Gretton et al. 2008, written out with J = I − 11ᵀ/n and explicit sums over i ≠ j.
+    n = len(k)
+    j = np.eye(n) - np.ones((n, n)) / n
+    kc, lc = j @ k @ j, j @ l @ j
+    pairs = [(a, b) for a in range(n) for b in range(n) if a != b]
+    mu_x = sum(k[a, b] for a, b in pairs) / len(pairs)
+    mu_y = sum(l[a, b] for a, b in pairs) / len(pairs)
+    mean = (1 + mu_x * mu_y - mu_x - mu_y) / n
+    spread = sum((kc[a, b] * lc[a, b]) ** 2 for a, b in pairs) / len(pairs)
+    var = 2 * (n - 4) * (n - 5) / (n * (n - 1) * (n - 2) * (n - 3)) * spread
+    return mean, var
+
+
+def test_gamma_pvalue_is_grettons_two_moment_fit():
+    x, y = dependence_sim("sin_four_pi", 40, seed=6)
+    n = 40
+    k, l = gram(x), gram(y)  # noqa: E741
+    mean, var = _gamma_moments_naive(k, l)
+    j = np.eye(n) - np.ones((n, n)) / n
+    stat = np.trace(k @ j @ l @ j) / n  # n · HSIC_b, HSIC_b = Tr(KJLJ)/n²
+    expected = sps.gamma.sf(stat, mean**2 / var, scale=n * var / mean)
+    assert hsic_test(x, y, method="gamma").pvalue == pytest.approx(expected, rel=1e-9)
+
+
+def test_gamma_moments_are_those_of_the_permutation_null():
+    # Under independence the Gamma's mean and variance estimate the permutation null's.
+    rng = np.random.default_rng(0)
+    n = 80
+    x, y = rng.normal(size=(n, 1)), rng.normal(size=(n, 1))
+    mean, var = _gamma_moments_naive(gram(x), gram(y))
+    null = hsic_test(x, y, n_permutations=4000, seed=0).null * (n - 1) ** 2 / n**2
+    assert null.mean() == pytest.approx(mean, rel=0.03)
+    assert null.var() == pytest.approx(var, rel=0.2)
+
+
 def test_cka_is_one_for_identical_and_matches_torch():
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 2))
