@@ -14,6 +14,7 @@ Key equations::
     ELECTRA:  x̃_i ~ p_G(· | x_masked) at masked i (no gradient through the sample), else x_i
               replaced_i = [x̃_i ≠ x_i]        (a sample equal to the original is "original")
               loss = L_MLM(G) + λ · L_RTD(D),  λ = 50;  D* = p/(p + q) → 1/2 as q → p
+              AUC = P(D(x̃)_i > D(x̃)_j | i replaced, j original), ties counted ½ (rank sum)
 
 Symbols: V vocabulary, E embedding size, H hidden, I intermediate, L layers, n sequence length.
 
@@ -30,8 +31,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import rankdata
 from torch import Tensor, nn
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "flops_per_token",
     "replace_tokens",
     "require_mlm_head",
+    "rtd_auc",
     "unshare_albert",
 ]
 
@@ -131,3 +135,22 @@ def electra_loss(
     bce = F.binary_cross_entropy_with_logits(disc_logits, replaced.float(), reduction="none")
     l_rtd = (bce * m).sum() / m.sum()
     return l_mlm + lam * l_rtd, l_mlm, l_rtd
+
+
+def rtd_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC of replaced-token detection by the rank-sum (Mann–Whitney) formula; tied scores
+    get their average rank (so a constant scorer is exactly 0.5). NaN if one class is absent.
+
+    Args:
+        scores: (N,) discriminator logits; labels: (N,) 1 = replaced, 0 = original.
+    """
+    scores, labels = np.asarray(scores, float).ravel(), np.asarray(labels, float).ravel()
+    if scores.shape != labels.shape:
+        raise ValueError(
+            f"scores and labels must have the same shape, got {scores.shape}, {labels.shape}"
+        )
+    n_pos, n_neg = labels.sum(), (1 - labels).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
