@@ -14,6 +14,8 @@ Key equations::
     decode:  ŷ_i = argmax_{v ≥ 1, v ≠ x_i} p(v | x, i)            (one pass, never repeat x_i at i)
 
 Symbols: x (B, L) first-line ids, y (B, L) second-line ids, d channels, V vocabulary size.
+The blocks work channels-first (B, d, L), the layout nn.Conv1d takes, so the trunk transposes
+once in and once out instead of twice per block.
 
 Deviations from the article:
     - `constrained_decode(..., exempt=ids)` lets chosen ids (punctuation) repeat at a position;
@@ -40,14 +42,15 @@ __all__ = [
 
 
 class GatedResidualConv1d(nn.Module):
-    """x ⊙ σ(g) + h ⊙ (1 − σ(g)), [g; h] = Conv1d(x); x (B, L, d)."""
+    """x ⊙ σ(g) + h ⊙ (1 − σ(g)), [g; h] = Conv1d(x); x (B, d, L), channels first as Conv1d
+    takes them, so a stack of blocks needs no transposes (copies) between blocks."""
 
     def __init__(self, d: int, kernel_size: int = 3, dilation: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv1d(d, 2 * d, kernel_size, padding="same", dilation=dilation)
 
     def forward(self, x: Tensor) -> Tensor:
-        g, h = self.conv(x.transpose(1, 2)).transpose(1, 2).chunk(2, dim=-1)
+        g, h = self.conv(x).chunk(2, dim=1)
         gate = torch.sigmoid(g)
         return x * gate + h * (1 - gate)
 
@@ -65,8 +68,12 @@ class CoupletCNN(nn.Module):
         )
         self.out = nn.Linear(d, vocab_size)
 
+    def trunk(self, e: Tensor) -> Tensor:
+        """(B, L, d) embeddings → (B, L, d) features (one transpose each way)."""
+        return self.blocks(e.transpose(1, 2)).transpose(1, 2)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.out(self.blocks(self.dropout(self.embed(x))))
+        return self.out(self.trunk(self.dropout(self.embed(x))))
 
 
 class BiLSTMTagger(nn.Module):

@@ -21,7 +21,7 @@ def test_receptive_field_is_six_each_side():
     torch.manual_seed(0)
     m = CoupletCNN(30, d=16, n_blocks=6).eval()
     e = torch.randn(1, 21, 16, requires_grad=True)
-    out = m.out(m.blocks(e))
+    out = m.out(m.trunk(e))
     (grad,) = torch.autograd.grad(out[0, 10].sum(), e)
     reach = grad[0].abs().sum(-1) > 0
     assert reach.nonzero().flatten().tolist() == list(range(4, 17))
@@ -30,13 +30,13 @@ def test_receptive_field_is_six_each_side():
 def test_gate_extremes_give_identity_or_the_convolution():
     torch.manual_seed(0)
     block = GatedResidualConv1d(4)
-    x = torch.randn(2, 5, 4)
+    x = torch.randn(2, 4, 5)  # (B, d, L)
     with torch.no_grad():
         block.conv.bias[:4] = 1e4  # σ(g) → 1: identity
     torch.testing.assert_close(block(x), x)
     with torch.no_grad():
         block.conv.bias[:4] = -1e4  # σ(g) → 0: the h half of the convolution
-    h = block.conv(x.transpose(1, 2)).transpose(1, 2)[..., 4:]
+    h = block.conv(x)[:, 4:]
     torch.testing.assert_close(block(x), h)
 
 
@@ -57,3 +57,15 @@ def test_exempt_ids_may_repeat_at_their_position():
     assert constrained_decode(logits, x)[0, 0] != 4
     y = constrained_decode(logits, x, exempt=torch.tensor([4]))
     assert y.tolist() == [[4, 4]]
+
+
+def test_recipe_split_is_disjoint_fixed_and_complete():
+    from kexue.recipes.couplet import _split
+
+    pairs = [(f"上{i}联", f"下{i}联") for i in range(400)]
+    train, valid, test = _split(pairs)
+    assert sorted(train + valid + test) == sorted(pairs)
+    firsts = [{a for a, _ in part} for part in (train, valid, test)]
+    assert not (firsts[0] & firsts[1] or firsts[0] & firsts[2] or firsts[1] & firsts[2])
+    assert 20 <= len(valid) <= 60 and 20 <= len(test) <= 60  # about 10 % each
+    assert _split(list(reversed(pairs)))[2] == list(reversed(test))  # by content, not order
