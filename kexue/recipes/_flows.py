@@ -9,6 +9,7 @@ import torch
 
 from kexue.data import DIGIT_LEVELS, digits
 from kexue.flows import dequantize_uniform, dequantized_bpd, nats_to_bpd
+from kexue.runs import best_state
 
 N_VALID = 237  # carved from the 1,437 training images (spec §1.4: 1,200 / 237 / 360)
 
@@ -37,11 +38,6 @@ def bpd(log_prob, images: torch.Tensor, draws: int, seed: int) -> float:
 def to_pixels(w: torch.Tensor) -> np.ndarray:
     """Model space → [0, 1] images (N, 8, 8) for plotting."""
     return (w + 0.5).clamp(0, 1).reshape(len(w), 8, 8).numpy()
-
-
-def best_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of the state dict (the best-validation checkpoint kept in memory)."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 def nats_bpd(nll: float) -> float:

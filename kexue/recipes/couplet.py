@@ -79,8 +79,7 @@ import torch
 
 from kexue.data import couplets
 from kexue.recipes import _plot
-from kexue.recipes._flows import best_state
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, best_state, make_accelerator, seed_everything
 from kexue.seq import BiLSTMTagger, CoupletCNN, constrained_decode, tagging_loss
 
 

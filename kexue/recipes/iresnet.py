@@ -51,7 +51,7 @@ from kexue.data import toy2d
 from kexue.flows import ConvIResNet, IResNet, density_on_grid
 from kexue.recipes import _flows, _plot
 from kexue.recipes.realnvp import true_nll
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, best_state, make_accelerator, seed_everything
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 best.update(
                     bpd=torch.tensor(val),
                     step=torch.tensor(step - lo + 1),
-                    state=_flows.best_state(conv),
+                    state=best_state(conv),
                 )
         out.log(step, **row)
         out.maybe_checkpoint(step + 1, state)
