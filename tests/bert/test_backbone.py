@@ -122,3 +122,49 @@ def test_keep_tokens_gathers_rows():
     new_ids = ids.clamp(min=20) - 15  # old id 20 + j → new id 5 + j
     assert model.get_input_embeddings().weight.shape[0] == len(keep)
     assert torch.allclose(model(new_ids).logits, old, atol=1e-5)
+
+
+def _post_ln_bert(model, ids, mask):
+    """BERT's forward written out: embeddings + LN, then per layer softmax(QKᵀ/√d + mask)V,
+    output projection, residual + LN, GELU FFN, residual + LN (post-LN, as in the paper)."""
+    emb, (b, t) = model.embeddings, ids.shape
+    h = emb.LayerNorm(
+        emb.word_embeddings(ids)
+        + emb.position_embeddings(torch.arange(t))
+        + emb.token_type_embeddings(torch.zeros_like(ids))
+    )
+    n, d = model.config.num_attention_heads, model.config.hidden_size
+    bias = (1.0 - mask[:, None, None, :].float()) * -1e9  # keys at padding get no weight
+
+    def split(x):
+        return x.view(b, t, n, d // n).transpose(1, 2)
+
+    for layer in model.encoder.layer:
+        sa = layer.attention.self
+        q, k, v = split(sa.query(h)), split(sa.key(h)), split(sa.value(h))
+        p = (q @ k.transpose(-1, -2) / (d // n) ** 0.5 + bias).softmax(-1)  # over keys
+        ctx = (p @ v).transpose(1, 2).reshape(b, t, d)
+        h = layer.attention.output.LayerNorm(layer.attention.output.dense(ctx) + h)
+        ffn = layer.output.dense(torch.nn.functional.gelu(layer.intermediate.dense(h)))
+        h = layer.output.LayerNorm(ffn + h)
+    return h
+
+
+def test_tiny_electra_encoder_is_a_bert_encoder():
+    # the tiny ELECTRA discriminator's encoder (tiny_config, E = H) with BERT's weights computes
+    # BERT's function, and both match the written-out post-LN forward: positions added, padding
+    # masked, softmax over keys; a broken backbone would show up here, not as a training mystery
+    torch.manual_seed(0)
+    bert = hf.BertModel(tiny_config("bert", 40, hidden=32, dropout=0.0), add_pooling_layer=False)
+    electra = hf.ElectraModel(tiny_config("electra", 40, hidden=32, dropout=0.0))
+    electra.load_state_dict(bert.state_dict())  # strict: identical parameter names and shapes
+    ids = torch.randint(5, 40, (2, 7))
+    mask = torch.ones_like(ids)
+    mask[0, 4:] = 0
+    with torch.no_grad():
+        ref = _post_ln_bert(bert.eval(), ids, mask)
+        for model in (bert, electra.eval()):
+            out = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            assert torch.allclose(out[mask.bool()], ref[mask.bool()], atol=1e-5)
+        same = bert(input_ids=torch.full((1, 7), 9)).last_hidden_state[0]
+    assert (same[0] - same[5]).abs().max() > 0.1  # position embeddings are added
