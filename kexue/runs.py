@@ -100,11 +100,6 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- seeding
-def best_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of the state dict (the best-validation checkpoint kept in memory)."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; return a fresh `torch.Generator` seeded the same way.
 
@@ -253,6 +248,11 @@ def judge_claims(
 
 
 # ----------------------------------------------------------------------------- checkpoints
+def best_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the state dict (the best-validation checkpoint kept in memory)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 

@@ -8,6 +8,7 @@ from kexue.bert.albert_electra import (
     flops_per_token,
     replace_tokens,
     require_mlm_head,
+    rtd_auc,
     unshare_albert,
 )
 from kexue.bert.backbone import (
@@ -83,6 +84,7 @@ __all__ = [
     "power_bce",
     "replace_tokens",
     "require_mlm_head",
+    "rtd_auc",
     "sample_subject_span",
     "set_prf",
     "tiny_config",

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
 __all__ = [
@@ -138,8 +138,8 @@ def electra_loss(
 
 
 def rtd_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC AUC of replaced-token detection by the rank-sum (Mann–Whitney) formula; tied scores
-    get their average rank (so a constant scorer is exactly 0.5). NaN if one class is absent.
+    """ROC AUC of replaced-token detection (scikit-learn's `roc_auc_score`: tied scores count
+    ½, so a constant scorer is exactly 0.5). NaN if one class is absent.
 
     Args:
         scores: (N,) discriminator logits; labels: (N,) 1 = replaced, 0 = original.
@@ -149,8 +149,6 @@ def rtd_auc(scores: np.ndarray, labels: np.ndarray) -> float:
         raise ValueError(
             f"scores and labels must have the same shape, got {scores.shape}, {labels.shape}"
         )
-    n_pos, n_neg = labels.sum(), (1 - labels).sum()
-    if n_pos == 0 or n_neg == 0:
+    if labels.min(initial=1) == labels.max(initial=0):  # one class only (or empty)
         return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(labels, scores))

@@ -73,10 +73,10 @@ from kexue.bert import (
     mask_tokens,
     replace_tokens,
     require_mlm_head,
+    rtd_auc,
     tiny_config,
     unshare_albert,
 )
-from kexue.bert.albert_electra import rtd_auc
 from kexue.bert.backbone import CLS, MASK, PAD, SEP
 from kexue.data import peoples_daily
 from kexue.recipes import _plot

@@ -164,13 +164,17 @@ def _by_length(pairs: list[tuple[str, str]]) -> dict[int, list[int]]:
 
 
 def _lstm_hidden_for(params: int, vocab: int, d: int, layers: int) -> int:
-    """The BiLSTM width whose tagger (embedding, BiLSTM, output layer) has about `params`."""
+    """The BiLSTM width whose tagger has the parameter count closest to `params` (the count is
+    taken from the module itself and grows with the width, so a bisection finds it)."""
 
     def count(h: int) -> int:
-        rnn = 2 * (4 * h * (d + h) + 8 * h) + (layers - 1) * 2 * (4 * h * 3 * h + 8 * h)
-        return vocab * d + rnn + 2 * h * vocab + vocab
+        return sum(p.numel() for p in BiLSTMTagger(vocab, d, h, layers).parameters())
 
-    return min(range(1, 4 * d), key=lambda h: abs(count(h) - params))
+    lo, hi = 1, 4 * d
+    while lo < hi:  # the smallest width with count(h) >= params
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < params else (lo, mid)
+    return min((max(lo - 1, 1), lo), key=lambda h: abs(count(h) - params))
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:

@@ -17,10 +17,10 @@ from kexue.bert import (
     load_pretrained,
     replace_tokens,
     require_mlm_head,
+    rtd_auc,
     tiny_config,
     unshare_albert,
 )
-from kexue.bert.albert_electra import rtd_auc
 
 
 def test_albert_parameters_shared_once_and_unshared_counts_per_layer():
