@@ -1,6 +1,7 @@
 r"""Recipe: the article's checks on ALBERT and ELECTRA with tiny random models.
 
-Article: 用ALBERT和ELECTRA之前，请确认你真的了解它们 (see kexue.bert.albert_electra)
+Article: 用ALBERT和ELECTRA之前，请确认你真的了解它们, 2020-10-29, https://kexue.fm/archives/7846
+         (math in kexue.bert.albert_electra)
 Data:    kexue.data.peoples_daily sentences (ELECTRA pre-training); random ids for the timings
 Run:     kexue run albert-electra                 (full)
          kexue run albert-electra --budget quick  (about 30 s)

@@ -1,6 +1,7 @@
 r"""Recipe: the couplet bot as sequence labelling, a gated residual CNN against a BiLSTM tagger.
 
-Article: 基于CNN和序列标注的对联机器人 (see kexue.seq.couplet)
+Article: 基于CNN和序列标注的对联机器人, 2019-01-14, https://kexue.fm/archives/6270
+         (math in kexue.seq.couplet)
 Data:    kexue.data.couplets (3,834 pairs; fixed 80/10/10 train/validation/test split by a hash
          of the first line)
 Run:     kexue run couplet                 (full)

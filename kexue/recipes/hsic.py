@@ -1,6 +1,7 @@
 r"""Recipe: HSIC as an independence test (size, power, bandwidth) and the HSIC bottleneck.
 
-Article: HSIC简介：一个有意思的判断相关性的思路 (see kexue.stats.hsic)
+Article: HSIC简介：一个有意思的判断相关性的思路, 2019-08-26, https://kexue.fm/archives/6910
+         (math in kexue.stats.hsic)
 Data:    kexue.data.dependence_sim (linear, quadratic, sin_four_pi, circle, independent;
          hyppo's definitions with p = 1 and noise), kexue.data.digits (bottleneck)
 Run:     kexue run hsic                 (full, about 1 min)
