@@ -7,7 +7,9 @@ A row is *ready* when its recipe module exists; until then `kexue list` shows it
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["ARTICLES", "THEMES", "Article", "get", "by_theme"]
@@ -152,7 +154,15 @@ def get(slug: str) -> Article:
     try:
         return _BY_SLUG[slug]
     except KeyError:
-        raise KeyError(f"unknown slug {slug!r}; valid: {', '.join(_BY_SLUG)}") from None
+        hint = did_you_mean(slug, _BY_SLUG)
+        raise KeyError(f"unknown slug {slug!r}{hint}; valid: {', '.join(_BY_SLUG)}") from None
+
+
+def did_you_mean(word: str, valid: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest valid word (case-insensitive, via difflib), or ''."""
+    lowered = {v.lower(): v for v in valid}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
 
 
 def by_theme(theme: str) -> tuple[Article, ...]:

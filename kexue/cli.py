@@ -14,6 +14,9 @@ import json
 import math
 import os
 import platform
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from kexue import __version__
-from kexue.articles import ARTICLES, THEMES, Article, get
+from kexue.articles import ARTICLES, THEMES, Article, did_you_mean, get
 
 __all__ = ["main", "execute"]
 
@@ -93,9 +96,30 @@ def cmd_show(args: argparse.Namespace) -> int:
     recipe = importlib.import_module(a.recipe)
     print()
     print(inspect.getdoc(recipe) or "")
+    spec = getattr(recipe, "DATA", None)
+    if spec is None:
+        print("\nData: built in (this recipe takes no --data)")
+    else:
+        print(f"\nData (--data PATH): {spec.format}\n  default: {spec.default}")
+    from kexue.runs import field_rules
+
     print("\nConfig (full budget defaults; --set key=value to change):")
     for f in fields(recipe.Config):
-        print(f"  {f.name} = {f.default!r}")
+        rules = field_rules(f)
+        allowed = ""
+        if "choices" in rules:
+            allowed = f"  (one of {', '.join(map(str, rules['choices']))})"
+        elif "min" in rules or "max" in rules:
+            lo = (
+                "> 0"
+                if rules.get("min") == 5e-324
+                else f">= {rules['min']}"
+                if "min" in rules
+                else ""
+            )
+            hi = f"<= {rules['max']}" if "max" in rules else ""
+            allowed = f"  ({', '.join(x for x in (lo, hi) if x)})"
+        print(f"  {f.name} = {f.default!r}{allowed}")
     for name in ("QUICK", "SMOKE"):
         print(f"{name.lower()} overrides: {getattr(recipe, name, {})}")
     print("\nClaims:")
@@ -121,6 +145,137 @@ def _versions() -> dict[str, str]:
     }
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C during a run: the folder keeps its last checkpoint and resumes from it."""
+
+    def __init__(self, step: int | None, checkpoint: int | None) -> None:
+        at = "before the first step" if step is None else f"at step {step}"
+        kept = (
+            "no checkpoint had been written yet"
+            if checkpoint is None
+            else f"the last checkpoint is at step {checkpoint}"
+        )
+        super().__init__(f"interrupted {at}; {kept}; run the same command to resume")
+
+
+def data_recipes() -> list[str]:
+    """The slugs whose recipe takes `--data` (declares a module-level `DATA`)."""
+    slugs = []
+    for a in ARTICLES:
+        if not a.ready:
+            continue
+        try:
+            recipe = importlib.import_module(a.recipe)
+        except ImportError:
+            continue
+        if getattr(recipe, "DATA", None) is not None:
+            slugs.append(a.slug)
+    return slugs
+
+
+def _data_sets(
+    article: Article, recipe: ModuleType, data: str | None, sets: list[str]
+) -> list[str]:
+    """Check `--data` (exists, and the recipe takes data) and turn it into a `--set`."""
+    spec = getattr(recipe, "DATA", None)
+    if spec is not None and any(item.split("=", 1)[0].strip() == spec.field for item in sets):
+        raise UsageError(f"pass {article.slug}'s data with --data PATH, not --set {spec.field}=")
+    if data is None:
+        return sets
+    if spec is None:
+        raise UsageError(
+            f"{article.slug!r} takes no --data (it trains on built-in data); "
+            f"recipes that take --data: {', '.join(data_recipes())}"
+        )
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise UsageError(
+            f"--data {data}: no such file or folder ({article.slug} reads {spec.format})"
+        )
+    return [*sets, f"{spec.field}={path.resolve()}"]
+
+
+# Metrics that time the run: a re-evaluation keeps the original ones (it trained nothing).
+_TIMING = re.compile(r"(^|_)(ms|seconds|sec|speedup|time)(_|$)|(?<!log)_s(_|$)")
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs the same run: slug, budget, every Config value, data, kexue."""
+    return {
+        "slug": config.get("slug"),
+        "budget": config.get("budget"),
+        "config": json.loads(json.dumps(config.get("config"))),
+        "data": (config.get("data_fingerprint") or {}).get("listing_sha256"),
+        "kexue": (config.get("versions") or {}).get("kexue"),
+    }
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    if old["slug"] != new["slug"]:
+        return [f"slug {old['slug']} → {new['slug']}"]  # the Config fields differ wholesale
+    diffs = []
+    for key in ("budget", "kexue"):
+        if old[key] != new[key]:
+            diffs.append(f"{key} {old[key]} → {new[key]}")
+    old_cfg, new_cfg = old["config"] or {}, new["config"] or {}
+    for key in dict.fromkeys([*old_cfg, *new_cfg]):
+        if old_cfg.get(key, "—") != new_cfg.get(key, "—"):
+            diffs.append(f"{key} {old_cfg.get(key, '—')} → {new_cfg.get(key, '—')}")
+    if old["data"] != new["data"]:
+        diffs.append("data (another file listing)")
+    if len(diffs) > 8:
+        diffs = [*diffs[:8], f"and {len(diffs) - 8} more"]
+    return diffs
+
+
+# Files a folder may hold before its run starts: `kexue reproduce` opens the log first.
+_PRE_RUN_FILES = {"log.txt"}
+
+
+def _folder_state(out: Path, config: dict[str, Any]) -> tuple[str, list[str]]:
+    """Read-only look at `out`: ("new" | "resume" | "complete" | "other", differences).
+
+    Raises:
+        UsageError: `out` is a file, or cannot be read.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file, not a folder")
+    if not out.exists():
+        return "new", []
+    entries = {p.name for p in out.iterdir()}
+    if not entries - _PRE_RUN_FILES:
+        return "new", []
+    saved = out / "config.json"
+    if not saved.exists():
+        return "other", [f"{out} is not empty and holds no kexue run (no config.json)"]
+    try:
+        old = json.loads(saved.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return "other", [f"{saved} cannot be read ({err})"]
+    diffs = _differences(_identity(old), _identity(config))
+    if diffs:
+        return "other", diffs
+    done = {"metrics.json", "claims.json"} <= entries and "error.txt" not in entries
+    return ("complete" if done else "resume"), []
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot create the folder ({err.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: the folder is not writable")
+
+
+def _set_aside(out: Path) -> None:
+    """Remove a run folder for --overwrite: one atomic rename, then delete the renamed copy."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    aside = out.with_name(f".{out.name}.replaced-{stamp}")
+    os.replace(out, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def execute(
     slug: str,
     *,
@@ -131,63 +286,116 @@ def execute(
     data: str | None = None,
     threads: int | None = None,
     checkpoint_every: int = 500,
+    overwrite: bool = False,
+    re_evaluate: bool = False,
+    progress: bool | None = False,
+    say: Any = None,
 ) -> dict[str, Any]:
-    """Run the recipe of `slug` into a run folder; return {"metrics", "claims", "out"}.
+    """Run the recipe of `slug` into a run folder; return {"metrics", "claims", "out", "status"}.
+
+    A folder that holds the same run (slug, budget, seed, Config, data, kexue version) is resumed
+    from its checkpoint, or left alone when complete (status "complete"; `re_evaluate` runs the
+    evaluation again and keeps the original timings). A folder holding another run is refused
+    unless `overwrite`, which removes it first. Nothing is written before these checks.
 
     Raises:
-        UsageError: unknown slug, unknown key or badly typed value.
+        UsageError: unknown slug, key or value; bad --data, --out, --threads; another run.
         NonFiniteLossError: the loss diverged (the last good checkpoint is kept).
+        RunInterrupted: Ctrl-C; the folder resumes from its last checkpoint.
     """
+    article = _article(slug)
+    recipe = _recipe(article)
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads {threads}: must be at least 1")
+    if checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every {checkpoint_every}: must be at least 1")
+    sets = _data_sets(article, recipe, data, list(sets))
+    extra = {} if seed is None else {"seed": seed}
+
     import torch
     from accelerate import PartialState
 
-    from kexue.runs import RunDir, config_dict, judge_claims, resolve_config
+    from kexue.data import DataFormatError
+    from kexue.runs import RunDir, config_dict, data_fingerprint, judge_claims, resolve_config
 
-    article = _article(slug)
-    recipe = _recipe(article)
-    extra = {} if seed is None else {"seed": seed}
     try:
         cfg = resolve_config(recipe.Config, _budget_overrides(recipe, budget), sets, **extra)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    spec = getattr(recipe, "DATA", None)
+    data_path = getattr(cfg, spec.field) if spec is not None else None
     out = Path(out) if out is not None else Path("runs") / article.slug
+    config = {
+        "slug": article.slug,
+        "title": article.title,
+        "budget": budget,
+        "config": config_dict(cfg),
+        "data": data_path,
+        "data_fingerprint": data_fingerprint(data_path) if data_path else None,
+        "versions": _versions(),
+    }
+    status, diffs = _folder_state(out, config)
+    if status == "other" and not overwrite:
+        raise UsageError(
+            f"--out {out} holds another run ({'; '.join(diffs)}); choose another --out, or "
+            f"pass --overwrite to remove it and start afresh"
+        )
     state = PartialState(cpu=not torch.cuda.is_available())
     if threads is not None:
         torch.set_num_threads(threads)
+    if overwrite and status != "new":
+        if state.is_main_process:
+            _set_aside(out)
+        status = "new"
+    state.wait_for_everyone()
+    if state.is_main_process:
+        _make_folder(out)
+    if status == "complete" and not re_evaluate:
+        if say is not None and state.is_main_process:
+            say(f"{out}: already complete; nothing to do (--re-evaluate to evaluate again)")
+        return {
+            "metrics": json.loads((out / "metrics.json").read_text(encoding="utf-8")),
+            "claims": json.loads((out / "claims.json").read_text(encoding="utf-8")),
+            "out": str(out),
+            "status": "complete",
+        }
     run = RunDir(
         out,
         is_main=state.is_main_process,
         budget=budget,
-        data=data,
+        data=data_path,
         checkpoint_every=checkpoint_every,
+        progress=progress,
+        say=say,
     )
-    run.write_json(
-        "config.json",
-        {
-            "slug": article.slug,
-            "title": article.title,
-            "budget": budget,
-            "config": config_dict(cfg),
-            "world_size": state.num_processes,
-            "distributed_type": getattr(
-                state.distributed_type, "value", str(state.distributed_type)
-            ),
-            "backend": state.backend,
-            "data": data,
-            "versions": _versions(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
-    )
+    previous = None
+    if status == "new":
+        config.update(
+            world_size=state.num_processes,
+            distributed_type=getattr(state.distributed_type, "value", str(state.distributed_type)),
+            backend=state.backend,
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        run.write_json("config.json", config)
+    elif status == "complete":
+        previous = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     (run.path / "error.txt").unlink(missing_ok=True) if run.is_main else None
     start = time.perf_counter()
     try:
         metrics = recipe.run(cfg, run)
-    except BaseException:
+    except KeyboardInterrupt:
+        run.write_history()
+        raise RunInterrupted(run.last_step, run.checkpoint_step) from None
+    except BaseException as err:
         run.write_text("error.txt", traceback.format_exc())
         run.write_history()
+        if isinstance(err, (DataFormatError, FileNotFoundError)) and data_path is not None:
+            raise UsageError(str(err)) from None  # the user's data, not our code
         raise
     metrics = {k: float(v) for k, v in metrics.items()}
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
+    if previous is not None:  # a re-evaluation trains nothing: its timings are not the run's
+        metrics.update({k: v for k, v in previous.items() if _TIMING.search(k) and v is not None})
     claims = judge_claims(getattr(recipe, "CLAIMS", ()), metrics, budget)
     # Strict JSON has no NaN/inf: a non-finite metric is written as null.
     run.write_json(
@@ -196,11 +404,47 @@ def execute(
     run.write_json("claims.json", claims)
     run.write_history()
     state.wait_for_everyone()
-    return {"metrics": metrics, "claims": claims, "out": str(run.path)}
+    return {"metrics": metrics, "claims": claims, "out": str(run.path), "status": "ran"}
+
+
+def _sig(value: Any) -> str:
+    """A number at 4 significant figures (integers as they are); None as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> list[str]:
+    """The end of a run: the claims judged, those not judged at this budget, headline metrics."""
+    metrics = result["metrics"]
+    lines = [f"claims ({budget} budget):"] if getattr(recipe, "CLAIMS", ()) else []
+    for c in result["claims"]:
+        mark = "PASS" if c["pass"] else "FAIL"
+        bar = f"{c['op']} {_sig(c['threshold'])}"
+        lines.append(f"  {mark}  {c['metric']} = {_sig(c['measured'])} ({bar}): {c['text']}")
+    for c in getattr(recipe, "CLAIMS", ()):
+        if budget not in c.budgets:
+            judged = "/".join(c.budgets)
+            value = _sig(metrics.get(c.metric))
+            lines.append(
+                f"  n/j   {c.metric} = {value} (not judged at {budget}; at {judged}): {c.text}"
+            )
+    keys = [k for k in metrics if k != "wall_time_s"][:5] if not result["claims"] else []
+    keys.append("wall_time_s")
+    lines.append("metrics: " + ", ".join(f"{k} = {_sig(metrics.get(k))}" for k in keys))
+    lines.append(f"({len(metrics)} metrics in {Path(result['out']) / 'metrics.json'})")
+    return lines
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from kexue.runs import NonFiniteLossError
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
     try:
         result = execute(
@@ -212,21 +456,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             data=args.data,
             threads=args.threads,
             checkpoint_every=args.checkpoint_every,
+            overwrite=args.overwrite,
+            re_evaluate=args.re_evaluate,
+            progress=None if not args.quiet else False,
+            say=None if args.quiet else say,
         )
     except NonFiniteLossError as err:
         print(f"kexue run {args.slug}: {err}", file=sys.stderr)
         return 1
+    except RunInterrupted as err:
+        print(f"kexue run {args.slug}: {err}", file=sys.stderr)
+        return 130
     import torch
     from accelerate import PartialState
 
     if not PartialState(cpu=not torch.cuda.is_available()).is_main_process:
         return 0
-    print(json.dumps(result["metrics"], indent=2))
-    failed = [c for c in result["claims"] if not c["pass"]]
-    for c in result["claims"]:
-        mark = "PASS" if c["pass"] else "FAIL"
-        print(f"[{mark}] {c['metric']} = {c['measured']} {c['op']} {c['threshold']}: {c['text']}")
+    recipe = _recipe(_article(args.slug))
+    for line in summary_lines(recipe, result, args.budget):
+        print(line)
     print(f"run folder: {result['out']}")
+    failed = [c for c in result["claims"] if not c["pass"]]
     return 1 if (args.strict and failed) else 0
 
 
@@ -238,47 +488,94 @@ def _select(only: list[str] | None) -> list[Article]:
     for name in only:
         if name in THEMES:
             chosen += [a for a in ARTICLES if a.theme == name and a.ready]
-        else:
-            a = _article(name)
-            if not a.ready:
-                _recipe(a)  # raises the 'planned' UsageError
-            chosen.append(a)
+            continue
+        if name not in {a.slug for a in ARTICLES}:
+            hint = did_you_mean(name, [*THEMES, *(a.slug for a in ARTICLES)])
+            raise UsageError(
+                f"--only {name}: not a theme or a slug{hint}; themes: {', '.join(THEMES)}; "
+                f"slugs: see `kexue list`"
+            )
+        a = _article(name)
+        if not a.ready:
+            _recipe(a)  # raises the 'planned' UsageError
+        chosen.append(a)
     return list(dict.fromkeys(chosen))
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Each recipe in its own process; a report at the end, or of what finished on Ctrl-C.
+
+    Exit status with --strict: 3 when a recipe crashed (or timed out), else 1 when a claim
+    failed, else 0. Without --strict: 0 unless interrupted (130).
+    """
     from tqdm import tqdm
 
     from kexue.report import write_report
 
     articles = _select(args.only)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(articles, desc=f"reproduce ({args.budget})", unit="recipe")
-    for a in bar:
-        bar.set_postfix_str(a.slug)
-        folder = out / a.slug
-        folder.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "kexue", "run", a.slug, "--budget", args.budget]
-        cmd += ["--out", str(folder)]
-        if args.seed is not None:
-            cmd += ["--seed", str(args.seed)]
-        if args.threads is not None:
-            cmd += ["--threads", str(args.threads)]
-        # A subprocess per recipe: a crash, a hang or a leak in one cannot take the others down.
-        with open(folder / "log.txt", "wb") as log:
-            try:
-                proc = subprocess.run(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout
-                )
-                code = proc.returncode
-            except subprocess.TimeoutExpired:
-                code = "timeout"
-        if code != 0 and not (folder / "error.txt").exists():
-            tail = (folder / "log.txt").read_text(errors="replace")[-4000:]
-            (folder / "error.txt").write_text(f"exit status {code}\n{tail}")
-    html, md = write_report(out, [a.slug for a in articles], budget=args.budget)
+    _make_folder(out)
+    command = "kexue " + " ".join(map(shlex.quote, args.argv))
+    crashed: list[str] = []
+    failed: list[str] = []
+    finished: list[str] = []
+    bar = tqdm(articles, desc=f"reproduce ({args.budget})", unit="recipe", disable=args.quiet)
+    try:
+        for a in bar:
+            bar.set_postfix_str(a.slug)
+            folder = out / a.slug
+            folder.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "kexue", "run", a.slug, "--budget", args.budget]
+            cmd += ["--out", str(folder), "--quiet"]
+            if args.seed is not None:
+                cmd += ["--seed", str(args.seed)]
+            if args.threads is not None:
+                cmd += ["--threads", str(args.threads)]
+            if args.overwrite:
+                cmd += ["--overwrite"]
+            # A subprocess per recipe: a crash, a hang or a leak in one cannot take the others
+            # down.
+            with open(folder / "log.txt", "wb") as log:
+                try:
+                    proc = subprocess.run(
+                        cmd, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout
+                    )
+                    code: int | str = proc.returncode
+                except subprocess.TimeoutExpired:
+                    code = "timeout"
+            if code == 130:
+                raise KeyboardInterrupt
+            finished.append(a.slug)
+            if code != 0 and not (folder / "error.txt").exists():
+                tail = (folder / "log.txt").read_text(errors="replace")[-4000:]
+                (folder / "error.txt").write_text(f"exit status {code}\n{tail}")
+            claims_file = folder / "claims.json"
+            if code != 0 or not claims_file.exists():
+                crashed.append(a.slug)
+            elif not all(c["pass"] for c in json.loads(claims_file.read_text(encoding="utf-8"))):
+                failed.append(a.slug)
+    except KeyboardInterrupt:
+        bar.close()
+        html, md = write_report(
+            out, [a.slug for a in articles], budget=args.budget, command=command,
+            seed=args.seed, partial=True,
+        )  # fmt: skip
+        print(
+            f"interrupted after {len(finished)} of {len(articles)} recipes; partial report: "
+            f"{html}\nrun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    html, md = write_report(
+        out, [a.slug for a in articles], budget=args.budget, command=command, seed=args.seed
+    )
     print(f"report: {html}\n        {md}")
+    if crashed:
+        print(f"crashed: {', '.join(crashed)}", file=sys.stderr)
+    if failed:
+        print(f"a claim failed: {', '.join(failed)}", file=sys.stderr)
+    if args.strict:
+        return 3 if crashed else 1 if failed else 0
     return 0
 
 
@@ -289,6 +586,12 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from kexue.runs import atomic_write_json, atomic_write_text
 
     root = Path(args.root)
+    project = root / "pyproject.toml"
+    if not (project.is_file() and 'name = "kexue"' in project.read_text(encoding="utf-8")):
+        raise UsageError(
+            f"{root.resolve()} is not a kexue checkout (no pyproject.toml naming kexue); "
+            f"run `kexue docs` in the checkout, or pass --root"
+        )
     measured_path = root / "docs" / "measured.json"
     measured = json.loads(measured_path.read_text()) if measured_path.exists() else {}
     for folder in args.runs or ():
@@ -343,6 +646,18 @@ def build_parser() -> argparse.ArgumentParser:
         "one thread per process is fastest on a few cores; raise it for larger models)",
     )
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove a folder that holds another run (other slug, budget, seed, --set, data or "
+        "kexue version) and start afresh",
+    )
+    p.add_argument(
+        "--re-evaluate",
+        action="store_true",
+        help="evaluate a complete run again from its final checkpoint (timings are kept)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars or notes on stderr")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("reproduce", help="run many recipes and write a report")
@@ -352,6 +667,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, default=1, help="torch threads per recipe (default 1)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per recipe")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a claim failed, 3 when a recipe crashed (for CI gates)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="passed on to each `kexue run`")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("docs", help="regenerate README's table and docs/articles.md")
@@ -363,11 +685,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except UsageError as err:
         print(f"kexue: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("kexue: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `kexue list | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

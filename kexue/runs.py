@@ -20,15 +20,18 @@ Only the main process writes; the others keep state in memory (distributed runs)
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 import os
 import random
+import re
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,15 +40,20 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from kexue.articles import did_you_mean
+
 __all__ = [
     "Claim",
+    "DataSpec",
     "NonFiniteLossError",
     "RunDir",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "data_fingerprint",
     "judge_claims",
     "make_accelerator",
+    "param",
     "resolve_config",
     "seed_everything",
 ]
@@ -56,12 +64,21 @@ BUDGETS: tuple[str, ...] = ("smoke", "quick", "full")
 
 
 # ----------------------------------------------------------------------------- atomic writes
+def _umask() -> int:
+    # The only portable way to read the umask is to set it; put it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would (0666 & ~umask).
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -154,6 +171,83 @@ def _convert(name: str, text: str, typ: Any) -> Any:
     return text
 
 
+def param(
+    default: Any,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: Iterable[Any] | None = None,
+) -> Any:
+    """A Config field with a range or a set of choices, checked by `resolve_config`.
+
+    `min`/`max` are inclusive bounds (for a tuple, on each element); `choices` lists the allowed
+    values (for a tuple, of each element). Fields without `param` get the default rules of
+    `field_rules`.
+    """
+    meta: dict[str, Any] = {}
+    if min is not None:
+        meta["min"] = min
+    if max is not None:
+        meta["max"] = max
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    return field(default=default, metadata=meta)
+
+
+# Names of integer fields that count something (steps, sizes, widths): at least 1.
+_COUNT = re.compile(
+    r"(^|_)(steps|epochs|iters|batch|size|dim|dims|hidden|width|depth|heads|layers|blocks|every|"
+    r"seeds|repeats|replicates|draws|trials|samples|couplings|routings|maxlen|accum|n|d|emb|"
+    r"dense|filters|channels)($|_)"
+)
+
+
+def field_rules(f: Any) -> dict[str, Any]:
+    """The range or choices of a Config field: its `param` metadata, else rules from its name.
+
+    Default rules, which hold for every recipe's Config: a seed is ≥ 0; an integer that counts
+    (steps, epochs, sizes, `n_*`, ... but not warm-up lengths) is ≥ 1 when its default is; any
+    other non-negative number stays non-negative; a learning rate (`lr`, `*_lr`) is > 0 (given
+    as min = the smallest positive float); dropout-like rates lie in [0, 1].
+    """
+    if f.metadata:
+        return dict(f.metadata)
+    default = f.default
+    sample = default[0] if isinstance(default, tuple) and default else default
+    if isinstance(sample, bool) or not isinstance(sample, (int, float)):
+        return {}
+    name = f.name
+    if name == "seed":
+        return {"min": 0}
+    if re.search(r"(^|_)lrs?($|_)", name):
+        return {"min": 5e-324}
+    if re.search(r"(^|_)(dropout|dropconnect|keep|top_p)($|_)", name):
+        return {"min": 0.0, "max": 1.0}
+    if isinstance(sample, int) and sample >= 1 and _COUNT.search(name) and "warmup" not in name:
+        return {"min": 1}
+    if sample >= 0:
+        return {"min": 0}
+    return {}
+
+
+def _check_value(name: str, value: Any, rules: Mapping[str, Any]) -> None:
+    items = value if isinstance(value, tuple) else (value,)
+    for item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"--set {name}: {item} is not a finite number")
+        if "choices" in rules and item not in rules["choices"]:
+            valid = ", ".join(map(str, rules["choices"]))
+            hint = did_you_mean(str(item), [str(c) for c in rules["choices"]])
+            raise ValueError(f"--set {name}={item}: not one of {valid}{hint}")
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            lo, hi = rules.get("min"), rules.get("max")
+            if lo is not None and item < lo:
+                bound = "> 0" if lo == 5e-324 else f">= {lo}"
+                raise ValueError(f"--set {name}={item}: must be {bound}")
+            if hi is not None and item > hi:
+                raise ValueError(f"--set {name}={item}: must be <= {hi}")
+
+
 def resolve_config(
     config_cls: type,
     budget_overrides: Mapping[str, Any] | None = None,
@@ -162,29 +256,78 @@ def resolve_config(
 ) -> Any:
     """Build a frozen Config: defaults, then the budget's overrides, then `key=value` strings.
 
+    Every value set from the command line is checked against `field_rules` (ranges, choices).
+
     Raises:
-        ValueError: an unknown key (the message lists the valid ones) or a value of the wrong type.
+        ValueError: an unknown key (the message lists the valid ones), a value of the wrong type
+            or out of its range.
     """
     valid = {f.name: f for f in fields(config_cls)}
+
+    def known(key: str) -> str:
+        if key not in valid:
+            hint = did_you_mean(key, valid)
+            raise ValueError(f"unknown config key {key!r}{hint}; valid: {', '.join(valid)}")
+        return key
+
     values: dict[str, Any] = {}
     for source in (budget_overrides or {}, extra):
         for key, value in source.items():
-            if key not in valid:
-                raise ValueError(f"unknown config key {key!r}; valid: {', '.join(valid)}")
-            values[key] = value
+            values[known(key)] = value
+    checked = dict(extra)
     for item in sets:
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         key, text = item.split("=", 1)
-        key = key.strip()
-        if key not in valid:
-            raise ValueError(f"unknown config key {key!r}; valid: {', '.join(valid)}")
-        values[key] = _convert(key, text.strip(), valid[key].type)
+        key = known(key.strip())
+        values[key] = checked[key] = _convert(key, text.strip(), valid[key].type)
+    for key, value in checked.items():
+        _check_value(key, value, field_rules(valid[key]))
     return config_cls(**values)
 
 
 def config_dict(cfg: Any) -> dict[str, Any]:
     return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class DataSpec:
+    """What a recipe's `--data PATH` is: the Config field it fills and the format it reads.
+
+    Attributes:
+        field: the Config field that `--data` sets (a path, or None for the default data).
+        format: the layout the recipe reads, in words (shown by `kexue show` and in errors).
+        default: where the data comes from without `--data`.
+    """
+
+    field: str
+    format: str
+    default: str
+
+
+def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """File count, total bytes and a hash of the listing (relative path and size of each file).
+
+    Recorded in a run folder's config.json, so that resuming a run on other data is refused.
+    Contents are not hashed: a 30 GB corpus would take minutes; a changed size or name is the
+    cheap signal that the data is not the same.
+    """
+    root = Path(path).resolve()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    total = 0
+    for f in files:
+        size = f.stat().st_size
+        total += size
+        rel = f.name if f == root else f.relative_to(root).as_posix()
+        digest.update(f"{rel}\t{size}\n".encode())
+    return {
+        "path": str(root),
+        "files": len(files),
+        "bytes": total,
+        "listing_sha256": digest.hexdigest(),
+    }
 
 
 # ----------------------------------------------------------------------------- claims
@@ -331,6 +474,9 @@ class RunDir:
         checkpoint_seconds: ... or when this many seconds passed since the last save.
         budget: the budget the run was started with (recipes may read it).
         data: a user-supplied data path (`--data`), or None.
+        progress: show a progress bar per phase on stderr (`progress`); by default only when
+            stderr is a terminal. Only the main process ever shows one.
+        say: where one-line notes ("resuming from step N of M") go; None keeps quiet.
     """
 
     def __init__(
@@ -342,6 +488,8 @@ class RunDir:
         checkpoint_seconds: float = 60.0,
         budget: str = "full",
         data: str | None = None,
+        progress: bool | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.is_main = is_main
@@ -353,8 +501,41 @@ class RunDir:
         self.resumed_from: int | None = None
         self.next_step = 0  # the step `log_next` records; `restore` moves it to the checkpoint
         self._last_save = time.monotonic()
+        if progress is None:
+            progress = sys.stderr.isatty()
+        self.show_progress = bool(progress) and is_main
+        self.say = say if is_main else None
+        self.phase: tuple[str, int] | None = None  # (name, total) of the loop `progress` wraps
+        self.checkpoint_step: int | None = None  # the step of the last checkpoint written/read
         if is_main:
             self.path.mkdir(parents=True, exist_ok=True)
+
+    # -- progress
+    def progress(self, steps: Iterable[int], desc: str, total: int | None = None) -> Iterable[int]:
+        """Wrap a training loop's steps in a progress bar (step, rate, ETA) on stderr.
+
+        `steps` is usually `range(start, stop)` of a resumed loop: the bar then starts at
+        `start` of `stop`. The phase's name and length ride in the next checkpoint, so a resumed
+        run can say "resuming from step N of M (desc)".
+        """
+        if isinstance(steps, range):
+            total, initial = steps.stop, steps.start
+        else:
+            initial = 0
+        self.phase = (desc, int(total) if total is not None else -1)
+        if not self.show_progress:
+            yield from steps
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            steps, desc=desc, total=total, initial=initial, unit="step", dynamic_ncols=True,
+            leave=False, file=sys.stderr, mininterval=0.5,
+        )  # fmt: skip
+        try:
+            yield from bar
+        finally:
+            bar.close()
 
     # -- files
     def file(self, name: str) -> Path:
@@ -438,6 +619,7 @@ class RunDir:
                 f"change the seed."
             )
         meta = {
+            "phase": json.dumps(self.phase),
             "step": json.dumps(int(step)),
             "state": json.dumps(skeleton),
             "history": json.dumps(self.history),
@@ -445,6 +627,7 @@ class RunDir:
         self.write_bytes(CHECKPOINT, st_save(tensors, metadata=meta))
         self.write_history()
         self._last_save = time.monotonic()
+        self.checkpoint_step = int(step)
 
     def maybe_checkpoint(self, step: int, objects: Mapping[str, Any]) -> None:
         """Checkpoint after `step` completed steps if enough steps or seconds have passed."""
@@ -480,5 +663,17 @@ class RunDir:
         step = int(json.loads(meta["step"]))
         self.history = [row for row in json.loads(meta["history"]) if row["step"] < step]
         self.resumed_from = step
+        self.checkpoint_step = step
         self.next_step = step
+        if self.say is not None:
+            phase = json.loads(meta.get("phase", "null"))
+            if phase and phase[1] >= 0:
+                self.say(f"resuming from step {step} of {phase[1]} ({phase[0]})")
+            else:
+                self.say(f"resuming from step {step}")
         return step
+
+    @property
+    def last_step(self) -> int | None:
+        """The last step logged to the history, or None before the first."""
+        return self.history[-1]["step"] if self.history else None

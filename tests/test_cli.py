@@ -21,13 +21,42 @@ from kexue.report import write_report
         (["run", "wgan", "--set", "nope=1"], "unknown config key 'nope'; valid: seed, p, q"),
         (["run", "wgan", "--set", "gen_steps=many"], "--set gen_steps=many: expected int"),
         (["run", "wgan", "--set", "gen_steps"], "--set expects key=value"),
-        (["reproduce", "--only", "no-such"], "unknown slug 'no-such'"),
+        (["reproduce", "--only", "no-such"], "--only no-such: not a theme or a slug"),
+        (["reproduce", "--only", "GAN"], "(did you mean 'gan'?); themes: gan, flows"),
+        (["run", "wgn"], "unknown slug 'wgn' (did you mean 'wgan'?)"),
+        (["run", "gan_qp"], "(did you mean 'gan-qp'?)"),
+        (["run", "wgan", "--set", "p=nope"], "--set p=nope: not one of eight_gaussians"),
+        (["run", "wgan", "--set", "gen_steps=-5"], "--set gen_steps=-5: must be >= 1"),
+        (["run", "wgan", "--set", "lr=0"], "--set lr=0.0: must be > 0"),
+        (["run", "wgan", "--set", "lr=nan"], "nan is not a finite number"),
+        (["run", "wgan", "--set", "gen_stepz=1"], "(did you mean 'gen_steps'?)"),
+        (["run", "wgan", "--threads", "0"], "--threads 0: must be at least 1"),
+        (["run", "wgan", "--checkpoint-every", "0"], "--checkpoint-every 0: must be at least 1"),
+        (["run", "couplet", "--data", "/no/such/place"], "--data /no/such/place: no such file"),
+        (["run", "wgan", "--data", "."], "recipes that take --data: seq2seq-title"),
+        (["run", "couplet", "--set", "data=."], "with --data PATH, not --set data="),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "x")] if argv[0] != "show" else argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_out_that_is_a_file_or_cannot_be_made(tmp_path, capsys):
+    file = tmp_path / "f"
+    file.write_text("x")
+    assert main(["run", "wgan", "--out", str(file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["run", "wgan", "--out", str(file / "sub")]) == 2
+    assert "cannot create the folder" in capsys.readouterr().err
+    assert file.read_text() == "x"
+
+
+def test_docs_refuses_outside_a_checkout(tmp_path, capsys):
+    assert main(["docs", "--root", str(tmp_path)]) == 2
+    assert "is not a kexue checkout" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_planned_slug_is_a_usage_error():
@@ -72,7 +101,7 @@ def test_run_strict_exits_1_when_a_claim_fails(tmp_path, capsys):
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims and not claims[0]["pass"]
     assert main([*argv, "--strict"]) == 1
-    assert "[FAIL] critic_gp_rel_error" in capsys.readouterr().out
+    assert "FAIL  critic_gp_rel_error = " in capsys.readouterr().out
 
 
 def test_report_shows_successes_and_failures(tmp_path):

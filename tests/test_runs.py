@@ -185,15 +185,11 @@ def test_a_diverging_run_stops_clearly(tmp_path, capsys):
 
 def test_divergence_after_a_good_checkpoint_keeps_it(tmp_path, capsys):
     out = tmp_path / "run"
-    base = ["run", "wgan", "--out", str(out), "--budget", "smoke"]
-    assert main(base) == 0
-    good = (out / "checkpoint.safetensors").read_bytes()
-    capsys.readouterr()
-    # Resume with more generator steps and an absurd penalty weight: the GAN part diverges.
-    assert main([*base, "--set", "gen_steps=20", "--set", "lam=1e38"]) == 1
+    # The critic part checkpoints every 5 steps; the GAN part's absurd learning rate diverges.
+    argv = ["run", "wgan", "--out", str(out), "--budget", "smoke", "--checkpoint-every", "5"]
+    assert main([*argv, "--set", "lr=1e30"]) == 1
     err = capsys.readouterr().err
-    assert "the last good checkpoint" in err and "Traceback" not in err
-    assert (out / "checkpoint.safetensors").read_bytes() == good
+    assert "at step 20; stopping: the last good checkpoint" in err and "Traceback" not in err
     tensors = load_file(str(out / "checkpoint.safetensors"))
     assert all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
 

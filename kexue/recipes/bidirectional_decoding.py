@@ -33,7 +33,7 @@ import torch
 
 from kexue.data import csl_titles
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, DataSpec, RunDir, make_accelerator, seed_everything
 from kexue.seq import BiSeq2Seq, CharVocab, Seq2Seq, bleu, pad_batch, position_accuracy, rouge_l
 
 
@@ -54,6 +54,12 @@ class Config:
     n_eval: int = 40
     data: str | None = None
 
+
+DATA = DataSpec(
+    "data",
+    "a CSL title folder: dev.tsv and test.tsv, columns task<TAB>abstract<TAB>title",
+    "../shared/data/csl_ts beside the checkout, or $KEXUE_DATA/csl_ts",
+)
 
 QUICK = {"steps": 30, "n_eval": 6, "max_source": 60}
 SMOKE = {"steps": 2, "n_eval": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8, "max_source": 40,

@@ -78,9 +78,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.data import couplets
+from kexue.data import DataFormatError, couplets
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, best_state, make_accelerator, seed_everything
+from kexue.runs import Claim, DataSpec, RunDir, best_state, make_accelerator, seed_everything
 from kexue.seq import BiLSTMTagger, CoupletCNN, constrained_decode, tagging_loss
 
 
@@ -100,6 +100,13 @@ class Config:
     warmup_steps: int = 20  # per-step times before this are not timed (allocator, caches)
     data: str | None = None
 
+
+DATA = DataSpec(
+    "data",
+    "a couplet folder: in.txt and out.txt, one half per line, aligned line by line "
+    "(spaces between characters are ignored)",
+    "../shared/data/couplets beside the checkout, or $KEXUE_DATA/couplets",
+)
 
 QUICK = {"steps": 150}
 SMOKE = {
@@ -148,6 +155,12 @@ def _split(pairs: list[tuple[str, str]]) -> tuple[list, list, list]:
     train = [p for p, b in zip(pairs, bucket, strict=True) if b >= 2]
     valid = [p for p, b in zip(pairs, bucket, strict=True) if b == 1]
     test = [p for p, b in zip(pairs, bucket, strict=True) if b == 0]
+    for name, part in (("training", train), ("validation", valid), ("test", test)):
+        if not part:
+            raise DataFormatError(
+                f"{len(pairs)} couplets leave the {name} split empty (the split is 80/10/10 by a "
+                f"hash of the first line): give at least a few dozen distinct first lines"
+            )
     return train, valid, test
 
 

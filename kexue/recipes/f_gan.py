@@ -34,7 +34,7 @@ from kexue.data import mode_centres, mode_std, toy2d
 from kexue.gan import divergence, f_d_loss, f_estimate, f_g_loss, hq_fraction, modes_covered
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, make_accelerator, param, seed_everything
 from kexue.stats import w1_exact
 
 ESTIMATED = ("kl", "reverse_kl", "pearson", "squared_hellinger", "total_variation", "js",
@@ -51,7 +51,7 @@ class Config:
     est_hidden: tuple[int, ...] = (64, 64)
     n_eval: int = 200_000
     gan_divergences: tuple[str, ...] = ("kl", "reverse_kl", "squared_hellinger", "gan")
-    gan_data: str = "eight_gaussians"
+    gan_data: str = param("eight_gaussians", choices=("eight_gaussians", "twentyfive_gaussians"))
     gan_steps: int = 1200
     gan_hidden: tuple[int, ...] = (128, 128, 128)
     gan_lr: float = 2e-4

@@ -52,7 +52,7 @@ from kexue.gan import (
 )
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, make_accelerator, param, seed_everything
 from kexue.stats import w1_exact
 
 CRITIC_ARMS = ("clip", "gp", "one_sided_gp", "sn", "sn_fresh", "sn_project")
@@ -62,7 +62,7 @@ GAN_ARMS = ("clip", "gp", "sn")
 @dataclass(frozen=True)
 class Config:
     seed: int = 0
-    data: str = "eight_gaussians"
+    toy: str = param("eight_gaussians", choices=("eight_gaussians", "twentyfive_gaussians"))
     shift: float = 0.5  # q = p + (shift, 0): W1 = shift exactly
     n_eval: int = 1000
     batch_size: int = 256
@@ -136,11 +136,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     log = out.log_next
 
     shift = torch.tensor([cfg.shift, 0.0])
-    x_p = toy2d(cfg.data, cfg.n_eval, seed=10_000 + cfg.seed).astype(np.float64)
+    x_p = toy2d(cfg.toy, cfg.n_eval, seed=10_000 + cfg.seed).astype(np.float64)
     x_q = x_p + shift.numpy()  # translation: W1 = ‖t‖ exactly
     w1 = w1_exact(x_p, x_q)
     tp, tq = torch.from_numpy(x_p).float(), torch.from_numpy(x_q).float()
-    pool = torch.from_numpy(toy2d(cfg.data, 100_000, seed=cfg.seed))
+    pool = torch.from_numpy(toy2d(cfg.toy, 100_000, seed=cfg.seed))
     metrics: dict[str, float] = {"w1_exact": w1}
     critics: dict[str, nn.Module] = {}
 
@@ -219,9 +219,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     metrics["gp_over_sn_time"] = metrics["gp_ms_per_step"] / metrics["sn_ms_per_step"]
 
     # ---- part 2: WGAN on the toy with each constraint
-    centres, std = mode_centres(cfg.data), mode_std(cfg.data)
-    ref = toy2d(cfg.data, cfg.n_eval, seed=30_000 + cfg.seed)
-    metrics["gan_w1_floor"] = w1_noise_floor(cfg.data, cfg.n_eval, seed=cfg.seed)
+    centres, std = mode_centres(cfg.toy), mode_std(cfg.toy)
+    ref = toy2d(cfg.toy, cfg.n_eval, seed=30_000 + cfg.seed)
+    metrics["gan_w1_floor"] = w1_noise_floor(cfg.toy, cfg.n_eval, seed=cfg.seed)
     samples = {}
     for arm in GAN_ARMS:
         key = f"gan_{arm}"

@@ -29,7 +29,7 @@ import torch
 
 from kexue.data import csl_titles
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, DataSpec, RunDir, make_accelerator, seed_everything
 from kexue.seq import CharVocab, Seq2Seq, bleu, copy_rate, pad_batch, rouge_l, rouge_n
 
 
@@ -51,6 +51,12 @@ class Config:
     n_eval_off: int = 40  # held-out pairs decoded (greedy) by the no-prior model for copy rate
     data: str | None = None
 
+
+DATA = DataSpec(
+    "data",
+    "a CSL title folder: dev.tsv and test.tsv, columns task<TAB>abstract<TAB>title",
+    "../shared/data/csl_ts beside the checkout, or $KEXUE_DATA/csl_ts",
+)
 
 QUICK = {"steps": 60, "n_eval": 10, "n_eval_off": 6, "max_source": 60}
 SMOKE = {"steps": 3, "n_eval": 3, "n_eval_off": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8,

@@ -32,14 +32,14 @@ from kexue.data import mode_centres, mode_std, toy2d
 from kexue.gan import anchor_regularizer, hq_fraction, modes_covered, sgan_d_loss, sgan_g_loss
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, make_accelerator, param, seed_everything
 
 
 @dataclass(frozen=True)
 class Config:
     seed: int = 0
     seeds: int = 5  # seeds seed, seed+1, ... per arm
-    data: str = "twentyfive_gaussians"
+    toy: str = param("twentyfive_gaussians", choices=("eight_gaussians", "twentyfive_gaussians"))
     lams: tuple[float, ...] = (0.0, 5.0)
     steps: int = 1500
     g_steps: int = 2  # generator steps per anchor (the reference code's schedule)
@@ -69,9 +69,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     out.restore(state)  # rows are numbered on across the parts: out.log_next
     log = out.log_next
 
-    centres, std = mode_centres(cfg.data), mode_std(cfg.data)
+    centres, std = mode_centres(cfg.toy), mode_std(cfg.toy)
     k = len(centres)
-    pool = torch.from_numpy(toy2d(cfg.data, 100_000, seed=cfg.seed))
+    pool = torch.from_numpy(toy2d(cfg.toy, 100_000, seed=cfg.seed))
     z_eval = torch.randn(cfg.n_eval, 2, generator=torch.Generator().manual_seed(99))
     metrics: dict[str, float] = {}
     samples = {}
@@ -145,7 +145,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     out.save_checkpoint(out.next_step, state)
 
     if out.is_main:
-        ref = toy2d(cfg.data, 400, seed=60_000)
+        ref = toy2d(cfg.toy, 400, seed=60_000)
         names = list(samples)
         sets = [[(ref, "real"), (samples[n], n)] for n in names]
         titles = [f"{n}: {int(results[f'{n}_modes'])}/{k}, hq {results[f'{n}_hq']:.2f}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.data import mode_centres, mode_std, toy2d
+from kexue.data import TOY2D, mode_centres, mode_std, toy2d
 from kexue.gan import (
     clip_weights,
     dual_estimate,
@@ -38,15 +38,15 @@ from kexue.gan import (
 )
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, make_accelerator, param, seed_everything
 from kexue.stats import w1_exact
 
 
 @dataclass(frozen=True)
 class Config:
     seed: int = 0
-    p: str = "eight_gaussians"
-    q: str = "two_moons"
+    p: str = param("eight_gaussians", choices=TOY2D)
+    q: str = param("two_moons", choices=TOY2D)
     n_eval: int = 2000  # held-out samples per side for the exact W1 and the dual estimates
     batch_size: int = 256
     critic_steps: int = 4000
@@ -56,7 +56,7 @@ class Config:
     lam: float = 10.0  # gradient-penalty weight, as in WGAN-GP
     critic_lr: float = 1e-3  # Adam for the GP critic between fixed p and q
     lr: float = 2e-4  # Adam for the GAN, betas (0.5, 0.9) as in WGAN-GP
-    gan_data: str = "eight_gaussians"
+    gan_data: str = param("eight_gaussians", choices=("eight_gaussians", "twentyfive_gaussians"))
     gen_steps: int = 4000  # generator updates
     n_critic: int = 5  # critic updates per generator update
     z_dim: int = 2
