@@ -9,6 +9,8 @@ EXTRAS ?= dev
 install: $(STAMP)
 
 # torch goes in first, pinned, so that pip takes the CPU wheel instead of resolving a CUDA build.
+# Elsewhere: `pip install torch --index-url https://download.pytorch.org/whl/cpu` for a CPU-only
+# build, plain `pip install torch` for the CUDA build (several GB), then `pip install -e .`.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
