@@ -228,10 +228,6 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return diffs
 
 
-# Files a folder may hold before its run starts: `kexue reproduce` opens the log first.
-_PRE_RUN_FILES = {"log.txt"}
-
-
 def _folder_state(out: Path, config: dict[str, Any]) -> tuple[str, list[str]]:
     """Read-only look at `out`: ("new" | "resume" | "complete" | "other", differences).
 
@@ -243,7 +239,7 @@ def _folder_state(out: Path, config: dict[str, Any]) -> tuple[str, list[str]]:
     if not out.exists():
         return "new", []
     entries = {p.name for p in out.iterdir()}
-    if not entries - _PRE_RUN_FILES:
+    if not entries:
         return "new", []
     saved = out / "config.json"
     if not saved.exists():
@@ -511,10 +507,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from kexue.report import write_report
+    from kexue.runs import atomic_write_text
 
     articles = _select(args.only)
     out = Path(args.out)
-    _make_folder(out)
+    logs = out / "logs"
+    _make_folder(logs)
     command = "kexue " + " ".join(map(shlex.quote, args.argv))
     crashed: list[str] = []
     failed: list[str] = []
@@ -524,7 +522,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         for a in bar:
             bar.set_postfix_str(a.slug)
             folder = out / a.slug
-            folder.mkdir(parents=True, exist_ok=True)
+            # Logs and failure notes live beside the run folders, never in them: a finished or
+            # foreign run folder must not change.
+            log_path, failure = logs / f"{a.slug}.log", logs / f"{a.slug}.error.txt"
+            failure.unlink(missing_ok=True)
             cmd = [sys.executable, "-m", "kexue", "run", a.slug, "--budget", args.budget]
             cmd += ["--out", str(folder), "--quiet"]
             if args.seed is not None:
@@ -535,7 +536,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 cmd += ["--overwrite"]
             # A subprocess per recipe: a crash, a hang or a leak in one cannot take the others
             # down.
-            with open(folder / "log.txt", "wb") as log:
+            with open(log_path, "wb") as log:
                 try:
                     proc = subprocess.run(
                         cmd, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout
@@ -546,9 +547,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             if code == 130:
                 raise KeyboardInterrupt
             finished.append(a.slug)
-            if code != 0 and not (folder / "error.txt").exists():
-                tail = (folder / "log.txt").read_text(errors="replace")[-4000:]
-                (folder / "error.txt").write_text(f"exit status {code}\n{tail}")
+            if code != 0:
+                tail = log_path.read_text(errors="replace")[-4000:]
+                atomic_write_text(failure, f"exit status {code}\n{tail}")
             claims_file = folder / "claims.json"
             if code != 0 or not claims_file.exists():
                 crashed.append(a.slug)
