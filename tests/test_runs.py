@@ -152,23 +152,30 @@ def _metrics(folder: Path) -> dict:
     return m
 
 
-def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path):
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    subprocess.run(_kexue("run", "wgan", "--out", str(straight), *RESUME_ARGS), check=True,
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("straight") / "run"
+    subprocess.run(_kexue("run", "wgan", "--out", str(out), *RESUME_ARGS), check=True,
                    capture_output=True)  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
+def test_a_run_killed_mid_training_resumes_to_the_same_metrics(straight, sig, tmp_path):
+    killed = tmp_path / "killed"
     proc = subprocess.Popen(_kexue("run", "wgan", "--out", str(killed), *RESUME_ARGS),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     ckpt = killed / "checkpoint.safetensors"
     deadline = time.monotonic() + 120
     while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(sig)
+    assert proc.wait() == (130 if sig == signal.SIGINT else -signal.SIGKILL)
     assert ckpt.exists() and not (killed / "metrics.json").exists(), "not killed mid-training"
     done = subprocess.run(_kexue("run", "wgan", "--out", str(killed), *RESUME_ARGS),
                           check=True, capture_output=True, text=True)  # fmt: skip
     assert _metrics(killed) == _metrics(straight)
-    assert "run folder" in done.stdout
+    assert "run folder" in done.stdout and "resuming from step" in done.stderr
     rows = (killed / "history.csv").read_text().splitlines()
     assert len(rows) == 1 + 200  # header + one row per step, none lost or doubled
 
