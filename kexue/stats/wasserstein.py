@@ -35,7 +35,66 @@ def _as_points(x: object, name: str) -> np.ndarray:
         arr = arr[:, None]
     if arr.ndim != 2 or len(arr) == 0:
         raise ValueError(f"{name} must be a non-empty array of shape (n, d), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(
+            f"{name} contains NaN or inf (at row {np.argwhere(~np.isfinite(arr))[0, 0]})"
+        )
     return arr
+
+
+def _as_point_pair(x: object, y: object) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _as_points(x, "x"), _as_points(y, "y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"x and y differ in dimension: x has dimension {x.shape[1]} but y has dimension "
+            f"{y.shape[1]}"
+        )
+    return x, y
+
+
+_EPS64 = float(np.finfo(np.float64).eps)
+WEIGHT_SUM_RTOL = 1e-9  # float64 weights; lower precisions get 16 of their own eps (float32: 2e-6)
+
+
+def _eps(w: object) -> float:
+    """Machine epsilon of the weights' own float type (float64 for lists, ints and float64)."""
+    dtype = getattr(w, "dtype", None)
+    if hasattr(w, "detach"):  # a torch tensor
+        import torch
+
+        return float(torch.finfo(dtype).eps) if dtype.is_floating_point else _EPS64
+    if dtype is not None and np.issubdtype(dtype, np.floating):
+        return float(np.finfo(dtype).eps)
+    return _EPS64
+
+
+def _as_weights(w: object, k: int, name: str) -> np.ndarray:
+    """Probability weights of k points, renormalised to sum to exactly 1 in float64.
+
+    The sum must be 1 within max(1e-9, 16 eps) of the weights' own dtype, so float32 softmax
+    outputs (off by ~1e-7) pass while float64 weights that do not sum to 1 still fail.
+    """
+    if w is None:
+        return np.full(k, 1.0 / k)
+    tol = max(WEIGHT_SUM_RTOL, 16 * _eps(w))
+    arr = np.asarray(w.detach().cpu().double() if hasattr(w, "detach") else w, dtype=np.float64)
+    if arr.shape != (k,):
+        raise ValueError(f"{name} must have shape ({k},), one weight per point, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(
+            f"{name} contains NaN or inf (at index {np.flatnonzero(~np.isfinite(arr))[0]})"
+        )
+    if (arr < 0).any():
+        i = int(np.argmin(arr))
+        raise ValueError(
+            f"{name} has negative weights ({name}[{i}] = {arr[i]:g}); weights must be >= 0"
+        )
+    total = arr.sum()
+    if abs(total - 1) > tol:
+        raise ValueError(
+            f"{name} must sum to 1 (within {tol:.1e} for its dtype), got {total:.12g}"
+        )
+    return arr / total
 
 
 def w1_exact(x: object, y: object) -> float:
@@ -48,9 +107,7 @@ def w1_exact(x: object, y: object) -> float:
         >>> w1_exact([[0.0], [1.0]], [[0.0], [3.0]])
         1.0
     """
-    x, y = _as_points(x, "x"), _as_points(y, "y")
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y differ in dimension: {x.shape[1]} vs {y.shape[1]}")
+    x, y = _as_point_pair(x, y)
     if len(x) != len(y):
         return w1_lp(x, y)
     cost = cdist(x, y)
@@ -63,17 +120,20 @@ def w1_lp(x: object, y: object, a: np.ndarray | None = None, b: np.ndarray | Non
 
     Args:
         x: (n, d) support of p; y: (m, d) support of q.
-        a: (n,) weights of p (uniform if None); b: (m,) weights of q. Each must sum to 1.
+        a: (n,) weights of p (uniform if None); b: (m,) weights of q. NumPy arrays, torch
+            tensors or sequences; non-negative and finite, each summing to 1 within a tolerance
+            set by its dtype (1e-9 for float64, 16 eps otherwise: about 2e-6 for float32, so
+            a float32 softmax passes); they are then renormalised in float64.
+
+    Raises:
+        ValueError: NaN or inf in the points or weights, negative weights, weights of the
+            wrong shape or sum, or x and y of different dimensions (both named).
 
     Note: the LP has n·m variables; use it for n·m up to about 10⁶.
     """
-    x, y = _as_points(x, "x"), _as_points(y, "y")
+    x, y = _as_point_pair(x, y)
     n, m = len(x), len(y)
-    a = np.full(n, 1.0 / n) if a is None else np.asarray(a, dtype=np.float64)
-    b = np.full(m, 1.0 / m) if b is None else np.asarray(b, dtype=np.float64)
-    for w, name, k in ((a, "a", n), (b, "b", m)):
-        if w.shape != (k,) or (w < 0).any() or abs(w.sum() - 1) > 1e-9:
-            raise ValueError(f"{name} must be {k} non-negative weights summing to 1")
+    a, b = _as_weights(a, n, "a"), _as_weights(b, m, "b")
     cost = cdist(x, y).ravel()
     # Row sums: for each i, Σ_j γ_ij = a_i; column sums: for each j, Σ_i γ_ij = b_j.
     rows = sparse.kron(sparse.eye(n), np.ones((1, m)))

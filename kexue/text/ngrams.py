@@ -32,6 +32,7 @@ __all__ = [
     "NgramCounter",
     "codepoints",
     "join_chunks",
+    "lines_of",
     "normalize",
     "split_chunks",
     "count_ngrams",
@@ -240,6 +241,17 @@ def _count_joined(
     return keys, counts
 
 
+def lines_of(texts: Iterable[str]) -> list[str]:
+    """The texts as a list; a bare `str` (which would be iterated character by character, giving
+    silently wrong counts) is a TypeError."""
+    if isinstance(texts, str):
+        raise TypeError(
+            f"texts must be an iterable of lines, got a single str of {len(texts)} characters; "
+            "pass a list of lines, e.g. text.splitlines()"
+        )
+    return list(texts)
+
+
 def count_ngrams_table(
     texts: Iterable[str],
     n: int,
@@ -261,7 +273,7 @@ def count_ngrams_table(
             merged (bounds peak memory; thresholds are applied after the merge).
     """
     mins = _as_orders(min_count, n)
-    texts = list(texts)
+    texts = lines_of(texts)
     joined_all = join_chunks(texts, keep, nfkc)
     vocab = _vocab_of(joined_all)
     bits = _bits_for(len(vocab), n)

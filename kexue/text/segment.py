@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from kexue.text.ngrams import KEEP
+from kexue.text.ngrams import KEEP, lines_of
 
 __all__ = ["NUMBER", "UnigramSegmenter", "mask_numbers", "segment", "unmask_numbers",
            "viterbi_segment"]  # fmt: skip
@@ -127,7 +127,7 @@ class UnigramSegmenter:
         return out
 
     def transform(self, texts: Iterable[str]) -> list[list[str]]:
-        return [self.segment(t) for t in texts]
+        return [self.segment(t) for t in lines_of(texts)]
 
 
 def _combine_alnum(words: list[str]) -> list[str]:

@@ -55,6 +55,7 @@ from kexue.text.ngrams import (
     codepoints,
     count_ngrams_table,
     join_chunks,
+    lines_of,
 )
 from kexue.text.segment import UnigramSegmenter
 
@@ -72,6 +73,24 @@ __all__ = [
     "CohesionLexicon",
     "MinEntropyLexicon",
 ]
+
+
+# ----------------------------------------------------------------------------- corpus input
+def _corpus(texts: Iterable[str], keep: str) -> tuple[list[str], str]:
+    """The texts as a list, and their kept chunks joined by NUL (`join_chunks`).
+
+    Every corpus entry point of this module goes through here, so a bare `str` (which would be
+    iterated character by character) and a corpus without a single kept character fail with a
+    clear message instead of a silent wrong answer or "math domain error".
+    """
+    texts = lines_of(texts)
+    joined = join_chunks(texts, keep)
+    if not joined:
+        raise ValueError(
+            f"empty corpus: the {len(texts)} texts hold no character of the kept class (the "
+            "`keep` argument; punctuation and spaces are only boundaries)"
+        )
+    return texts, joined
 
 
 # ----------------------------------------------------------------------------- the criterion
@@ -162,10 +181,9 @@ def cohesion_lexicon(texts: Iterable[str], n: int = 4, min_count: int = 4,
     Returns:
         (lexicon word → count, info with the size of G and the number of candidates).
     """
-    texts = list(texts)
+    texts, joined = _corpus(texts, keep)
     table = count_ngrams_table(texts, n, [1] + [min_count] * (n - 1), keep=keep)
     grams = cohesive_grams(table, thresholds)
-    joined = join_chunks(texts, keep)
     pieces = link_segment(joined, table, grams)
     candidates = {w: c for w, c in Counter(pieces).items() if c >= min_count}
     g = _decode_all(table, grams)
@@ -210,7 +228,7 @@ def mep_lexicon(texts: Iterable[str], min_count: int = 5, min_pmi: float = 2.0,
     """MEP II's four steps: count, cut weak pairs, truncate, remove redundant words."""
     if pair_norm not in ("pairs", "chars"):
         raise ValueError(f"pair_norm must be 'pairs' or 'chars', got {pair_norm!r}")
-    texts = list(texts)
+    texts, joined = _corpus(texts, keep)
     table = count_ngrams_table(texts, 2, [1, min_count], keep=keep)
     n_chars = table.total(1)
     n_pairs = table.total(2) if pair_norm == "pairs" else n_chars
@@ -219,7 +237,7 @@ def mep_lexicon(texts: Iterable[str], min_count: int = 5, min_pmi: float = 2.0,
     c_b = table.lookup(1, keys & np.uint64((1 << table.bits) - 1))
     pmi = np.log(cnt / n_pairs) - np.log(c_a / n_chars) - np.log(c_b / n_chars)
     strong = keys[pmi > min_pmi]
-    pieces = link_segment(join_chunks(texts, keep), table, {2: strong})
+    pieces = link_segment(joined, table, {2: strong})
     counts = {w: c for w, c in Counter(pieces).items() if c >= min_count}
     n_candidates = len(counts)
     # de-redundancy sweep, longest first
@@ -261,9 +279,10 @@ def refine_lexicon(texts: Sequence[str], lexicon: Mapping[str, int], n_iter: int
     """
     from kexue.text.evaluate import bits_per_char
 
+    _, joined = _corpus(texts, keep)
     counts = dict(extra or {})
     counts.update(lexicon)
-    chunks = join_chunks(texts, keep).split("\0")
+    chunks = joined.split("\0")
     history = []
     for _ in range(n_iter):
         seg = UnigramSegmenter(keep=keep).fit(counts)
@@ -279,8 +298,14 @@ def discover_words(texts: Iterable[str], method: str = "cohesion", **options) ->
     """Induced lexicon (word → count) from raw texts.
 
     Args:
+        texts: the corpus as an iterable of lines (a list, a file object); a single str is
+            rejected: pass `text.splitlines()`.
         method: "cohesion" (multi-gram cohesion pipeline, default) or "mep" (MEP II).
         options: keyword arguments of `cohesion_lexicon` / `mep_lexicon`.
+
+    Raises:
+        TypeError: `texts` is a single str.
+        ValueError: an unknown method, or an empty corpus (no kept character at all).
     """
     if method == "cohesion":
         return cohesion_lexicon(texts, **options)[0]

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -60,5 +61,58 @@ def test_translation_costs_its_length():
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="differ in dimension"):
         w1_exact(np.zeros((3, 2)), np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="b must be"):
+    with pytest.raises(ValueError, match="b must sum to 1"):
         w1_lp(np.zeros((2, 1)), np.zeros((2, 1)), b=np.array([0.2, 0.2]))
+
+
+def test_float32_softmax_weights_are_accepted():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(40, 2)), rng.normal(size=(30, 2))
+    logits = torch.from_numpy(rng.normal(size=40) * 3).float()
+    a = torch.softmax(logits, 0)  # float32: sums to 1 only within a few 1e-7
+    a_np = a.numpy()
+    a_np = a_np + np.float32(1e-6) / 40  # and a little more drift, still float32
+    assert abs(a_np.astype(np.float64).sum() - 1) > 1e-9  # would fail a float64 tolerance
+    want = w1_lp(x, y, a.double().numpy() / a.double().sum().item())
+    assert w1_lp(x, y, a) == pytest.approx(want, rel=1e-6)
+    assert w1_lp(x, y, a_np) == pytest.approx(want, rel=1e-5)
+
+
+def test_float64_weights_keep_a_tight_tolerance():
+    x, y = np.zeros((4, 1)), np.ones((2, 1))
+    w = np.full(4, 0.25)
+    assert w1_lp(x, y, w + 1e-11) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="a must sum to 1"):
+        w1_lp(x, y, w + 1e-7)  # float32 would pass 4e-7; float64 must not
+    with pytest.raises(ValueError, match="a must sum to 1"):
+        w1_lp(x, y, w.astype(np.float32) * np.float32(1.001))  # float32, far off
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_points_and_weights_are_rejected(bad):
+    x, y = np.zeros((3, 2)), np.ones((2, 2))
+    x_bad = x.copy()
+    x_bad[1, 0] = bad
+    with pytest.raises(ValueError, match=r"x contains NaN or inf \(at row 1\)"):
+        w1_lp(x_bad, y)
+    with pytest.raises(ValueError, match="y contains NaN or inf"):
+        w1_exact(y, x_bad[:2])  # w1_exact shares the point checks
+    with pytest.raises(ValueError, match=r"b contains NaN or inf \(at index 0\)"):
+        w1_lp(x, y, b=np.array([bad, 0.5]))
+
+
+def test_negative_weights_are_rejected():
+    x, y = np.zeros((2, 1)), np.ones((3, 1))
+    with pytest.raises(ValueError, match=r"a has negative weights \(a\[0\] = -0.5\)"):
+        w1_lp(x, y, a=np.array([-0.5, 1.5]))  # sums to 1, still invalid
+
+
+def test_dimension_mismatch_names_both_dimensions():
+    for f in (w1_exact, w1_lp):
+        with pytest.raises(ValueError, match="x has dimension 3 but y has dimension 2"):
+            f(np.zeros((3, 3)), np.zeros((4, 2)))
+
+
+def test_weight_shape_is_checked():
+    with pytest.raises(ValueError, match=r"b must have shape \(2,\)"):
+        w1_lp(np.zeros((2, 1)), np.zeros((2, 1)), b=np.full(3, 1 / 3))

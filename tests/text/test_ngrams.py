@@ -83,3 +83,17 @@ def test_dask_two_workers_equals_local(peoples_small):
             bag = db.from_sequence(texts, npartitions=6)
             table = count_ngrams_dask(bag, 4, [2, 2, 2, 2])
     assert table.to_dict() == count_ngrams(texts, 4, 2) == brute(texts, 4, 2)
+
+
+def test_a_bare_str_is_refused_by_the_counters_and_the_segmenter():
+    from kexue.text.ngrams import NgramCounter, count_ngrams
+    from kexue.text.segment import UnigramSegmenter
+
+    with pytest.raises(TypeError, match="splitlines"):
+        count_ngrams("abab", 2)
+    with pytest.raises(TypeError, match="splitlines"):
+        NgramCounter(n=2).fit("abab")
+    seg = UnigramSegmenter().fit({"ab": 3})
+    with pytest.raises(TypeError, match="splitlines"):
+        seg.transform("abab")
+    assert count_ngrams(["abab"], 2)["ab"] == 2

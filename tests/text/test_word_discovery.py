@@ -17,13 +17,17 @@ from kexue.text.evaluate import bits_per_char, lexicon_scores
 from kexue.text.ngrams import count_ngrams, count_ngrams_table, join_chunks
 from kexue.text.segment import UnigramSegmenter
 from kexue.text.word_discovery import (
+    CohesionLexicon,
+    MinEntropyLexicon,
     bits_per_char_counts,
+    cohesion_lexicon,
     cohesive_grams,
     link_segment,
     mep_lexicon,
     merge_gain,
     merge_gain_approx,
     merge_gain_k,
+    refine_lexicon,
 )
 
 
@@ -190,3 +194,36 @@ def test_number_masking_round_trip_and_repeats():
     lex = {f"{NUMBER}年": 5, "增长": 4, "达到": 3, "亿": 2, NUMBER: 3}
     tokens = unmask_numbers(segment(masked, lex), numbers)
     assert tokens == ["1997年", "增长", "12.5%", "，", "达到", "3", "亿", "——"]
+
+
+# ----------------------------------------------------------------------------- corpus input
+_ENTRY_POINTS = [
+    lambda t: discover_words(t),
+    lambda t: discover_words(t, method="mep"),
+    lambda t: cohesion_lexicon(t),
+    lambda t: mep_lexicon(t),
+    lambda t: refine_lexicon(t, {"中": 1}),
+    lambda t: CohesionLexicon().fit(t),
+    lambda t: MinEntropyLexicon().fit(t),
+]
+
+
+@pytest.mark.parametrize("entry", _ENTRY_POINTS)
+def test_a_bare_str_is_a_type_error(entry):
+    text = "中华人民共和国\n中华人民共和国成立了\n"  # would be read character by character
+    with pytest.raises(TypeError, match=r"list of lines, e\.g\. text\.splitlines\(\)"):
+        entry(text)
+
+
+@pytest.mark.parametrize("entry", _ENTRY_POINTS)
+@pytest.mark.parametrize("corpus", [[], [""], ["  ,，。!?  "]])
+def test_an_empty_corpus_is_named(entry, corpus):
+    with pytest.raises(ValueError, match="empty corpus"):
+        entry(corpus)
+
+
+def test_lines_from_splitlines_and_generators_still_work():
+    text = "中华人民共和国成立了\n" * 6 + "人民共和国在中华\n" * 3
+    want = discover_words(text.splitlines(), min_count=2)
+    assert want  # the round trip found something
+    assert discover_words((line for line in text.splitlines()), min_count=2) == want
