@@ -196,7 +196,9 @@ def _data_sets(
 
 
 # Metrics that time the run: a re-evaluation keeps the original ones (it trained nothing).
-_TIMING = re.compile(r"(^|_)(ms|seconds|sec|speedup|time)(_|$)|(?<!log)_s(_|$)")
+_TIMING = re.compile(
+    r"(^|_)(ms|seconds|sec|speedup|time|latency)(_|$)|(?<!log)_s(_|$)|_(step|cost)_ratio$"
+)
 
 
 def _identity(config: dict[str, Any]) -> dict[str, Any]:
@@ -427,7 +429,7 @@ def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> li
             judged = "/".join(c.budgets)
             value = _sig(metrics.get(c.metric))
             lines.append(
-                f"  n/j   {c.metric} = {value} (not judged at {budget}; at {judged}): {c.text}"
+                f"  ----  {c.metric} = {value} (not judged at {budget}; at {judged}): {c.text}"
             )
     keys = [k for k in metrics if k != "wall_time_s"][:5] if not result["claims"] else []
     keys.append("wall_time_s")

@@ -27,6 +27,7 @@ import math
 import os
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -528,9 +529,11 @@ class RunDir:
             return
         from tqdm.auto import tqdm
 
+        # Some pseudo-terminals report 0 columns, where a dynamic bar draws nothing.
+        width = shutil.get_terminal_size(fallback=(100, 24)).columns
         bar = tqdm(
-            steps, desc=desc, total=total, initial=initial, unit="step", dynamic_ncols=True,
-            leave=False, file=sys.stderr, mininterval=0.5,
+            steps, desc=desc, total=total, initial=initial, unit="step", dynamic_ncols=width > 0,
+            ncols=None if width > 0 else 100, leave=False, file=sys.stderr, mininterval=0.5,
         )  # fmt: skip
         try:
             yield from bar
@@ -554,13 +557,17 @@ class RunDir:
             atomic_write_bytes(self.path / name, data)
 
     def save_figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure as PNG atomically (rendered in memory, then renamed)."""
+        """Save a matplotlib figure as PNG atomically (rendered in memory, then renamed).
+
+        A bare `matplotlib.figure.Figure` (what the recipes make) needs no pyplot; a figure a
+        user made with pyplot is closed, since pyplot keeps every open figure alive otherwise.
+        """
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         self.write_bytes(name, buf.getvalue())
-        import matplotlib.pyplot as plt  # only reached with a figure in hand
-
-        plt.close(fig)  # pyplot keeps every open figure alive otherwise
+        plt = sys.modules.get("matplotlib.pyplot")  # never imported here: it picks a backend
+        if plt is not None:
+            plt.close(fig)  # a no-op for a figure pyplot does not manage
         return self.path / name
 
     # -- history

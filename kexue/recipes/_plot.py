@@ -1,5 +1,10 @@
-"""The only module that imports matplotlib (lazily, Agg backend). Figures come back to the
-recipe, which saves them with `RunDir.save_figure` (atomic)."""
+"""The only module that imports matplotlib (lazily). Figures come back to the recipe, which
+saves them with `RunDir.save_figure` (atomic).
+
+Figures are bare `matplotlib.figure.Figure` objects, not pyplot figures: building one selects no
+backend and registers nothing with pyplot, so a notebook's backend stays as the user set it and
+nothing needs closing. `Figure.savefig` renders PNG through its own Agg canvas.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,11 @@ from typing import Any
 import numpy as np
 
 
-def _plt() -> Any:
-    import matplotlib
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A bare figure (no pyplot, no backend switch)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def scatter(
@@ -27,8 +30,8 @@ def scatter(
     centres: np.ndarray | None = None,
 ) -> Any:
     """Point sets over an optional scalar field (critic, energy or density contours)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    fig = _figure((5.2, 4.6))
+    ax = fig.subplots()
     pts = np.concatenate([np.asarray(p) for p, _ in sets])
     lim = lim or float(np.abs(pts).max() * 1.15)
     if field is not None:
@@ -60,8 +63,8 @@ def curves(
     xlabel: str = "step",
 ) -> Any:
     """Training curves of `keys` from the run history, with optional reference lines."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = _figure((6, 3.6))
+    ax = fig.subplots()
     for key in keys:
         rows = [r for r in history if key in r]
         ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=key, lw=1)
@@ -75,12 +78,71 @@ def curves(
     return fig
 
 
+def arm_curves(
+    history: Sequence[dict[str, float]],
+    keys: Sequence[str],
+    title: str = "",
+    hlines: dict[str, float] | None = None,
+    xlabel: str = "step",
+    *,
+    every: float = 1.0,
+    first: float = 0.0,
+    last: float | None = None,
+) -> Any:
+    """Curves of arms trained one after another, each on its own steps counted from 0.
+
+    The history's `step` runs on across arms (`RunDir.log_next`), so plotting it as the x-axis
+    would start arm 2 where arm 1 ended. Here each key's rows are cut into segments, a segment
+    ending where a row logs another of `keys` but not this one (the next arm, or the next seed of
+    the same arm), and each segment is drawn from its own first row: x = first + every * (step -
+    step of the segment's first row). Segments of one key (seeds) share its colour and label.
+
+    Args:
+        history: the run's history rows, each with "step" and some logged values.
+        keys: one history key per arm.
+        every: training steps between two logged rows of one arm (x units per row).
+        first: x of an arm's first logged row (e.g. `every` when logging after each block).
+        last: the largest x, for a final row logged off the grid (the arm's last step).
+    """
+    from matplotlib import colormaps
+
+    fig = _figure((6, 3.6))
+    ax = fig.subplots()
+    colours = colormaps["tab10"]
+    for n, key in enumerate(keys):
+        segments: list[list[dict[str, float]]] = []
+        current: list[dict[str, float]] = []
+        for row in history:
+            if key in row:
+                current.append(row)
+            elif current and any(k in row for k in keys):
+                segments.append(current)  # another arm's row: this arm's segment is over
+                current = []
+        if current:
+            segments.append(current)
+        for i, rows in enumerate(segments):
+            x0 = rows[0]["step"]
+            xs = [first + every * (r["step"] - x0) for r in rows]
+            if last is not None:
+                xs = [min(x, last) for x in xs]
+            label = key if i == 0 else None
+            ax.plot(xs, [r[key] for r in rows], label=label, lw=1, color=colours(n % 10))
+    for label, y in (hlines or {}).items():
+        ax.axhline(y, ls="--", c="k", lw=0.8)
+        ax.annotate(label, (0, y), fontsize=7, va="bottom", xycoords=("axes fraction", "data"))
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def heatmaps(
     panels: Sequence[tuple[np.ndarray, str]], lim: float, title: str = "", cmap: str = "viridis"
 ) -> Any:
     """Side-by-side square heat-maps (e.g. 2-D densities on a [−lim, lim]² grid, row = y)."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.2), squeeze=False)
+    fig = _figure((3.0 * len(panels), 3.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (img, label) in zip(axes[0], panels, strict=True):
         ax.imshow(img, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap)
         ax.set_title(label, fontsize=8)
@@ -93,11 +155,9 @@ def heatmaps(
 
 def image_rows(rows: Sequence[tuple[np.ndarray, str]], title: str = "") -> Any:
     """Rows of small grey images: each row is (N, H, W) with a label on the left."""
-    plt = _plt()
     n = max(len(r) for r, _ in rows)
-    fig, axes = plt.subplots(
-        len(rows), n, figsize=(0.7 * n + 0.8, 0.75 * len(rows) + 0.4), squeeze=False
-    )
+    fig = _figure((0.7 * n + 0.8, 0.75 * len(rows) + 0.4))
+    axes = fig.subplots(len(rows), n, squeeze=False)
     for i, (imgs, label) in enumerate(rows):
         for j in range(n):
             ax = axes[i][j]
@@ -115,8 +175,8 @@ def histogram(
     groups: Sequence[tuple[np.ndarray, str]], title: str = "", xlabel: str = "", bins: int = 30
 ) -> Any:
     """Overlaid histograms of several value sets."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig = _figure((5.5, 3.4))
+    ax = fig.subplots()
     for values, label in groups:
         ax.hist(np.asarray(values).ravel(), bins=bins, alpha=0.6, label=label)
     ax.set_xlabel(xlabel)
@@ -133,8 +193,8 @@ def errorbars(
     hlines: dict[str, float] | None = None,
 ) -> Any:
     """Lines with error bars: each series is (x, mean, std, label)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig = _figure((5.5, 3.4))
+    ax = fig.subplots()
     for x, mean, std, label in series:
         ax.errorbar(x, mean, yerr=std, marker="o", ms=3, capsize=3, label=label)
     for label, y in (hlines or {}).items():
@@ -152,7 +212,6 @@ def image_grid(
     images: np.ndarray, title: str = "", nrow: int = 10, size: int = 8, vmin: float = -1.0
 ) -> Any:
     """A grid of square grey images (N, size*size) or (N, size, size), values in [vmin, 1]."""
-    plt = _plt()
     imgs = np.asarray(images).reshape(-1, size, size)
     n = len(imgs)
     ncol = min(nrow, n)
@@ -164,7 +223,8 @@ def image_grid(
             1 + r * (size + 1) : 1 + r * (size + 1) + size,
             1 + c * (size + 1) : 1 + c * (size + 1) + size,
         ] = img
-    fig, ax = plt.subplots(figsize=(0.5 * ncol + 0.5, 0.5 * rows + 0.6))
+    fig = _figure((0.5 * ncol + 0.5, 0.5 * rows + 0.6))
+    ax = fig.subplots()
     ax.imshow(canvas, cmap="gray_r" if vmin < 0 else "gray", vmin=vmin, vmax=1.0)
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
@@ -179,9 +239,9 @@ def panels(
     fields: Sequence[Callable[[np.ndarray], np.ndarray] | None] | None = None,
 ) -> Any:
     """Several scatter panels side by side (one per arm), optional scalar field per panel."""
-    plt = _plt()
     k = len(sets)
-    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 3.3), squeeze=False)
+    fig = _figure((3.2 * k, 3.3))
+    axes = fig.subplots(1, k, squeeze=False)
     pts = np.concatenate([np.asarray(p) for s in sets for p, _ in s])
     lim = lim or float(np.abs(pts).max() * 1.1)
     colours = ["tab:red", "tab:blue", "tab:orange", "tab:cyan"]
@@ -211,8 +271,8 @@ def bars(
     groups: dict[str, Sequence[float]], labels: Sequence[str], title: str = "", ylabel: str = ""
 ) -> Any:
     """Grouped bars: `groups` maps a category to one value per label (e.g. ours, reference)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig = _figure((6, 3.4))
+    ax = fig.subplots()
     names = list(groups)
     width = 0.8 / len(labels)
     for i, label in enumerate(labels):
@@ -228,8 +288,8 @@ def bars(
 
 def xy(x: Sequence[float], y: Sequence[float], title: str, xlabel: str, ylabel: str) -> Any:
     """One value against another, with the diagonal y = x."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig = _figure((4, 4))
+    ax = fig.subplots()
     ax.scatter(x, y, s=12)
     lo, hi = min(min(x), min(y)), max(max(x), max(y))
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
@@ -247,12 +307,13 @@ def latent_maps(
 ) -> Any:
     """2-D code maps side by side: each panel is (points (N, 2), labels (N,), radii (M, 2) or
     None, title); the first M points get axis-aligned ellipses with those half-axes."""
+    from matplotlib import colormaps
     from matplotlib.patches import Ellipse
 
-    plt = _plt()
     k = len(panels)
-    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.7), squeeze=False)
-    cmap = plt.get_cmap("tab10")
+    fig = _figure((3.6 * k, 3.7))
+    axes = fig.subplots(1, k, squeeze=False)
+    cmap = colormaps["tab10"]
     for ax, (pts, labels, radii, name) in zip(axes[0], panels, strict=True):
         pts, labels = np.asarray(pts), np.asarray(labels)
         if radii is not None:

@@ -151,7 +151,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             order = torch.Generator().manual_seed(cfg.seed * 100 + s)
             t0, n_steps = time.perf_counter(), 0
-            for _ in range(cfg.epochs):
+            for _ in out.progress(range(cfg.epochs), f"{arm} seed {s}"):
                 for idx in batches(len(y_tr), cfg.batch_size, order):
                     ids, y = x_tr[idx], y_tr[idx]
                     opt.zero_grad()

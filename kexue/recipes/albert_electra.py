@@ -266,7 +266,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         corrupted, replaced = replace_tokens(ids, masked, gen_logits, generator)
         return ids, mask, masked, gen_logits, corrupted, replaced
 
-    for step in range(start, cfg.electra_steps):
+    for step in out.progress(range(start, cfg.electra_steps), "electra"):
         idx = torch.randint(len(texts), (cfg.batch_size,), generator=g).tolist()
         ids_b, mask, masked, gen_logits, corrupted, replaced = corrupt(
             [texts[i] for i in idx], gen, g

@@ -123,7 +123,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
              **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
     start = out.restore(state)
 
-    for step in range(start, cfg.steps):
+    for step in out.progress(range(start, cfg.steps), "training"):
         idx = torch.randint(len(src), (cfg.batch_size,), generator=g).tolist()
         x, y = pad_batch([src[i] for i in idx]), pad_batch([tgt[i] for i in idx])
         y_rev = pad_batch([tgt_rev[i] for i in idx])
@@ -150,7 +150,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     outs: dict[str, list[str]] = {"l2r": [], "r2l": [], "bi": []}
     seconds = {k: 0.0 for k in outs}
     winners = []
-    for a, _ in held:
+    for a, _ in out.progress(held, "decoding", total=len(held)):
         x = vocab.encode(a[: cfg.max_source])
         t0 = time.perf_counter()
         outs["l2r"].append(

@@ -123,7 +123,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     shadow32 = [p.detach().clone() for p in model.parameters()]
     shadow_lerp = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    for _ in range(cfg.ema_parity_steps):
+    for _ in out.progress(range(cfg.ema_parity_steps), "ema parity"):
         idx = torch.randint(len(y_tr), (cfg.batch_size,), generator=g)
         opt.zero_grad()
         F.cross_entropy(model(x_tr[idx]), y_tr[idx]).backward()
@@ -158,7 +158,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.noisy_lr)
         keep_ge, keep_gt = BestCheckpoint(tie="ge"), BestCheckpoint(tie="gt")
         curve: dict[str, list[float]] = {k: [] for k in finals}
-        for epoch in range(cfg.epochs):
+        for epoch in out.progress(range(cfg.epochs), f"noisy run seed {s}"):
             for idx in batches(len(y_tr), cfg.batch_size, g):
                 opt.zero_grad()
                 F.cross_entropy(model(x_tr[idx]), y_tr[idx]).backward()
@@ -196,7 +196,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         trunk = MLP(64, 2, (128,))
         head = CenterLossHead(2, 10, lam=lam)
         opt = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=1e-3)
-        for _ in range(cfg.center_epochs):
+        for _ in out.progress(range(cfg.center_epochs), f"center loss lam {lam:g}"):
             for idx in batches(len(y_tr), cfg.batch_size, g):
                 f = trunk(x_tr[idx])
                 loss = head.loss(f, y_tr[idx])

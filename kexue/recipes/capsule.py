@@ -144,7 +144,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
              **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
     start = out.restore(state)
 
-    for step in range(start, cfg.steps):
+    for step in out.progress(range(start, cfg.steps), "capsule + cnn"):
         idx = torch.randint(len(y_train), (cfg.batch_size,), generator=g)
         x, t = x_train[idx], torch.eye(10)[y_train[idx]]
         row = {}

@@ -181,7 +181,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     state.update({f"opt_{k}": v for k, v in opts.items()}, rng=g)
     start = out.restore(state)
 
-    for step in range(start, cfg.steps):
+    for step in out.progress(range(start, cfg.steps), "three lms"):
         idx = torch.randint(len(train), (cfg.batch_size,), generator=g)
         row = {}
         for name in MODELS:

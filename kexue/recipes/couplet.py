@@ -234,7 +234,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         m.train()
         return total / sum(y.numel() for _, y in valid_batches)
 
-    for step in range(start, cfg.steps):
+    for step in out.progress(range(start, cfg.steps), "cnn + bilstm"):
         n = lengths[int(torch.multinomial(weights, 1, generator=g))]
         pool = by_len[n]
         pick = torch.randint(len(pool), (cfg.batch_size,), generator=g).tolist()

@@ -205,7 +205,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     (1.0, cfg.batch_size)):  # fmt: skip
         n_steps = max(cfg.n_sgd_steps, int(cfg.relax / ga))
         th = torch.zeros(cfg.n_chains, dtype=f64)
-        for _ in range(n_steps):
+        for _ in out.progress(range(n_steps), f"sgd chains lr {ga:g} B {bsz}"):
             noise = torch.randn(cfg.n_chains, generator=g, dtype=f64)
             th = th - ga * (th + math.sqrt(1.0 / bsz) * noise)  # a = 1, σ² = 1
         variances[(ga, bsz)] = float(th.var())

@@ -29,6 +29,7 @@ Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -108,13 +109,18 @@ def _energy(hidden: tuple[int, ...]) -> nn.Module:
     return MLP(2, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
 
 
-def _fit_energy(cfg: Config, real: torch.Tensor, fake_fn, lam: float, seed: int, log) -> nn.Module:
-    """U minimising E_p U − E_q U + λ E_p‖∇U‖² against fixed fakes (the loop, visible)."""
+def _fit_energy(
+    cfg: Config, real: torch.Tensor, fake_fn, lam: float, seed: int, log, progress
+) -> nn.Module:
+    """U minimising E_p U − E_q U + λ E_p‖∇U‖² against fixed fakes (the loop, visible).
+
+    `progress` wraps the steps in a bar: `RunDir.progress` with its phase name bound.
+    """
     torch.manual_seed(seed)
     u = _energy(cfg.hidden)
     opt = torch.optim.Adam(u.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
     tg = torch.Generator().manual_seed(seed)
-    for i in range(cfg.pit_steps):
+    for i in progress(range(cfg.pit_steps)):
         x_real = real[torch.randint(len(real), (cfg.batch_size,), generator=tg)]
         x_fake = fake_fn(cfg.batch_size, tg)
         loss = energy_d_loss(u(x_real), u(x_fake))
@@ -146,7 +152,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for lam in cfg.lams:
         key = f"pit_lam{lam:g}"
         u = _fit_energy(cfg, ring, lambda n, tg: 2 * torch.randn(n, 2, generator=tg), lam,
-                        cfg.seed, log)  # fmt: skip
+                        cfg.seed, log,
+                        partial(out.progress, desc=f"energy lam {lam:g}"))  # fmt: skip
         energies[lam] = u
         if f"_done_{key}" not in results:
             x = real_eval.clone().requires_grad_(True)
@@ -174,7 +181,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     box = 5.0
     u_grid = _fit_energy(
         cfg, grid, lambda n, tg: (2 * torch.rand(n, 2, generator=tg) - 1) * box, cfg.grid_lam,
-        cfg.seed + 1, log,
+        cfg.seed + 1, log, partial(out.progress, desc="energy grid"),
     )  # fmt: skip
     start = 2 * torch.rand(cfg.n_particles, 2, generator=torch.Generator().manual_seed(5)) - 1
     start = start * 4.5
@@ -226,7 +233,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
             gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
             tg = torch.Generator().manual_seed(cfg.seed)
-            for i in range(steps):
+            for i in out.progress(range(steps), f"arm {key}"):
                 for _ in range(n_d):
                     x_real = ring[torch.randint(len(ring), (cfg.batch_size,), generator=tg)]
                     with torch.no_grad():

@@ -151,7 +151,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         t0, first, last = time.perf_counter(), max(start, lo), max(start, lo)
         if _flows.patience_exhausted(best[k], first - lo, cfg.patience):
             continue  # it had stopped early before the checkpoint this run resumed from
-        for step in range(first, hi):
+        for step in out.progress(range(first, hi), f"arm {k}"):
             loss = _loss(model, _flows.batch(data["train"], cfg.batch_size, g))
             opt.zero_grad()
             acc.backward(loss)

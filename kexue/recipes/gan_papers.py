@@ -85,7 +85,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         opt_d = torch.optim.SGD([psi], lr=cfg.lr)
         opt_g = torch.optim.SGD([theta], lr=cfg.lr)
         path = []
-        for i in range(cfg.steps):
+        for i in out.progress(range(cfg.steps), f"dirac gan {reg}"):
             d_loss = sgan_d_loss(critic(x_real), critic(theta.detach()))
             if reg == "r1":
                 d_loss = d_loss + r1_penalty(critic, x_real, gamma=cfg.gamma)

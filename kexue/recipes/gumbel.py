@@ -170,7 +170,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     state["rng"] = g
     start = out.restore(state)
     schedule = TauSchedule(decay=cfg.tau_decay)
-    for step in range(start, cfg.vae_steps):
+    for step in out.progress(range(start, cfg.vae_steps), "discrete vaes"):
         tau = schedule(step)
         idx = torch.randint(len(x_tr), (cfg.batch_size,), generator=g)
         row = {"tau": tau}

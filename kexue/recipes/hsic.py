@@ -214,7 +214,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     head_opt = torch.optim.Adam(hsic_head.parameters(), lr=cfg.lr)
     bp_opt = torch.optim.Adam([*bp_layers.parameters(), *bp_head.parameters()], lr=cfg.lr)
     step = 0
-    for epoch in range(cfg.epochs + cfg.format_epochs):
+    for epoch in out.progress(range(cfg.epochs + cfg.format_epochs), "hsic + backprop epochs"):
         order = torch.randperm(len(x_tr), generator=g)
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]

@@ -101,7 +101,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # ---- LFR sweep over μ
     gaps, nmi_gaps = [], []
-    for step, mu in enumerate(cfg.mus):
+    for step, mu in enumerate(out.progress(cfg.mus, "lfr sweep", total=len(cfg.mus))):
         g, planted = lfr_graph(cfg.lfr_n, mu)
         est = InfoMap(seed=cfg.seed + 1, num_trials=cfg.num_trials).fit(g)
         nodes = list(g)

@@ -125,7 +125,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     per_epoch = len(x_tr) // cfg.batch_size
     steps = cfg.epochs * per_epoch
-    for step in range(start, steps):
+    for step in out.progress(range(start, steps), "infomax variants"):
         idx = torch.randint(len(x_tr), (cfg.batch_size,), generator=g)  # shared by the variants
         row = {}
         for name, (model, opt) in models.items():

@@ -192,7 +192,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         )
         lo, hi = offsets[j], offsets[j + 1]
         t0, first = time.perf_counter(), max(start, lo)
-        for step in range(first, hi):
+        for step in out.progress(range(first, hi), f"arm {key}"):
             for group in opt.param_groups:
                 group["lr"] = _flows.cosine_lr(step - lo, hi - lo, cfg.toy_lr, cfg.warmup)
             idx = torch.randint(len(data[toy][0]), (cfg.toy_batch,), generator=g)
@@ -215,7 +215,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         with torch.no_grad():
             conv(_flows.batch(digits["train"], 512, g))  # ActNorm DDI
     t0, first = time.perf_counter(), max(start, lo)
-    for step in range(first, hi):
+    for step in out.progress(range(first, hi), "arm digits"):
         loss = conv.nll(_flows.batch(digits["train"], cfg.digit_batch, g))
         opt.zero_grad()
         acc.backward(loss)

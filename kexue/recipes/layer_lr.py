@@ -122,7 +122,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         first = [b[0].weight, b[0].bias]
         rest = [p for n, p in b.named_parameters() if not n.startswith("0.")]
         opt_b = cls([{"params": rest}, {"params": first, **eq}], **hp)
-        for step, idx in enumerate(idx_stream):
+        for step, idx in enumerate(out.progress(idx_stream, f"reparam {name}", len(idx_stream))):
             for model, opt in ((a, opt_a), (b, opt_b)):
                 opt.zero_grad()
                 F.cross_entropy(model(x64[idx]), y_tr[idx]).backward()
@@ -155,7 +155,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         base = MLP(64, 10, cfg.hidden)
         opt = torch.optim.Adam(base.parameters(), lr=cfg.lr)
         xo, yo = x_tr[old], y_tr[old]
-        for _ in range(cfg.pretrain_epochs):
+        for _ in out.progress(range(cfg.pretrain_epochs), f"pretrain seed {s}"):
             for idx in batches(len(yo), cfg.batch_size, g):
                 opt.zero_grad()
                 F.cross_entropy(base(xo[idx]), yo[idx]).backward()
@@ -182,7 +182,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 # trunk = everything but the last layer: multiplier on the trunk, 1 on the head
                 trunk = {f"{i}.": trunk_mult for i in range(len(model) - 1)}
                 opt = torch.optim.Adam(param_groups(model, cfg.lr, trunk))
-            for _ in range(cfg.finetune_epochs):
+            for _ in out.progress(range(cfg.finetune_epochs), f"finetune {arm} seed {s}"):
                 for idx in batches(len(yf), cfg.batch_size, g):
                     opt.zero_grad()
                     F.cross_entropy(model(xf[idx]), yf[idx]).backward()

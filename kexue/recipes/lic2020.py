@@ -200,7 +200,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         return y
 
     total = cfg.re_steps + cfg.ner_steps + cfg.mrc_steps
-    for step in range(start, total):
+    for step in out.progress(range(start, total), "re, ner, mrc"):
         if step < cfg.re_steps:  # ---- relation extraction
             idx = torch.randint(len(re_train), (cfg.batch_size,), generator=g).tolist()
             texts = [re_train[i][0] for i in idx]
@@ -268,7 +268,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     with torch.no_grad():
         # ---- relation extraction: SPO sets compared as strings
         pred, gold = [], []
-        for text, triples in re_test:
+        for text, triples in out.progress(re_test, "decoding re", len(re_test)):
             ids = torch.tensor([tok.encode(text)[0]])
             mask = torch.ones_like(ids)
             h, h_pre = encode_with_pre_ln(enc["re"], ids, torch.zeros_like(ids), mask)
@@ -314,7 +314,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         rng = np.random.default_rng(cfg.seed)
         mean_len = np.mean([b - a for _, _, a, b in mrc_train])
         em = f1 = em_free = em_rand = 0.0
-        for q, ctx, a, b in mrc_test:
+        for q, ctx, a, b in out.progress(mrc_test, "decoding mrc", len(mrc_test)):
             ids_l, segs_l = tok.encode(q, ctx)
             ids, segs = torch.tensor([ids_l]), torch.tensor([segs_l])
             off = len(segs_l) - sum(segs_l)

@@ -100,7 +100,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     bar = RunningMean()
     worst = 0.0
     step = 0
-    for epoch in range(cfg.epochs):
+    for epoch in out.progress(range(cfg.epochs), "autoencoder epochs"):
         bar.reset()
         for idx in batches(len(x_tr), cfg.batch_size, g):
             result = ae(x_tr[idx])  # fit(x, None): no targets

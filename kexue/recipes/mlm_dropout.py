@@ -138,7 +138,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     mlm, opt = acc.prepare(mlm, opt)
     state = {"mlm": mlm, "opt": opt, "rng": g}
     start = out.restore(state)
-    for step in range(start, cfg.pretrain_steps):
+    for step in out.progress(range(start, cfg.pretrain_steps), "mlm pretraining"):
         idx = torch.randint(len(pd_texts), (cfg.batch_size,), generator=g).tolist()
         ids, mask = batch([pd_texts[i] for i in idx])
         special = (ids == PAD) | (ids == CLS) | (ids == SEP)
@@ -214,7 +214,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         clf, ft_opt = acc.prepare(clf, ft_opt)
         gb = torch.Generator().manual_seed(cfg.seed + 12)
         n_tokens, t_train = 0, 0.0
-        for step in range(cfg.finetune_steps):
+        for step in out.progress(range(cfg.finetune_steps), f"arm {name}"):
             idx = torch.randint(len(rev), (cfg.batch_size,), generator=gb).tolist()
             ids_b, mask_b = batch([rev[i][0] for i in idx], cfg.ft_maxlen)
             labels = torch.tensor([rev[i][1] for i in idx])

@@ -234,7 +234,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             shared = list(net.trunk.parameters())
             opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
             order = torch.Generator().manual_seed(cfg.seed * 100 + seed)
-            for _ in range(cfg.epochs):
+            for _ in out.progress(range(cfg.epochs), f"{scheme} seed {seed}"):
                 for idx in batches(len(ya), cfg.batch_size, order):
                     losses = _losses(net, x_tr[idx], ya[idx], yb[idx], yc[idx])
                     opt.zero_grad()

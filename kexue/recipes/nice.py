@@ -100,7 +100,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         first = last = max(start, j * cfg.steps)
         if _flows.patience_exhausted(best[v], first - j * cfg.steps, cfg.patience):
             continue  # it had stopped early before the checkpoint this run resumed from
-        for step in range(first, (j + 1) * cfg.steps):
+        for step in out.progress(range(first, (j + 1) * cfg.steps), f"arm {v}"):
             w = _flows.batch(data["train"], cfg.batch_size, g).flatten(1)
             loss = nice.nll(w)  # nats per image; the scaling layer's DDI runs on the first batch
             opt.zero_grad()

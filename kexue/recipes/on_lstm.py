@@ -213,7 +213,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
              **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
     start = out.restore(state)
 
-    for step in range(start, cfg.steps):
+    for step in out.progress(range(start, cfg.steps), "on-lstm + lstm"):
         idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=g).tolist()
         x, y = _batch([train_ids[i] for i in idx])
         row = {}

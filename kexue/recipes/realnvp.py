@@ -134,7 +134,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         flow, opt = models[key], opts[key]
         t0 = time.perf_counter()
         first = max(start, j * cfg.steps)
-        for step in range(first, (j + 1) * cfg.steps):
+        for step in out.progress(range(first, (j + 1) * cfg.steps), f"arm {key}"):
             idx = torch.randint(len(x_train), (cfg.batch_size,), generator=g)
             loss = acc.unwrap_model(flow).nll(
                 x_train[idx]

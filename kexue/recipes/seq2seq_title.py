@@ -122,7 +122,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
              **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
     start = out.restore(state)
 
-    for step in range(start, cfg.steps):
+    for step in out.progress(range(start, cfg.steps), "prior + no-prior"):
         idx = torch.randint(len(src), (cfg.batch_size,), generator=g).tolist()
         x, y = pad_batch([src[i] for i in idx]), pad_batch([tgt[i] for i in idx])
         row = {}
@@ -143,7 +143,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     refs = [t for _, t in held]
     greedy, beam, lead, rows = [], [], [], []
     g_logp, b_logp = [], []
-    for a, t in held:
+    for a, t in out.progress(held, "decoding", len(held)):
         x = vocab.encode(a[: cfg.max_source])
         hg = model.generate(x, beam_size=1, max_len=cfg.max_title)
         hb = model.generate(x, beam_size=cfg.beam_size, max_len=cfg.max_title)

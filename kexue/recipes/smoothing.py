@@ -140,7 +140,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     def train(model: nn.Module, loss_name: str, epochs: int, step0: int, tag: str) -> int:
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         step = step0
-        for _ in range(epochs):
+        for _ in out.progress(range(epochs), f"arm {tag}"):
             for idx in batches(len(y_tr), cfg.batch_size, g):
                 logits = model(x_tr[idx])
                 if loss_name == "ce":

@@ -121,7 +121,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     start = out.restore(state)
 
     steps = cfg.epochs * -(-len(x_tr) // cfg.batch_size)
-    for step in range(start, steps):
+    for step in out.progress(range(start, steps), "vaes + aes"):
         idx = torch.randint(len(x_tr), (cfg.batch_size,), generator=g)
         row = {}
         for name, (model, opt) in models.items():

@@ -133,7 +133,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     per_epoch = -(-len(x_tr) // cfg.batch_size)
     steps = per_epoch * max(cfg.epochs, cfg.vae_epochs)
-    for step in range(start, steps):
+    for step in out.progress(range(start, steps), "vib arms + vae"):
         row = {}
         if step < per_epoch * cfg.epochs:
             for i in range(cfg.n_seeds):

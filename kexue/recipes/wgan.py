@@ -128,7 +128,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # ---- part 1: two critics between fixed p and q
     total = cfg.critic_steps + cfg.gen_steps
-    for step in range(start, cfg.critic_steps):
+    for step in out.progress(range(start, cfg.critic_steps), "critics"):
         x_real, x_fake = _sample(cfg.p, cfg.batch_size, g), _sample(cfg.q, cfg.batch_size, g)
         loss_clip = wgan_d_loss(critic_clip(x_real), critic_clip(x_fake))
         opt_clip.zero_grad()
@@ -158,7 +158,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     k_gp = _lipschitz_estimate(acc.unwrap_model(critic_gp), probe)
 
     # ---- part 2: WGAN-GP generator
-    for step in range(max(start, cfg.critic_steps), total):
+    for step in out.progress(range(max(start, cfg.critic_steps), total), "wgan-gp generator"):
         for _ in range(cfg.n_critic):
             x_real = _sample(cfg.gan_data, cfg.batch_size, g)
             with torch.no_grad():

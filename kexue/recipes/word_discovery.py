@@ -133,7 +133,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     # beyond the author: choose (θ3, θ4) on the dev lines; the test lines never steer a choice
     best = max(metrics["cohesion_test_f1"], metrics["mep_test_f1"])
     lexicon, best_dev, step = lex_c, -1.0, 1
-    for theta3 in cfg.tune_theta3:
+    for theta3 in out.progress(cfg.tune_theta3, "theta3 tuning", total=len(cfg.tune_theta3)):
         for theta4 in cfg.tune_theta4:
             th = (0, 0, cfg.theta2, theta3, theta4)[: cfg.order + 1]
             lex, _ = cohesion_lexicon(texts, cfg.order, cfg.tune_min_count, th)

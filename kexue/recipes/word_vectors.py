@@ -104,7 +104,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
              **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
     start = out.restore(state)
     n = len(vocab)
-    for epoch in range(start, cfg.epochs):
+    for epoch in out.progress(range(start, cfg.epochs), "epochs"):
         order = torch.randperm(n, generator=g)
         totals = dict.fromkeys(models, 0.0)
         for b in range(0, n, cfg.rows_per_batch):
