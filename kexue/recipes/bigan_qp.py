@@ -107,7 +107,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     def T(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the article's T
         return critic(torch.cat([x, z], 1))
 
-    for step in range(start, cfg.steps):
+    for step in out.progress(range(start, cfg.steps), "bigan-qp"):
         for _ in range(cfg.n_d):
             x_real = pool[torch.randint(len(pool), (b,), generator=g)]
             z_fake = torch.randn(b, cfg.z_dim, generator=g)
