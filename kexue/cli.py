@@ -125,7 +125,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\nClaims:")
     for c in getattr(recipe, "CLAIMS", ()):
         print(f"  [{'/'.join(c.budgets)}] {c.metric} {c.op} {c.threshold}: {c.text}")
+    record = recorded().get(a.slug)
+    if record:
+        print(
+            f"\nRecorded run ({record['budget']} budget, {record['started']}): {record['command']}"
+        )
+        result = {"metrics": record["metrics"], "claims": record["claims"], "out": "."}
+        for line in summary_lines(recipe, result, record["budget"])[:-1]:
+            print(f"  {line}")
     return 0
+
+
+def recorded() -> dict[str, Any]:
+    """The recorded runs (`kexue/measured.json`, shipped with the package; `kexue docs --runs`
+    adds to it)."""
+    from importlib.resources import files
+
+    return json.loads(files("kexue").joinpath("measured.json").read_text(encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------- run
@@ -595,7 +611,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
             f"{root.resolve()} is not a kexue checkout (no pyproject.toml naming kexue); "
             f"run `kexue docs` in the checkout, or pass --root"
         )
-    measured_path = root / "docs" / "measured.json"
+    measured_path = root / "kexue" / "measured.json"
     measured = json.loads(measured_path.read_text()) if measured_path.exists() else {}
     for folder in args.runs or ():
         updated = record_measurements(measured, folder)
