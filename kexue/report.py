@@ -1,16 +1,22 @@
 """The reproduction report: one HTML page (self-contained: figures inlined as base64) and one
 Markdown page, built from the run folders that `kexue reproduce` filled.
 
-Layout: a summary table (article, claims passed/total, headline metric, wall time), then one
-section per article: title, date, link, figures, metrics, claims, or the error if it failed.
+Layout: a header (command, seed, budget, versions, device, date), a summary table (article,
+claims passed/total, headline metric, wall time), then one section per article that ran: title,
+date, link, figures, claims, metrics (long tables folded, headline metrics outside the fold), or
+the error if it failed. Both pages come from the jinja2 templates in `kexue/templates/`.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
+import os
+import re
+import subprocess
+from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,8 @@ from kexue.articles import get
 from kexue.runs import atomic_write_text
 
 __all__ = ["collect", "write_report", "headline"]
+
+FOLD_ROWS = 12  # a metrics table longer than this is folded, headline metrics kept outside
 
 
 def _read_json(path: Path) -> Any:
@@ -39,6 +47,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _md_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: `|` escaped, line breaks as <br>."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def _md_code(value: Any) -> str:
+    """An inline code span that survives backticks inside the text."""
+    text = str(value)
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
 def headline(claims: list[dict] | None, metrics: dict | None) -> str:
     """The first claim's metric as measured, else the first metric."""
     if claims:
@@ -51,9 +73,17 @@ def headline(claims: list[dict] | None, metrics: dict | None) -> str:
 
 
 def collect(folder: Path, slug: str) -> dict[str, Any]:
-    """Everything the report shows about one run folder."""
+    """Everything the report shows about one run folder.
+
+    The error is the failure note `kexue reproduce` left beside the run folders
+    (`logs/SLUG.error.txt`), else the run's own `error.txt`.
+    """
+    folder = Path(folder)
     run = folder / slug
-    error = run / "error.txt"
+    error = next(
+        (p for p in (folder / "logs" / f"{slug}.error.txt", run / "error.txt") if p.is_file()),
+        None,
+    )
     return {
         "slug": slug,
         "article": get(slug),
@@ -61,136 +91,183 @@ def collect(folder: Path, slug: str) -> dict[str, Any]:
         "metrics": _read_json(run / "metrics.json"),
         "claims": _read_json(run / "claims.json"),
         "figures": sorted(run.glob("*.png")),
-        "error": error.read_text(errors="replace") if error.exists() else None,
+        "error": error.read_text(errors="replace") if error is not None else None,
     }
 
 
-def _claims_summary(entry: dict[str, Any]) -> str:
-    if entry["error"] is not None or entry["metrics"] is None:
-        return "failed"
+def _status(entry: dict[str, Any]) -> tuple[str, str]:
+    """(css class, summary text): pass, fail, crashed, none (no claims) or notrun."""
+    if entry["error"] is not None:
+        return "crashed", "crashed"
+    if entry["metrics"] is None:
+        return "notrun", "not run"
     claims = entry["claims"] or []
     if not claims:
-        return "no claims at this budget"
-    return f"{sum(c['pass'] for c in claims)}/{len(claims)}"
+        return "none", "no claims at this budget"
+    passed = sum(bool(c["pass"]) for c in claims)
+    return ("pass" if passed == len(claims) else "fail"), f"{passed}/{len(claims)}"
 
 
-def _markdown(entries: list[dict[str, Any]], budget: str) -> str:
-    lines = [f"# kexue reproduction report ({budget} budget)", ""]
-    lines += ["| article | claims passed | headline | wall time (s) |", "|---|---|---|---|"]
-    for e in entries:
-        a = e["article"]
-        wall = _fmt((e["metrics"] or {}).get("wall_time_s"))
-        lines.append(
-            f"| [{a.slug}](#{a.slug}) {a.title} | {_claims_summary(e)} | "
-            f"{headline(e['claims'], e['metrics'])} | {wall} |"
+def _view(entry: dict[str, Any]) -> dict[str, Any]:
+    """What the templates show of one entry, formatted."""
+    a = entry["article"]
+    status, summary = _status(entry)
+    metrics = entry["metrics"] or {}
+    claims = entry["claims"] or []
+    rows = [(k, _fmt(v)) for k, v in metrics.items()]
+    head, rest = rows, []
+    if len(rows) > FOLD_ROWS:
+        # what the claims judge (else the summary's headline metric) and the wall time
+        keep = {c["metric"] for c in claims} or {rows[0][0]}
+        keep.add("wall_time_s")
+        head = [r for r in rows if r[0] in keep]
+        rest = [r for r in rows if r[0] not in keep]
+    error = entry["error"].strip()[-3000:] if entry["error"] is not None else None
+    longest = max((len(m) for m in re.findall(r"`+", error or "")), default=0)
+    return {
+        "slug": a.slug,
+        "title": a.title,
+        "date": a.date,
+        "url": a.url,
+        "module": a.module,
+        "status": status,
+        "summary": summary,
+        "headline": headline(claims, metrics),
+        "wall": _fmt(metrics.get("wall_time_s")),
+        "error": error,
+        "fence": "`" * max(3, longest + 1),
+        "figures": entry["figures"],
+        "claims": [
+            {
+                "text": c["text"],
+                "metric": c["metric"],
+                "measured": _fmt(c["measured"]),
+                "bar": f"{c['op']} {_fmt(c['threshold'])}",
+                "passed": bool(c["pass"]),
+            }
+            for c in claims
+        ],
+        "metrics_head": head,
+        "metrics_rest": rest,
+    }
+
+
+def _git_commit() -> str | None:
+    """The short commit of the checkout kexue is imported from, or None (not a checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
-    for e in entries:
-        a = e["article"]
-        lines += ["", f'<a id="{a.slug}"></a>', f"## {a.slug}: {a.title}", ""]
-        lines += [f"{a.date} · [{a.url}]({a.url}) · module `{a.module}`", ""]
-        if e["error"]:
-            lines += ["**The run failed:**", "", "```", e["error"].strip()[-3000:], "```"]
-            continue
-        for fig in e["figures"]:
-            lines.append(f"![{fig.stem}]({a.slug}/{fig.name})")
-        if e["claims"]:
-            lines += ["", "| claim | metric | measured | bar | pass |", "|---|---|---|---|---|"]
-            for c in e["claims"]:
-                mark = "PASS" if c["pass"] else "FAIL"
-                lines.append(
-                    f"| {c['text']} | `{c['metric']}` | {_fmt(c['measured'])} | "
-                    f"{c['op']} {_fmt(c['threshold'])} | {mark} |"
-                )
-        if e["metrics"]:
-            lines += ["", "| metric | value |", "|---|---|"]
-            lines += [f"| `{k}` | {_fmt(v)} |" for k, v in e["metrics"].items()]
-    return "\n".join(lines) + "\n"
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = proc.stdout.split()
+    if proc.returncode != 0 or len(lines) != 2:
+        return None
+    # an installed kexue inside some other repository is not that repository's commit
+    return lines[1] if Path(lines[0]).resolve() == root else None
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;
-font-size:.9em}th{background:#f3f3f3}.pass{color:#1a7f37;font-weight:600}
-.fail{color:#c62828;font-weight:600}img{max-width:48%;margin:.3em;border:1px solid #eee}
-pre{background:#fff3f3;padding:.8em;overflow-x:auto;font-size:.8em}section{margin-top:2.5em}
-"""
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores)"
 
 
-def _html(entries: list[dict[str, Any]], budget: str) -> str:
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>kexue report ({esc(budget)})</title><style>{_CSS}</style></head><body>",
-        f"<h1>kexue reproduction report <small>({esc(budget)} budget)</small></h1>",
-        "<table><tr><th>article</th><th>claims passed</th><th>headline</th>"
-        "<th>wall time (s)</th></tr>",
+def _header(
+    entries: list[dict[str, Any]], budget: str, command: str | None, seed: int | None
+) -> list[tuple[str, str]]:
+    import torch
+
+    import kexue
+
+    if seed is None:  # the recipes' default: show the seeds the run folders recorded
+        seeds = sorted(
+            {
+                str(e["config"]["config"]["seed"])
+                for e in entries
+                if isinstance(e["config"], dict)
+                and isinstance(e["config"].get("config"), dict)
+                and "seed" in e["config"]["config"]
+            }
+        )
+        seed_text = ", ".join(seeds) + " (recipe default)" if seeds else "recipe default"
+    else:
+        seed_text = str(seed)
+    return [
+        ("command", command or "—"),
+        ("seed", seed_text),
+        ("budget", budget),
+        ("kexue", kexue.__version__),
+        ("git commit", _git_commit() or "—"),
+        ("torch", torch.__version__),
+        ("device", _device()),
+        ("date", datetime.now().astimezone().isoformat(timespec="seconds")),
     ]
-    for e in entries:
-        a = e["article"]
-        summary = _claims_summary(e)
-        cls = (
-            "fail"
-            if summary == "failed" or (e["claims"] and not all(c["pass"] for c in e["claims"]))
-            else "pass"
-        )
-        wall = _fmt((e["metrics"] or {}).get("wall_time_s"))
-        parts.append(
-            f"<tr><td><a href='#{a.slug}'>{esc(a.slug)}</a> {esc(a.title)}</td>"
-            f"<td class='{cls}'>{esc(summary)}</td>"
-            f"<td>{esc(headline(e['claims'], e['metrics']))}</td><td>{wall}</td></tr>"
-        )
-    parts.append("</table>")
-    for e in entries:
-        a = e["article"]
-        parts.append(f"<section id='{a.slug}'><h2>{esc(a.slug)}: {esc(a.title)}</h2>")
-        parts.append(
-            f"<p>{a.date} · <a href='{a.url}'>{a.url}</a> · module <code>{a.module}</code></p>"
-        )
-        if e["error"]:
-            parts.append(
-                f"<p class='fail'>The run failed:</p><pre>{esc(e['error'][-3000:])}</pre>"
-            )
-            parts.append("</section>")
-            continue
-        for fig in e["figures"]:
-            data = base64.b64encode(fig.read_bytes()).decode("ascii")
-            parts.append(f"<img alt='{esc(fig.stem)}' src='data:image/png;base64,{data}'>")
-        if e["claims"]:
-            parts.append(
-                "<table><tr><th>claim</th><th>metric</th><th>measured</th><th>bar</th>"
-                "<th>pass</th></tr>"
-            )
-            for c in e["claims"]:
-                mark = (
-                    "<span class='pass'>PASS</span>"
-                    if c["pass"]
-                    else "<span class='fail'>FAIL</span>"
-                )
-                parts.append(
-                    f"<tr><td>{esc(c['text'])}</td><td><code>{esc(c['metric'])}</code></td>"
-                    f"<td>{_fmt(c['measured'])}</td><td>{esc(c['op'])} {_fmt(c['threshold'])}</td>"
-                    f"<td>{mark}</td></tr>"
-                )
-            parts.append("</table>")
-        if e["metrics"]:
-            parts.append("<table><tr><th>metric</th><th>value</th></tr>")
-            parts += [
-                f"<tr><td><code>{esc(k)}</code></td><td>{_fmt(v)}</td></tr>"
-                for k, v in e["metrics"].items()
-            ]
-            parts.append("</table>")
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
 
 
-def write_report(folder: str | Path, slugs: list[str], budget: str = "quick") -> tuple[Path, Path]:
-    """Write `report.html` and `report.md` into `folder` for the runs of `slugs`."""
+@cache
+def _environments() -> tuple[Any, Any]:
+    """The jinja2 environments: HTML (autoescaped) and Markdown (cells escaped by filter)."""
+    import jinja2
+
+    loader = jinja2.FileSystemLoader(Path(__file__).with_name("templates"))
+    common = {
+        "loader": loader,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": True,
+        "undefined": jinja2.StrictUndefined,
+    }
+    html_env = jinja2.Environment(autoescape=True, **common)
+    html_env.filters["b64"] = lambda path: base64.b64encode(path.read_bytes()).decode("ascii")
+    md_env = jinja2.Environment(autoescape=False, **common)  # Markdown: escaped per cell
+    md_env.filters["cell"] = _md_cell
+    md_env.filters["code"] = _md_code
+    return html_env, md_env
+
+
+def write_report(
+    folder: str | Path,
+    slugs: list[str],
+    budget: str = "quick",
+    *,
+    command: str | None = None,
+    seed: int | None = None,
+    partial: bool = False,
+) -> tuple[Path, Path]:
+    """Write `report.html` and `report.md` into `folder` for the runs of `slugs`.
+
+    Args:
+        folder: the folder holding one run folder per slug (and `logs/`).
+        slugs: the recipes to report, in order.
+        budget: the budget they ran at.
+        command: the command that made the runs, shown in the header.
+        seed: the seed given on that command line (None: the recipes' default).
+        partial: the reproduction was interrupted: say so; recipes with neither metrics nor an
+            error are listed as "not run" (they always are).
+
+    Returns:
+        The paths of the HTML and the Markdown report.
+    """
     folder = Path(folder)
     entries = [collect(folder, slug) for slug in slugs]
+    context = {
+        "budget": budget,
+        "header": _header(entries, budget, command, seed),
+        "partial": partial,
+        "entries": [_view(e) for e in entries],
+    }
+    html_env, md_env = _environments()
     html_path, md_path = folder / "report.html", folder / "report.md"
-    atomic_write_text(html_path, _html(entries, budget))
-    atomic_write_text(md_path, _markdown(entries, budget))
+    atomic_write_text(html_path, html_env.get_template("report.html.j2").render(context))
+    atomic_write_text(md_path, md_env.get_template("report.md.j2").render(context))
     return html_path, md_path
 
 
@@ -253,7 +330,7 @@ def articles_markdown(measured: dict[str, Any]) -> str:
     head = [
         "# The articles and their measured results",
         "",
-        "Generated by `kexue docs` from `docs/measured.json`, which records finished runs",
+        "Generated by `kexue docs` from `kexue/measured.json`, which records finished runs",
         "(`kexue docs --runs DIR` merges the run folders under DIR). Each number comes from the",
         "run named beside it; the command reproduces it.",
         "",
@@ -269,8 +346,8 @@ def articles_markdown(measured: dict[str, Any]) -> str:
             passed = f"{sum(c['pass'] for c in claims)}/{len(claims)} ({m['budget']})"
             headline_text = headline(claims, m["metrics"])
         head.append(
-            f"| {a.row} | `{a.slug}` | [{a.title}]({a.url}) | {a.date} | {a.status} | "
-            f"{passed} | {headline_text} |"
+            f"| {a.row} | `{a.slug}` | [{_md_cell(a.title)}]({a.url}) | {a.date} | {a.status} | "
+            f"{passed} | {_md_cell(headline_text)} |"
         )
         if not m:
             continue
@@ -279,7 +356,8 @@ def articles_markdown(measured: dict[str, Any]) -> str:
             body += ["| claim | measured | bar | pass |", "|---|---|---|---|"]
             for c in m["claims"]:
                 body.append(
-                    f"| {c['text']} | {_fmt(c['measured'])} | {c['op']} {_fmt(c['threshold'])} | "
+                    f"| {_md_cell(c['text'])} | {_md_cell(_fmt(c['measured']))} | "
+                    f"{_md_cell(c['op'])} {_md_cell(_fmt(c['threshold']))} | "
                     f"{'PASS' if c['pass'] else 'FAIL'} |"
                 )
             body.append("")

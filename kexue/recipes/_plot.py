@@ -126,7 +126,9 @@ def arm_curves(
             if last is not None:
                 xs = [min(x, last) for x in xs]
             label = key if i == 0 else None
-            ax.plot(xs, [r[key] for r in rows], label=label, lw=1, color=colours(n % 10))
+            marker = "o" if len(rows) == 1 else None  # a lone row is a point, not a line
+            ys = [r[key] for r in rows]
+            ax.plot(xs, ys, label=label, lw=1, ms=3, marker=marker, color=colours(n % 10))
     for label, y in (hlines or {}).items():
         ax.axhline(y, ls="--", c="k", lw=0.8)
         ax.annotate(label, (0, y), fontsize=7, va="bottom", xycoords=("axes fraction", "data"))

@@ -121,7 +121,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             opt = torch.optim.Adam(critic.parameters(), lr=cfg.est_lr)
             critic, opt = acc.prepare(critic, opt)
             tg = torch.Generator().manual_seed(cfg.seed)
-            for i in range(cfg.est_steps):
+            for i in out.progress(range(cfg.est_steps), f"arm {key}"):
                 x_p = torch.randn(cfg.est_batch, 1, generator=tg)
                 x_q = torch.randn(cfg.est_batch, 1, generator=tg) + cfg.mu
                 loss = f_d_loss(name, critic(x_p), critic(x_q))
@@ -156,7 +156,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
             tg = torch.Generator().manual_seed(cfg.seed)
             diverged = 0.0
-            for i in range(cfg.gan_steps):
+            for i in out.progress(range(cfg.gan_steps), f"arm {key}"):
                 x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
                 with torch.no_grad():
                     x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
@@ -196,8 +196,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     if out.is_main:
         keys = [f"{n}_estimate" for n in ESTIMATED]
-        fig = _plot.curves(out.history, keys, "variational estimates while training (log rows)",
-                           {f"{n} {truth[n]:.3f}": truth[n] for n in ESTIMATED})  # fmt: skip
+        fig = _plot.arm_curves(out.history, keys, "variational estimates while training",
+                               {f"{n} {truth[n]:.3f}": truth[n] for n in ESTIMATED},
+                               xlabel="critic step of each arm", every=50)  # fmt: skip
         out.save_figure(fig, "estimates.png")
         xs = grid[:, 0].numpy()
         ratio = torch.from_numpy(stats.norm(0, 1).pdf(xs) / stats.norm(cfg.mu, 1).pdf(xs))

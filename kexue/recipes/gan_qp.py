@@ -311,7 +311,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             x_a = torch.tensor([[-dist / 2, 0.0]]).expand(8, 2)
             x_b = torch.tensor([[dist / 2, 0.0]]).expand(8, 2)
             d = torch.full((8,), dist)
-            for i in range(cfg.delta_steps):
+            for i in out.progress(range(cfg.delta_steps), f"arm {key}"):
                 value, loss = _delta_objective(arm, critic(x_a), critic(x_b), d, cfg.lam)
                 if arm == "wgan_gp":
                     loss = loss + cfg.gp_lam * gradient_norm_penalty(critic, x_a, x_b, generator=g)
@@ -362,7 +362,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             d_loss_k = torch.vmap(partial(gan_qp_d_loss, lam=cfg.lam, norm=cfg.norm))
             g_loss_k = torch.vmap(gan_qp_g_loss)
             shape, t0 = (len(seeds), cfg.batch_size), time.perf_counter()
-            for i in range(n_steps):
+            for i in out.progress(range(n_steps), f"toy {name}"):
                 for _ in range(cfg.n_d):
                     x_real = pools[rows, torch.randint(pools.shape[1], shape, generator=tg)]
                     with torch.no_grad():
@@ -478,6 +478,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         keys = [
             k for k in ("delta_qp_objective", "delta_sgan_objective", "delta_wgan_sn_objective")
         ]
-        fig = _plot.curves(out.history, keys, "critic objective at d = 1", xlabel="log row")
+        fig = _plot.arm_curves(out.history, keys, "critic objective at d = 1",
+                               xlabel="critic step of each arm", every=50)  # fmt: skip
         out.save_figure(fig, "curves.png")
     return metrics

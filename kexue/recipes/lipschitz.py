@@ -160,7 +160,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             continue
         tg = torch.Generator().manual_seed(cfg.seed)
         t0 = time.perf_counter()
-        for i in range(cfg.critic_steps):
+        for i in out.progress(range(cfg.critic_steps), f"arm {key}"):
             x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
             x_fake = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)] + shift
             loss = _critic_step(arm, cfg, critic, x_real, x_fake, tg)
@@ -239,7 +239,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             tg = torch.Generator().manual_seed(cfg.seed)
             gan_cfg = Config(**{**cfg.__dict__, "lam": cfg.gan_lam})
             t0 = time.perf_counter()
-            for i in range(cfg.gen_steps):
+            for i in out.progress(range(cfg.gen_steps), f"arm {key}"):
                 for _ in range(cfg.n_critic):
                     x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
                     with torch.no_grad():
@@ -283,7 +283,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             clf = MLP(64, 10, (256, 256))
             opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
             clf, opt = acc.prepare(clf, opt)
-            for _ in range(cfg.reg_epochs):
+            for _ in out.progress(range(cfg.reg_epochs), f"arm {key}"):
                 loss = F.cross_entropy(clf(x_tr), y_tr)
                 if lam > 0:
                     loss = loss + spectral_norm_penalty(clf, lam)
@@ -325,7 +325,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                   for a in GAN_ARMS]  # fmt: skip
         out.save_figure(_plot.panels(sets, titles, centres=centres), "samples.png")
         keys = [f"{a}_certified" for a in CRITIC_ARMS]
-        fig = _plot.curves(out.history, keys, "certified lower bound est/L̂", {"W1": w1},
-                           xlabel="log row (every 100 critic steps)")  # fmt: skip
+        fig = _plot.arm_curves(out.history, keys, "certified lower bound est/L̂", {"W1": w1},
+                               xlabel="critic step of each arm", every=100,
+                               last=cfg.critic_steps - 1)  # fmt: skip
         out.save_figure(fig, "curves.png")
     return metrics

@@ -140,7 +140,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             acc = SoftBatch(opt, cfg.accum) if arm == "accum" else None
             order = torch.Generator().manual_seed(cfg.seed * 100 + s)
             bsz = cfg.accum if arm == "batch32" else 1
-            for _ in range(cfg.epochs):
+            for _ in out.progress(range(cfg.epochs), f"{arm} seed {s}"):
                 running = []  # this epoch's mini-batch losses
                 for idx in batches(len(y_tr), bsz, order):
                     loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
@@ -195,8 +195,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     if out.is_main:
         keys = [f"train_loss_{a}" for a in arms]
-        fig = _plot.curves(out.history, keys, "Adam(1e-3) on digits: mean training loss per epoch",
-                           xlabel="epoch (all seeds and arms in sequence)")  # fmt: skip
+        title = "Adam(1e-3) on digits: mean training loss per epoch"
+        fig = _plot.arm_curves(out.history, keys, title, first=1,
+                               xlabel="epoch of each arm (one line per seed)")  # fmt: skip
         out.save_figure(fig, "accumulation.png")
         groups = {"SGD": [results["sgd"]], "Heun": [results["heun"]]}
         fig = _plot.bars(groups, ["test accuracy"],

@@ -87,7 +87,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
                 tg = torch.Generator().manual_seed(s)
                 moves, trajectory = [], []
-                for i in range(cfg.steps):
+                for i in out.progress(range(cfg.steps), f"arm {key}"):
                     x_real = pool[torch.randint(len(pool), (cfg.batch_size,), generator=tg)]
                     z = torch.randn(cfg.batch_size, 2, generator=tg)
                     with torch.no_grad():
@@ -152,7 +152,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                   for n in names]  # fmt: skip
         out.save_figure(_plot.panels(sets, titles, centres=centres), "samples.png")
         keys = [f"modes_lam{lam:g}" for lam in cfg.lams]
-        fig = _plot.curves(out.history, keys, f"modes covered (seed {cfg.seed})",
-                           xlabel=f"evaluation (every {cfg.eval_every} steps)")  # fmt: skip
+        fig = _plot.arm_curves(out.history, keys, f"modes covered (seed {cfg.seed})",
+                               xlabel="training step of each arm", every=cfg.eval_every,
+                               first=cfg.eval_every)  # fmt: skip
         out.save_figure(fig, "curves.png")
     return metrics
