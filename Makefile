@@ -23,7 +23,7 @@ demo: $(STAMP)
 	@echo "report: runs/demo/report.html (and runs/demo/report.md)"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]"

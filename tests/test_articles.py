@@ -88,3 +88,13 @@ def test_readme_table_is_generated_from_the_table():
     assert table_markdown() in readme, (
         "README's article table is stale: regenerate it with `kexue list --markdown`"
     )
+
+
+def test_docs_articles_md_is_current():
+    from kexue.cli import recorded
+    from kexue.report import articles_markdown
+
+    text = (ROOT / "docs" / "articles.md").read_text(encoding="utf-8")
+    assert text == articles_markdown(recorded()), (
+        "docs/articles.md is stale: regenerate it with `kexue docs`"
+    )
