@@ -12,7 +12,7 @@ import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ARTICLES", "THEMES", "Article", "get", "by_theme"]
+__all__ = ["ARTICLES", "THEMES", "Article", "get", "by_theme", "did_you_mean"]
 
 THEMES = ("gan", "flows", "latent", "text", "train", "seq", "bert")
 

@@ -30,7 +30,22 @@ from typing import Any
 from kexue import __version__
 from kexue.articles import ARTICLES, THEMES, Article, did_you_mean, get
 
-__all__ = ["main", "execute"]
+__all__ = [
+    "main",
+    "execute",
+    "UsageError",
+    "RunInterrupted",
+    "build_parser",
+    "table_markdown",
+    "recorded",
+    "data_recipes",
+    "summary_lines",
+    "cmd_list",
+    "cmd_show",
+    "cmd_run",
+    "cmd_reproduce",
+    "cmd_docs",
+]
 
 
 class UsageError(Exception):

@@ -23,7 +23,7 @@ from typing import Any
 from kexue.articles import get
 from kexue.runs import atomic_write_text
 
-__all__ = ["collect", "write_report", "headline"]
+__all__ = ["collect", "write_report", "headline", "articles_markdown", "record_measurements"]
 
 FOLD_ROWS = 12  # a metrics table longer than this is folded, headline metrics kept outside
 

@@ -44,14 +44,19 @@ from safetensors.torch import save as st_save
 from kexue.articles import did_you_mean
 
 __all__ = [
+    "BUDGETS",
     "Claim",
     "DataSpec",
     "NonFiniteLossError",
+    "Parts",
     "RunDir",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "best_state",
+    "config_dict",
     "data_fingerprint",
+    "field_rules",
     "judge_claims",
     "make_accelerator",
     "param",
@@ -684,3 +689,44 @@ class RunDir:
     def last_step(self) -> int | None:
         """The last step logged to the history, or None before the first."""
         return self.history[-1]["step"] if self.history else None
+
+
+class Parts:
+    """The finished parts of a recipe made of several (arms, seeds, sets), for resuming.
+
+    A part's values go into `results`, a dict checkpointed with the rest of `state`; `finish`
+    adds them, marks the part done and saves a checkpoint, so a resumed run skips the finished
+    parts and finds their values. The loop stays in the recipe::
+
+        results: dict[str, object] = {}
+        state = {"results": results, "rng": g}
+        out.restore(state)
+        parts = Parts(out, results, state)
+        for name in arms:
+            if not parts.done(name):
+                ...  # train the arm
+                parts.finish(name, {f"{name}_loss": loss})
+            metrics[f"{name}_loss"] = results[f"{name}_loss"]
+
+    Args:
+        out: the run folder (checkpoints go there, at `out.next_step`).
+        results: the finished parts' values; must be one of `state`'s values.
+        state: everything the recipe checkpoints (as for `RunDir.save_checkpoint`).
+    """
+
+    def __init__(self, out: RunDir, results: dict[str, Any], state: Mapping[str, Any]) -> None:
+        if not any(obj is results for obj in state.values()):
+            raise ValueError("results must be one of the state's values, or it is not saved")
+        self.out = out
+        self.results = results
+        self.state = state
+
+    def done(self, key: str) -> bool:
+        """Whether part `key` finished (in this process or before a resume)."""
+        return f"_done_{key}" in self.results
+
+    def finish(self, key: str, values: Mapping[str, Any]) -> None:
+        """Add part `key`'s values to the results, mark it done and checkpoint the state."""
+        self.results.update(values)
+        self.results[f"_done_{key}"] = 1.0
+        self.out.save_checkpoint(self.out.next_step, self.state)

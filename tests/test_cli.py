@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from kexue.articles import ARTICLES, Article
-from kexue.cli import UsageError, _recipe, main, table_markdown
+from kexue.cli import UsageError, execute, main, table_markdown
 from kexue.report import write_report
 
 
@@ -59,12 +59,14 @@ def test_docs_refuses_outside_a_checkout(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_planned_slug_is_a_usage_error():
+def test_planned_slug_is_a_usage_error(monkeypatch, tmp_path):
     # A row whose recipe module does not exist yet (every real row is built by now).
     planned = Article(99, "not-yet", "gan", "标题", "2020-01-01", 1, "kexue.gan.not_yet", "")
     assert not planned.ready and planned.status == "planned"
+    monkeypatch.setattr("kexue.cli.get", lambda slug: planned)
     with pytest.raises(UsageError, match="'not-yet' is planned but not built yet; ready: wgan"):
-        _recipe(planned)
+        execute("not-yet", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_argparse_rejects_bad_budget():

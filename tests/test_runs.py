@@ -20,6 +20,7 @@ from kexue.cli import main
 from kexue.runs import (
     Claim,
     NonFiniteLossError,
+    Parts,
     RunDir,
     atomic_write_text,
     judge_claims,
@@ -226,3 +227,37 @@ def test_log_next_numbers_rows_on_across_a_resume(tmp_path):
     assert again.restore({"extra": {}}) == 2 and again.next_step == 2
     again.log_next(loss=0.25)
     assert [r["step"] for r in again.history] == [0, 1, 2]
+
+
+def _run_parts(folder: Path, trained: list[str], stop_after: str | None = None) -> dict:
+    """A recipe of three parts: each "trains" (draws from the checkpointed generator) once."""
+    out = RunDir(folder)
+    g = torch.Generator().manual_seed(0)
+    results: dict[str, object] = {}
+    state = {"results": results, "rng": g}
+    out.restore(state)
+    parts = Parts(out, results, state)
+    for key in ("a", "b", "c"):
+        if not parts.done(key):
+            trained.append(key)
+            out.log_next(value=1.0)
+            parts.finish(key, {f"{key}_value": float(torch.rand(1, generator=g))})
+        if key == stop_after:
+            return results  # a simulated kill: everything after this checkpoint is lost
+    return results
+
+
+def test_parts_finished_before_a_stop_are_skipped_and_keep_their_results(tmp_path):
+    straight: list[str] = []
+    want = _run_parts(tmp_path / "straight", straight)
+    first: list[str] = []
+    before = _run_parts(tmp_path / "stopped", first, stop_after="a")
+    again: list[str] = []
+    after = _run_parts(tmp_path / "stopped", again)
+    assert straight == ["a", "b", "c"] and first == ["a"] and again == ["b", "c"]
+    assert after["a_value"] == before["a_value"]  # restored, not recomputed
+    assert after == want  # the generator's state rode along with the results
+    finished: list[str] = []
+    assert _run_parts(tmp_path / "stopped", finished) == want and finished == []
+    with pytest.raises(ValueError, match="state"):
+        Parts(RunDir(tmp_path / "x"), {}, {"rng": torch.Generator()})

@@ -2,94 +2,24 @@
 loaders), UniLM masks, the LIC2020 heads and CRF, ALBERT/ELECTRA checks, the dropout-consistent
 MLM. Conditional LayerNorm lives in kexue.nn.conditional_ln."""
 
-from kexue.bert.albert_electra import (
-    count_parameters,
-    electra_loss,
-    flops_per_token,
-    replace_tokens,
-    require_mlm_head,
-    rtd_auc,
-    unshare_albert,
-)
-from kexue.bert.backbone import (
-    CharTokenizer,
-    bert_tf_to_state_dict,
-    keep_tokens_,
-    load_pretrained,
-    tiny_config,
-)
-from kexue.bert.crf import CRF
-from kexue.bert.lic2020 import (
-    EventTagger,
-    RelationHeads,
-    SpanExtractor,
-    bio_decode,
-    decode_objects,
-    decode_span,
-    decode_subjects,
-    encode_with_pre_ln,
-    event_soft_f1,
-    gather_span,
-    longest_common_substring,
-    mrc_char_f1,
-    power_bce,
-    sample_subject_span,
-    set_prf,
-)
-from kexue.bert.mlm_dropout import (
-    column_dropout_attention,
-    correct_mlm_embeddings_,
-    drop_tokens,
-    mask_tokens,
-    mlm_consistent_embeddings,
-)
-from kexue.bert.unilm import (
-    as_attention_mask,
-    lm_mask,
-    lm_step,
-    unilm_loss,
-    unilm_mask,
-    unilm_step,
-)
+from kexue.bert import albert_electra as _albert_electra
+from kexue.bert import backbone as _backbone
+from kexue.bert import crf as _crf
+from kexue.bert import lic2020 as _lic2020
+from kexue.bert import mlm_dropout as _mlm_dropout
+from kexue.bert import unilm as _unilm
+from kexue.bert.albert_electra import *
+from kexue.bert.backbone import *
+from kexue.bert.crf import *
+from kexue.bert.lic2020 import *
+from kexue.bert.mlm_dropout import *
+from kexue.bert.unilm import *
 
-__all__ = [
-    "CRF",
-    "CharTokenizer",
-    "EventTagger",
-    "RelationHeads",
-    "SpanExtractor",
-    "as_attention_mask",
-    "bert_tf_to_state_dict",
-    "bio_decode",
-    "column_dropout_attention",
-    "correct_mlm_embeddings_",
-    "count_parameters",
-    "decode_objects",
-    "decode_span",
-    "decode_subjects",
-    "drop_tokens",
-    "electra_loss",
-    "encode_with_pre_ln",
-    "event_soft_f1",
-    "flops_per_token",
-    "gather_span",
-    "keep_tokens_",
-    "lm_mask",
-    "lm_step",
-    "load_pretrained",
-    "longest_common_substring",
-    "mask_tokens",
-    "mlm_consistent_embeddings",
-    "mrc_char_f1",
-    "power_bce",
-    "replace_tokens",
-    "require_mlm_head",
-    "rtd_auc",
-    "sample_subject_span",
-    "set_prf",
-    "tiny_config",
-    "unilm_loss",
-    "unilm_mask",
-    "unilm_step",
-    "unshare_albert",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _albert_electra.__all__
+__all__ += _backbone.__all__
+__all__ += _crf.__all__
+__all__ += _lic2020.__all__
+__all__ += _mlm_dropout.__all__
+__all__ += _unilm.__all__

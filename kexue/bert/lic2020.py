@@ -41,7 +41,6 @@ from kexue.bert.crf import CRF
 from kexue.nn.conditional_ln import ConditionalLayerNorm
 
 __all__ = [
-    "CRF",
     "EventTagger",
     "RelationHeads",
     "SpanExtractor",
@@ -51,7 +50,6 @@ __all__ = [
     "decode_subjects",
     "encode_with_pre_ln",
     "event_soft_f1",
-    "gather_span",
     "longest_common_substring",
     "mrc_char_f1",
     "power_bce",
@@ -89,7 +87,7 @@ def power_bce(logits: Tensor, targets: Tensor, n: float) -> Tensor:
     return -(targets * log_q + (1 - targets) * log_1mq)
 
 
-def gather_span(h: Tensor, spans: Tensor) -> Tensor:
+def _gather_span(h: Tensor, spans: Tensor) -> Tensor:
     """u = [h_start ; h_end]. h (B, L, d), spans (B, 2) token indices → (B, 2d)."""
     idx = spans[:, :, None].expand(-1, -1, h.shape[-1])  # (B, 2, d)
     return h.gather(1, idx).flatten(1)
@@ -120,7 +118,7 @@ class RelationHeads(nn.Module):
 
     def object_logits(self, h_pre: Tensor, spans: Tensor) -> Tensor:
         """H' (B, L, d) and subject spans (B, 2) → (B, L, n_p, 2) logits."""
-        u = gather_span(h_pre, spans)  # (B, 2d)
+        u = _gather_span(h_pre, spans)  # (B, 2d)
         g = self.cln(h_pre, u)
         return self.object(g).view(*g.shape[:2], self.n_predicates, 2)
 

@@ -1,38 +1,17 @@
 """Offline data: 2-D toys, sklearn's digits, People's Daily, reviews, couplets, CSL titles."""
 
-from kexue.data.corpora import (
-    DataFormatError,
-    PeoplesDaily,
-    TaggedSentence,
-    couplets,
-    csl_titles,
-    parse_tagged_line,
-    peoples_daily,
-    reviews,
-    shared_data_dir,
-)
-from kexue.data.dependence import DEPENDENCE_SIMS, dependence_sim
-from kexue.data.images import DIGIT_LEVELS, Digits, dequantize, digits
-from kexue.data.toy2d import TOY2D, mode_centres, mode_std, toy2d
+from kexue.data import corpora as _corpora
+from kexue.data import dependence as _dependence
+from kexue.data import images as _images
+from kexue.data import toy2d as _toy2d
+from kexue.data.corpora import *
+from kexue.data.dependence import *
+from kexue.data.images import *
+from kexue.data.toy2d import *
 
-__all__ = [
-    "DEPENDENCE_SIMS",
-    "DIGIT_LEVELS",
-    "TOY2D",
-    "DataFormatError",
-    "Digits",
-    "PeoplesDaily",
-    "TaggedSentence",
-    "couplets",
-    "csl_titles",
-    "dependence_sim",
-    "dequantize",
-    "digits",
-    "mode_centres",
-    "mode_std",
-    "parse_tagged_line",
-    "peoples_daily",
-    "reviews",
-    "shared_data_dir",
-    "toy2d",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _corpora.__all__
+__all__ += _dependence.__all__
+__all__ += _images.__all__
+__all__ += _toy2d.__all__

@@ -26,6 +26,7 @@ __all__ = [
     "parse_tagged_line",
     "reviews",
     "couplets",
+    "csl_split",
     "csl_titles",
     "shared_data_dir",
 ]
@@ -238,3 +239,31 @@ def csl_titles(
                 )
             pairs.append((cols[1], cols[2]))
     return pairs
+
+
+def csl_split(
+    path: str | os.PathLike[str] | None = None, n_eval: int = 200, held_out: int = 200
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The title recipes' split of CSL: train on the dev pairs and test pairs `held_out`..end,
+    evaluate on test pairs 0..`n_eval` (a single file given as `path` stands for both: its
+    first `held_out` pairs are held out, the rest is trained on).
+
+    Returns:
+        (train, held): lists of (abstract, title) pairs that share no row.
+
+    Raises:
+        ValueError: `n_eval` exceeds `held_out`, which would evaluate on training pairs.
+    """
+    if n_eval > held_out:
+        raise ValueError(
+            f"n_eval = {n_eval} exceeds the {held_out} held-out CSL test pairs; the rest are "
+            f"training pairs (use n_eval <= {held_out})"
+        )
+    if n_eval < 0 or held_out < 0:
+        raise ValueError(f"n_eval and held_out must be >= 0, got {n_eval} and {held_out}")
+    test = csl_titles(path, "test")
+    if _data_path(path, "csl_ts", "CSL title").is_dir():
+        train = csl_titles(path, "dev") + test[held_out:]
+    else:  # one file: csl_titles read it for "test" and would read it again for "dev"
+        train = test[held_out:]
+    return train, test[:n_eval]

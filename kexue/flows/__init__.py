@@ -4,91 +4,24 @@ Every bijector and flow is an nn.Module with `forward(x) -> (z, logabsdet)` (dat
 `inverse(z) -> (x, logabsdet)`; flow models add `log_prob(x)`, `nll(x)` and `sample(n)`.
 """
 
-from kexue.flows.core import (
-    ActNorm,
-    Bijector,
-    Flatten,
-    Flow,
-    InvertibleLinear,
-    RandomPermutation,
-    Reverse,
-    Sequential,
-    Squeeze,
-    StandardLogistic,
-    StandardNormal,
-    SwapHalves,
-    bits_per_dim,
-    brute_force_logabsdet,
-    categorical_bpd,
-    density_on_grid,
-    dequantize_uniform,
-    dequantized_bpd,
-    gaussian_bpd,
-    nats_to_bpd,
-)
-from kexue.flows.f_vae import FVAE, ResidualStep, conditional_flow_loss, decoder, encoder
-from kexue.flows.glow import FactorOut, Glow, GlowStep, conv_net
-from kexue.flows.iresnet import (
-    ConvIResNet,
-    IResNet,
-    ResidualBlock,
-    SpectralNormConv2d,
-    SpectralNormLinear,
-    exact_logdet,
-    fixed_point_inverse,
-    power_series_logdet,
-    series_error_bound,
-    series_logdet_from_jacobian,
-)
-from kexue.flows.nice import NICE, AdditiveCoupling, Coupling, DiagonalScale, zero_last_layer
-from kexue.flows.realnvp import SCALE_FNS, AffineCoupling, RealNVP
+from kexue.flows import core as _core
+from kexue.flows import f_vae as _f_vae
+from kexue.flows import glow as _glow
+from kexue.flows import iresnet as _iresnet
+from kexue.flows import nice as _nice
+from kexue.flows import realnvp as _realnvp
+from kexue.flows.core import *
+from kexue.flows.f_vae import *
+from kexue.flows.glow import *
+from kexue.flows.iresnet import *
+from kexue.flows.nice import *
+from kexue.flows.realnvp import *
 
-__all__ = [
-    "NICE",
-    "SCALE_FNS",
-    "ActNorm",
-    "AdditiveCoupling",
-    "AffineCoupling",
-    "Bijector",
-    "ConvIResNet",
-    "Coupling",
-    "DiagonalScale",
-    "FVAE",
-    "FactorOut",
-    "Flatten",
-    "Flow",
-    "Glow",
-    "GlowStep",
-    "IResNet",
-    "InvertibleLinear",
-    "RandomPermutation",
-    "RealNVP",
-    "ResidualBlock",
-    "ResidualStep",
-    "Reverse",
-    "Sequential",
-    "SpectralNormConv2d",
-    "SpectralNormLinear",
-    "Squeeze",
-    "StandardLogistic",
-    "StandardNormal",
-    "SwapHalves",
-    "bits_per_dim",
-    "brute_force_logabsdet",
-    "conditional_flow_loss",
-    "categorical_bpd",
-    "conv_net",
-    "gaussian_bpd",
-    "density_on_grid",
-    "dequantize_uniform",
-    "dequantized_bpd",
-    "decoder",
-    "encoder",
-    "exact_logdet",
-    "fixed_point_inverse",
-    "nats_to_bpd",
-    "power_series_logdet",
-    "series_error_bound",
-    "series_logdet_from_jacobian",
-    "zero_last_layer",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _core.__all__
+__all__ += _f_vae.__all__
+__all__ += _glow.__all__
+__all__ += _iresnet.__all__
+__all__ += _nice.__all__
+__all__ += _realnvp.__all__

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -196,7 +197,7 @@ class ActNorm(Bijector):
         logscale_factor: the parameter stored is log s / factor (OpenAI Glow uses 3).
     """
 
-    def __init__(self, channels: int, ddi: bool = True, logscale_factor: float = 1.0) -> None:
+    def __init__(self, channels: int, *, ddi: bool = True, logscale_factor: float = 1.0) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
         self.logs = nn.Parameter(torch.zeros(channels))
@@ -259,7 +260,7 @@ class InvertibleLinear(Bijector):
     """
 
     def __init__(
-        self, channels: int, lu: bool = True, generator: torch.Generator | None = None
+        self, channels: int, *, lu: bool = True, generator: torch.Generator | None = None
     ) -> None:
         super().__init__()
         q, _ = torch.linalg.qr(
@@ -341,7 +342,7 @@ class Reverse(_Permutation):
 class RandomPermutation(_Permutation):
     """A fixed random permutation of dim 1 (RealNVP/Glow's shuffle), drawn from `seed`."""
 
-    def __init__(self, channels: int, seed: int = 0) -> None:
+    def __init__(self, channels: int, *, seed: int = 0) -> None:
         super().__init__(torch.from_numpy(np.random.RandomState(seed).permutation(channels)))
 
 
@@ -359,7 +360,7 @@ class Squeeze(Bijector):
     `order="glow"` uses OpenAI Glow's c·4 + 2·dy + dx. Log-det 0.
     """
 
-    def __init__(self, order: str = "kexue") -> None:
+    def __init__(self, *, order: Literal["kexue", "glow"] = "kexue") -> None:
         super().__init__()
         if order not in ("kexue", "glow"):
             raise ValueError(f"squeeze order {order!r}; valid: kexue, glow")

@@ -102,6 +102,7 @@ class FVAE(nn.Module):
         encoder: nn.Module,
         decoder: nn.Module,
         prior: nn.Module,
+        *,
         sigma1: float = 1.0,
         sigma2: float = 0.1,
     ) -> None:

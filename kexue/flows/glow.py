@@ -34,6 +34,7 @@ Deviations from the article:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -51,9 +52,22 @@ from kexue.flows.core import (
     StandardNormal,
 )
 from kexue.flows.nice import AdditiveCoupling, zero_last_layer
-from kexue.flows.realnvp import AffineCoupling
+from kexue.flows.realnvp import SCALE_FNS, AffineCoupling, ScaleFn
 
 __all__ = ["conv_net", "GlowStep", "FactorOut", "Glow"]
+
+Coupling = Literal["affine", "additive"]
+Permutation = Literal["lu", "conv", "shuffle", "reverse"]
+SplitPrior = Literal["conditional", "standard"]
+
+
+def _check_options(coupling: str, permutation: str, scale_fn: str) -> None:
+    if coupling not in ("affine", "additive"):
+        raise ValueError(f"coupling {coupling!r}; valid: affine, additive")
+    if permutation not in ("lu", "conv", "shuffle", "reverse"):
+        raise ValueError(f"permutation {permutation!r}; valid: lu, conv, shuffle, reverse")
+    if scale_fn not in SCALE_FNS:
+        raise ValueError(f"scale_fn {scale_fn!r}; valid: {', '.join(SCALE_FNS)}")
 
 
 def conv_net(c_in: int, c_out: int, width: int) -> nn.Sequential:
@@ -78,38 +92,40 @@ class GlowStep(Sequential):
         permutation: "lu", "conv" (plain 1×1), "shuffle" or "reverse".
         scale_fn: the affine scale parametrisation (see kexue.flows.realnvp).
         actnorm_ddi: data-dependent actnorm init (False: the author's zero init).
+        generator: the random source of the 1×1 convolution's initialisation and of the
+            shuffle (None: torch's global generator).
     """
 
     def __init__(
         self,
         channels: int,
+        *,
         width: int,
-        coupling: str = "affine",
-        permutation: str = "lu",
-        scale_fn: str = "sigmoid2",
+        coupling: Coupling = "affine",
+        permutation: Permutation = "lu",
+        scale_fn: ScaleFn = "sigmoid2",
         actnorm_ddi: bool = True,
         generator: torch.Generator | None = None,
-        seed: int = 0,
     ) -> None:
+        _check_options(coupling, permutation, scale_fn)
         if permutation in ("lu", "conv"):
             perm: nn.Module = InvertibleLinear(
                 channels, lu=permutation == "lu", generator=generator
             )
         elif permutation == "shuffle":
-            perm = RandomPermutation(channels, seed)
-        elif permutation == "reverse":
-            perm = Reverse(channels)
+            seed = int(torch.randint(2**31 - 1, (), generator=generator))
+            perm = RandomPermutation(channels, seed=seed)
         else:
-            raise ValueError(f"permutation {permutation!r}; valid: lu, conv, shuffle, reverse")
+            perm = Reverse(channels)
         half = channels // 2
         if coupling == "affine":
+            net = conv_net(half, 2 * (channels - half), width)
             layer: nn.Module = AffineCoupling(
-                channels, conv_net(half, 2 * (channels - half), width), "half", 0, scale_fn, True
+                channels, net, split="half", parity=0, scale_fn=scale_fn, shift_first=True
             )
-        elif coupling == "additive":
-            layer = AdditiveCoupling(channels, conv_net(half, channels - half, width), "half", 0)
         else:
-            raise ValueError(f"coupling {coupling!r}; valid: affine, additive")
+            net = conv_net(half, channels - half, width)
+            layer = AdditiveCoupling(channels, net, split="half", parity=0)
         super().__init__(ActNorm(channels, ddi=actnorm_ddi), perm, layer)
 
 
@@ -124,7 +140,9 @@ class FactorOut(Bijector):
         prior: "conditional" (Glow's split2d prior) or "standard".
     """
 
-    def __init__(self, shape: Sequence[int], inner: nn.Module, prior: str = "conditional") -> None:
+    def __init__(
+        self, shape: Sequence[int], inner: nn.Module, *, prior: SplitPrior = "conditional"
+    ) -> None:
         super().__init__()
         self.shape = tuple(shape)
         c = self.shape[0]
@@ -172,7 +190,7 @@ class Glow(Flow):
         width: hidden channels of the coupling networks.
         coupling, permutation, scale_fn, actnorm_ddi: see GlowStep.
         split_prior: "conditional" or "standard" for the factored-out halves.
-        seed: for the 1×1 initialisations and shuffles.
+        seed: seeds the generator of the 1×1 initialisations and shuffles.
         squeeze_first: False skips the first level's squeeze (f-VAE's prior on 4×4×4 codes).
 
     Shapes: x (B, C, H, W) → z (B, C·H·W) flat; sample(n) → (B, C, H, W).
@@ -181,17 +199,21 @@ class Glow(Flow):
     def __init__(
         self,
         shape: Sequence[int] = (1, 8, 8),
+        *,
         levels: int = 2,
         depth: int | Sequence[int] = 8,
         width: int = 64,
-        coupling: str = "affine",
-        permutation: str = "lu",
-        scale_fn: str = "sigmoid2",
+        coupling: Coupling = "affine",
+        permutation: Permutation = "lu",
+        scale_fn: ScaleFn = "sigmoid2",
         actnorm_ddi: bool = True,
-        split_prior: str = "conditional",
+        split_prior: SplitPrior = "conditional",
         seed: int = 0,
         squeeze_first: bool = True,
     ) -> None:
+        _check_options(coupling, permutation, scale_fn)
+        if split_prior not in ("conditional", "standard"):
+            raise ValueError(f"split prior {split_prior!r}; valid: conditional, standard")
         depths = [depth] * levels if isinstance(depth, int) else list(depth)
         gen = torch.Generator().manual_seed(seed)
         c, h, w = shape
@@ -202,14 +224,20 @@ class Glow(Flow):
                 c, h, w = 4 * c, h // 2, w // 2
             steps = [
                 GlowStep(
-                    c, width, coupling, permutation, scale_fn, actnorm_ddi, gen, seed + 100 * i + k
+                    c,
+                    width=width,
+                    coupling=coupling,
+                    permutation=permutation,
+                    scale_fn=scale_fn,
+                    actnorm_ddi=actnorm_ddi,
+                    generator=gen,
                 )
-                for k in range(depths[i])
+                for _ in range(depths[i])
             ]
             if i == levels - 1:  # the top: a learned diagonal Gaussian prior (zero-init actnorm)
                 return Sequential(*squeeze, *steps, ActNorm(c, ddi=False), Flatten((c, h, w)))
             inner = level(i + 1, c // 2, h, w)
-            return Sequential(*squeeze, *steps, FactorOut((c, h, w), inner, split_prior))
+            return Sequential(*squeeze, *steps, FactorOut((c, h, w), inner, prior=split_prior))
 
         self.shape = tuple(shape)
         super().__init__(level(0, c, h, w), StandardNormal((c * h * w,)))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +52,8 @@ from kexue.flows.core import (
 from kexue.nn import MLP
 
 __all__ = ["Coupling", "AdditiveCoupling", "DiagonalScale", "NICE", "zero_last_layer"]
+
+Split = Literal["evenodd", "half", "checkerboard"]
 
 
 def zero_last_layer(net: nn.Module) -> nn.Module:
@@ -75,7 +78,7 @@ class Coupling(Bijector):
     """
 
     def __init__(
-        self, channels: int, net: nn.Module, split: str = "evenodd", parity: int = 0
+        self, channels: int, net: nn.Module, *, split: Split = "evenodd", parity: int = 0
     ) -> None:
         super().__init__()
         if split not in ("evenodd", "half", "checkerboard"):
@@ -156,9 +159,15 @@ class AdditiveCoupling(Coupling):
     """
 
     def __init__(
-        self, channels: int, net: nn.Module, split: str = "evenodd", parity: int = 0, sign: int = 1
+        self,
+        channels: int,
+        net: nn.Module,
+        *,
+        split: Split = "evenodd",
+        parity: int = 0,
+        sign: int = 1,
     ) -> None:
-        super().__init__(channels, net, split, parity)
+        super().__init__(channels, net, split=split, parity=parity)
         if sign not in (1, -1):
             raise ValueError("sign must be +1 or -1")
         self.sign = sign
@@ -178,7 +187,7 @@ class DiagonalScale(Bijector):
         init: "zeros" (identity) or "ddi" (a = −log(std + 1e-6) of the first training batch).
     """
 
-    def __init__(self, channels: int, init: str = "ddi") -> None:
+    def __init__(self, channels: int, *, init: Literal["zeros", "ddi"] = "ddi") -> None:
         super().__init__()
         if init not in ("zeros", "ddi"):
             raise ValueError(f"scale init {init!r}; valid: zeros, ddi")
@@ -220,33 +229,34 @@ class NICE(Flow):
     def __init__(
         self,
         dim: int,
+        *,
         n_couplings: int = 4,
         hidden: Sequence[int] = (256, 256, 256),
-        prior: str = "logistic",
-        scale_init: str = "ddi",
-        permutation: str = "reverse",
+        prior: Literal["logistic", "normal"] = "logistic",
+        scale_init: Literal["ddi", "zeros"] = "ddi",
+        permutation: Literal["reverse", "shuffle"] = "reverse",
         sign: int = 1,
-        out_activation: str | None = None,
+        out_activation: Literal["relu"] | None = None,
     ) -> None:
+        if permutation not in ("reverse", "shuffle"):
+            raise ValueError(f"permutation {permutation!r}; valid: reverse, shuffle")
+        if out_activation not in (None, "relu"):
+            raise ValueError("out_activation must be None or 'relu'")
+        if prior not in ("logistic", "normal"):
+            raise ValueError(f"prior {prior!r}; valid: logistic, normal")
         layers: list[nn.Module] = []
         for i in range(n_couplings):
             if permutation == "reverse":
                 layers.append(Reverse(dim))
-            elif permutation == "shuffle":
-                layers.append(RandomPermutation(dim, seed=i))
             else:
-                raise ValueError(f"permutation {permutation!r}; valid: reverse, shuffle")
-            if out_activation not in (None, "relu"):
-                raise ValueError("out_activation must be None or 'relu'")
-            net = MLP(dim - dim // 2, dim // 2, hidden)
+                layers.append(RandomPermutation(dim, seed=i))
+            net = MLP(dim - dim // 2, dim // 2, hidden=hidden)
             if out_activation == "relu":  # not zero-initialised: relu'(0) = 0 would freeze m
                 net = nn.Sequential(net, nn.ReLU())
             else:
                 net = zero_last_layer(net)
-            layers.append(AdditiveCoupling(dim, net, "evenodd", 0, sign))
-        layers.append(DiagonalScale(dim, scale_init))
-        if prior not in ("logistic", "normal"):
-            raise ValueError(f"prior {prior!r}; valid: logistic, normal")
+            layers.append(AdditiveCoupling(dim, net, split="evenodd", parity=0, sign=sign))
+        layers.append(DiagonalScale(dim, init=scale_init))
         base = StandardLogistic((dim,)) if prior == "logistic" else StandardNormal((dim,))
         super().__init__(Sequential(*layers), base)
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -60,12 +61,13 @@ from kexue.flows.core import (
     StandardNormal,
     _Permutation,
 )
-from kexue.flows.nice import AdditiveCoupling, Coupling, zero_last_layer
+from kexue.flows.nice import AdditiveCoupling, Coupling, Split, zero_last_layer
 from kexue.nn import MLP
 
 __all__ = ["SCALE_FNS", "AffineCoupling", "RealNVP"]
 
-SCALE_FNS = ("exp", "tanh", "sigmoid2", "softclamp", "nflows", "zuko")
+ScaleFn = Literal["exp", "tanh", "sigmoid2", "softclamp", "nflows", "zuko"]
+SCALE_FNS: tuple[str, ...] = get_args(ScaleFn)
 
 
 class AffineCoupling(Coupling):
@@ -78,12 +80,13 @@ class AffineCoupling(Coupling):
         self,
         channels: int,
         net: nn.Module,
-        split: str = "evenodd",
+        *,
+        split: Split = "evenodd",
         parity: int = 0,
-        scale_fn: str = "tanh",
+        scale_fn: ScaleFn = "tanh",
         shift_first: bool = False,
     ) -> None:
-        super().__init__(channels, net, split, parity)
+        super().__init__(channels, net, split=split, parity=parity)
         if scale_fn not in SCALE_FNS:
             raise ValueError(f"scale_fn {scale_fn!r}; valid: {', '.join(SCALE_FNS)}")
         self.scale_fn, self.shift_first = scale_fn, shift_first
@@ -139,15 +142,24 @@ class RealNVP(Flow):
     def __init__(
         self,
         dim: int,
+        *,
         n_couplings: int = 8,
         hidden: Sequence[int] = (64, 64),
-        scale_fn: str = "softclamp",
+        scale_fn: ScaleFn = "softclamp",
         actnorm: bool = True,
-        mixing: str = "alternate",
-        coupling: str = "affine",
-        split: str = "evenodd",
+        mixing: Literal["alternate", "reverse", "shuffle", "lu"] = "alternate",
+        coupling: Literal["affine", "additive"] = "affine",
+        split: Literal["evenodd", "half"] = "evenodd",
         shift_first: bool = False,
     ) -> None:
+        if mixing not in ("alternate", "reverse", "shuffle", "lu"):
+            raise ValueError(f"mixing {mixing!r}; valid: alternate, reverse, shuffle, lu")
+        if coupling not in ("affine", "additive"):
+            raise ValueError(f"coupling {coupling!r}; valid: affine, additive")
+        if split not in ("evenodd", "half"):
+            raise ValueError(f"split {split!r}; valid: evenodd, half")
+        if scale_fn not in SCALE_FNS:
+            raise ValueError(f"scale_fn {scale_fn!r}; valid: {', '.join(SCALE_FNS)}")
         layers: list[nn.Module] = []
         gen = torch.Generator().manual_seed(0)
         # Even/odd partitions that alternate are half partitions of the de-interleaved vector
@@ -168,8 +180,6 @@ class RealNVP(Flow):
                 layers.append(RandomPermutation(dim, seed=i))
             elif mixing == "lu":
                 layers.append(InvertibleLinear(dim, lu=True, generator=gen))
-            elif mixing != "alternate":
-                raise ValueError(f"mixing {mixing!r}; valid: alternate, reverse, shuffle, lu")
             if mixing != "alternate":
                 parity = 0
             n_cond = (dim + 1) // 2 if split == "evenodd" else dim // 2
@@ -177,13 +187,20 @@ class RealNVP(Flow):
                 n_cond = dim - n_cond
             n_trans = dim - n_cond
             if coupling == "affine":
-                net = zero_last_layer(MLP(n_cond, 2 * n_trans, hidden))
-                layers.append(AffineCoupling(dim, net, split, parity, scale_fn, shift_first))
-            elif coupling == "additive":
-                net = zero_last_layer(MLP(n_cond, n_trans, hidden))
-                layers.append(AdditiveCoupling(dim, net, split, parity))
+                net = zero_last_layer(MLP(n_cond, 2 * n_trans, hidden=hidden))
+                layers.append(
+                    AffineCoupling(
+                        dim,
+                        net,
+                        split=split,
+                        parity=parity,
+                        scale_fn=scale_fn,
+                        shift_first=shift_first,
+                    )
+                )
             else:
-                raise ValueError(f"coupling {coupling!r}; valid: affine, additive")
+                net = zero_last_layer(MLP(n_cond, n_trans, hidden=hidden))
+                layers.append(AdditiveCoupling(dim, net, split=split, parity=parity))
         if interleave and dim > 2:
             layers.append(_Permutation(torch.argsort(_DEINTERLEAVE(dim))))
         super().__init__(Sequential(*layers), StandardNormal((dim,)))

@@ -1,158 +1,41 @@
 """GANs and Lipschitz constraints: losses as plain functions of critic outputs, and evaluation."""
 
-from kexue.gan.arms import ARMS, Arm, arm, critic_objective, generator_objective
-from kexue.gan.bigan_qp import (
-    bigan_qp_d_loss,
-    bigan_qp_distance,
-    bigan_qp_g_loss,
-    bigan_recon_losses,
-)
-from kexue.gan.energy import (
-    ebgan_margin_d_loss,
-    energy_d_loss,
-    energy_g_loss,
-    energy_gradient_penalty,
-    energy_hinge_d_loss,
-    r1_penalty,
-    roll_downhill,
-    wgan_div_penalty,
-)
-from kexue.gan.evaluate import (
-    DigitClassifier,
-    certified_lower_bound,
-    digit_label_stats,
-    digits_to_unit,
-    fd_digits,
-    fit_digit_classifier,
-    frechet_distance,
-    swiss_roll_distance,
-    swiss_roll_hq_fraction,
-    w1_noise_floor,
-)
-from kexue.gan.f_gan import (
-    DIVERGENCES,
-    FDivergence,
-    divergence,
-    f_d_loss,
-    f_divergence_exact,
-    f_estimate,
-    f_g_loss,
-    lambertw,
-    lambertw_exp,
-)
-from kexue.gan.gan_qp import (
-    TwoArgCritic,
-    gan_qp_d_loss,
-    gan_qp_g_loss,
-    pair_distance,
-    qp_critic_loss,
-    qp_divergence_exact,
-)
-from kexue.gan.lipschitz import (
-    FreshSpectralNorm,
-    frobenius_penalty,
-    gradient_norm_penalty,
-    lipschitz_upper_bound,
-    one_sided_gradient_penalty,
-    project_spectral_,
-    spectral_norm,
-    spectral_norm_estimate,
-    spectral_norm_penalty,
-)
-from kexue.gan.losses import (
-    flat,
-    hinge_d_loss,
-    hinge_g_loss,
-    lsgan_d_loss,
-    lsgan_g_loss,
-    sgan_d_loss,
-    sgan_g_loss,
-)
-from kexue.gan.metrics import hq_fraction, mode_kl, mode_stats, modes_covered
-from kexue.gan.papers import PAPERS, Paper, roth_regularizer
-from kexue.gan.vi_unified import (
-    aae_encoder_loss,
-    ali_d_loss,
-    ali_g_loss,
-    anchor_regularizer,
-    joint_kl_decomposition,
-)
-from kexue.gan.wgan import clip_weights, dual_estimate, gradient_penalty, wgan_d_loss, wgan_g_loss
+from kexue.gan import arms as _arms
+from kexue.gan import bigan_qp as _bigan_qp
+from kexue.gan import energy as _energy
+from kexue.gan import evaluate as _evaluate
+from kexue.gan import f_gan as _f_gan
+from kexue.gan import gan_qp as _gan_qp
+from kexue.gan import lipschitz as _lipschitz
+from kexue.gan import losses as _losses
+from kexue.gan import metrics as _metrics
+from kexue.gan import papers as _papers
+from kexue.gan import vi_unified as _vi_unified
+from kexue.gan import wgan as _wgan
+from kexue.gan.arms import *
+from kexue.gan.bigan_qp import *
+from kexue.gan.energy import *
+from kexue.gan.evaluate import *
+from kexue.gan.f_gan import *
+from kexue.gan.gan_qp import *
+from kexue.gan.lipschitz import *
+from kexue.gan.losses import *
+from kexue.gan.metrics import *
+from kexue.gan.papers import *
+from kexue.gan.vi_unified import *
+from kexue.gan.wgan import *
 
-__all__ = [
-    "ARMS",
-    "Arm",
-    "arm",
-    "critic_objective",
-    "generator_objective",
-    "DIVERGENCES",
-    "PAPERS",
-    "DigitClassifier",
-    "FDivergence",
-    "FreshSpectralNorm",
-    "Paper",
-    "TwoArgCritic",
-    "aae_encoder_loss",
-    "ali_d_loss",
-    "ali_g_loss",
-    "anchor_regularizer",
-    "bigan_qp_d_loss",
-    "bigan_qp_distance",
-    "bigan_qp_g_loss",
-    "bigan_recon_losses",
-    "certified_lower_bound",
-    "clip_weights",
-    "digit_label_stats",
-    "digits_to_unit",
-    "divergence",
-    "dual_estimate",
-    "ebgan_margin_d_loss",
-    "energy_d_loss",
-    "energy_g_loss",
-    "energy_gradient_penalty",
-    "energy_hinge_d_loss",
-    "f_d_loss",
-    "f_divergence_exact",
-    "f_estimate",
-    "f_g_loss",
-    "fd_digits",
-    "fit_digit_classifier",
-    "flat",
-    "frechet_distance",
-    "frobenius_penalty",
-    "gan_qp_d_loss",
-    "gan_qp_g_loss",
-    "gradient_norm_penalty",
-    "gradient_penalty",
-    "hinge_d_loss",
-    "hinge_g_loss",
-    "hq_fraction",
-    "joint_kl_decomposition",
-    "lambertw",
-    "lambertw_exp",
-    "lipschitz_upper_bound",
-    "lsgan_d_loss",
-    "lsgan_g_loss",
-    "mode_kl",
-    "mode_stats",
-    "modes_covered",
-    "one_sided_gradient_penalty",
-    "pair_distance",
-    "project_spectral_",
-    "qp_critic_loss",
-    "qp_divergence_exact",
-    "r1_penalty",
-    "roll_downhill",
-    "roth_regularizer",
-    "sgan_d_loss",
-    "sgan_g_loss",
-    "spectral_norm",
-    "spectral_norm_estimate",
-    "spectral_norm_penalty",
-    "swiss_roll_distance",
-    "swiss_roll_hq_fraction",
-    "w1_noise_floor",
-    "wgan_d_loss",
-    "wgan_div_penalty",
-    "wgan_g_loss",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _arms.__all__
+__all__ += _bigan_qp.__all__
+__all__ += _energy.__all__
+__all__ += _evaluate.__all__
+__all__ += _f_gan.__all__
+__all__ += _gan_qp.__all__
+__all__ += _lipschitz.__all__
+__all__ += _losses.__all__
+__all__ += _metrics.__all__
+__all__ += _papers.__all__
+__all__ += _vi_unified.__all__
+__all__ += _wgan.__all__

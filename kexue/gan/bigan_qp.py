@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from kexue.gan.gan_qp import pair_distance, qp_critic_loss
-from kexue.gan.losses import flat
+from kexue.gan.losses import _flat
 
 __all__ = ["bigan_qp_distance", "bigan_qp_d_loss", "bigan_qp_g_loss", "bigan_recon_losses"]
 
@@ -55,13 +55,13 @@ def bigan_qp_d_loss(
 
     `z_real` = E(x_real) and `x_fake` = G(z_fake), both computed with E and G frozen.
     """
-    delta = flat(t_real) - flat(t_fake)
+    delta = _flat(t_real) - _flat(t_fake)
     return qp_critic_loss(delta, bigan_qp_distance(x_real, z_real, x_fake, z_fake), lam=lam)
 
 
 def bigan_qp_g_loss(t_real: Tensor, t_fake: Tensor) -> Tensor:
     """mean Δ = mean[T(x, E(x)) − T(G(z), z)], minimised jointly over E and G."""
-    return (flat(t_real) - flat(t_fake)).mean()
+    return (_flat(t_real) - _flat(t_fake)).mean()
 
 
 def bigan_recon_losses(

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from kexue.gan.lipschitz import gradient_norm_penalty
-from kexue.gan.losses import flat
+from kexue.gan.losses import _flat
 
 __all__ = [
     "energy_d_loss",
@@ -43,24 +43,24 @@ __all__ = [
 
 def energy_d_loss(u_real: Tensor, u_fake: Tensor) -> Tensor:
     """E_p U − E_q U (equals WGAN's critic loss under U = −s)."""
-    return flat(u_real).mean() - flat(u_fake).mean()
+    return _flat(u_real).mean() - _flat(u_fake).mean()
 
 
 def energy_g_loss(u_fake: Tensor) -> Tensor:
     """E_z U(G(z))."""
-    return flat(u_fake).mean()
+    return _flat(u_fake).mean()
 
 
 def energy_hinge_d_loss(u_real: Tensor, u_fake: Tensor) -> Tensor:
     """E_p relu(1 + U) + E_q relu(1 − U) (the hinge loss with U = −D)."""
-    return F.relu(1 + flat(u_real)).mean() + F.relu(1 - flat(u_fake)).mean()
+    return F.relu(1 + _flat(u_real)).mean() + F.relu(1 - _flat(u_fake)).mean()
 
 
 def ebgan_margin_d_loss(u_real: Tensor, u_fake: Tensor, *, margin: float = 1.0) -> Tensor:
     """E_p U + E_q relu(m − U) for a non-negative energy (EBGAN)."""
     if margin <= 0:
         raise ValueError(f"margin must be > 0, got {margin}")
-    return flat(u_real).mean() + F.relu(margin - flat(u_fake)).mean()
+    return _flat(u_real).mean() + F.relu(margin - _flat(u_fake)).mean()
 
 
 def energy_gradient_penalty(energy: Callable[[Tensor], Tensor], x_real: Tensor) -> Tensor:
@@ -109,7 +109,7 @@ def roll_downhill(
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     for _ in range(steps):
         # Sum (not mean): each particle moves by its own gradient, independent of N.
-        loss = flat(energy(x)).sum()
+        loss = _flat(energy(x)).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -18,6 +18,7 @@ Images are flat (N, 64) in [−1, 1] (pixel/8 − 1).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
@@ -25,13 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kexue.data import mode_centres, toy2d
+from kexue.data import mode_centres, mode_std, toy2d
+from kexue.gan.metrics import hq_fraction, mode_kl, modes_covered
 from kexue.nn import MLP
 from kexue.stats import w1_exact
 
 __all__ = [
     "certified_lower_bound",
     "w1_noise_floor",
+    "toy_scores",
+    "evaluate_toy_generator",
     "swiss_roll_distance",
     "swiss_roll_hq_fraction",
     "digits_to_unit",
@@ -86,6 +90,52 @@ def w1_noise_floor(name: str, n: int, *, seed: int = 0, n_draws: int = 1) -> flo
     return float(
         np.mean([w1_exact(ref, toy2d(name, n, seed=seed + 1 + k)) for k in range(n_draws)])
     )
+
+
+def toy_scores(samples: object, name: str, *, ref: object | None = None) -> dict[str, float]:
+    """Modes covered, HQ fraction and mode KL of 2-D samples of the toy mixture `name`, and
+    their exact W1 to the reference samples `ref` when given (kexue.gan.metrics, spec §1.2).
+
+    Args:
+        samples: (n, 2) generated points; ref: (m, 2) held-out points of `name`, or None.
+
+    Returns:
+        {"modes": int, "hq", "mode_kl"[, "w1"]}. Samples with a NaN or inf (a diverged
+        generator) score 0 modes, HQ 0, mode KL inf and W1 nan.
+    """
+    centres, std = mode_centres(name), mode_std(name)
+    if centres is None:
+        raise ValueError(f"{name!r} has no modes to cover")
+    if not np.isfinite(_np(samples)).all():
+        scores = {"modes": 0, "hq": 0.0, "mode_kl": float("inf")}
+        return scores if ref is None else {**scores, "w1": float("nan")}
+    scores = {
+        "modes": modes_covered(samples, centres, std),
+        "hq": hq_fraction(samples, centres, std),
+        "mode_kl": mode_kl(samples, centres, std),
+    }
+    return scores if ref is None else {**scores, "w1": w1_exact(samples, ref)}
+
+
+def evaluate_toy_generator(
+    gen: Callable[[Tensor], Tensor],
+    name: str,
+    *,
+    n: int,
+    ref: object | None = None,
+    seed: int = 99,
+    z_dim: int = 2,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Samples x = G(z) of n codes z ~ N(0, I) (z_dim) drawn from a generator seeded `seed`,
+    so every arm of a comparison is scored on the same codes, and their `toy_scores`.
+
+    Returns:
+        x (n, 2) as float32 NumPy (gradient-free), and `toy_scores(x, name, ref=ref)`.
+    """
+    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        x = gen(z).detach().cpu().numpy()
+    return x, toy_scores(x, name, ref=ref)
 
 
 _T = np.linspace(1.5 * math.pi, 4.5 * math.pi, 10_000)

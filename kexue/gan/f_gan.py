@@ -52,14 +52,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kexue.gan.losses import flat
+from kexue.gan.losses import _flat
 
 __all__ = [
     "FDivergence",
     "DIVERGENCES",
     "divergence",
-    "lambertw",
-    "lambertw_exp",
     "f_estimate",
     "f_d_loss",
     "f_g_loss",
@@ -88,14 +86,9 @@ class _LambertWExp(torch.autograd.Function):
         return grad * w / (1 + w)  # dW(e^L)/dL = W/(1 + W)
 
 
-def lambertw_exp(log_x: Tensor) -> Tensor:
+def _lambertw_exp(log_x: Tensor) -> Tensor:
     """W(e^L) for any real L (no overflow for large L); differentiable."""
     return _LambertWExp.apply(log_x)
-
-
-def lambertw(x: Tensor) -> Tensor:
-    """Principal-branch Lambert W for x > 0; W′(x) = W/(x(1 + W))."""
-    return lambertw_exp(torch.log(x))
 
 
 @dataclass(frozen=True)
@@ -191,10 +184,10 @@ DIVERGENCES: tuple[FDivergence, ...] = (
     FDivergence(
         "jeffrey", "Jeffrey",
         f=lambda u: (u - 1) * torch.log(u),
-        f_star=lambda t: (lambda w: w + 1 / w + t - 2)(lambertw_exp(1 - t)),
+        f_star=lambda t: (lambda w: w + 1 / w + t - 2)(_lambertw_exp(1 - t)),
         f_prime=lambda u: torch.log(u) + 1 - 1 / u,
         activation=lambda v: v,
-        fused=lambda v: (lambda w: w + 1 / w + v - 2)(lambertw_exp(1 - v)),
+        fused=lambda v: (lambda w: w + 1 / w + v - 2)(_lambertw_exp(1 - v)),
         t_range=(-math.inf, math.inf),
     ),
     FDivergence(
@@ -241,7 +234,7 @@ def divergence(name: str) -> FDivergence:
 def f_estimate(name: str, v_real: Tensor, v_fake: Tensor) -> Tensor:
     """The variational lower bound E_p g(v) − E_q f*(g(v)) of D_f(P‖Q) (P real, Q fake)."""
     d = divergence(name)
-    return d.activation(flat(v_real)).mean() - d.fused(flat(v_fake)).mean()
+    return d.activation(_flat(v_real)).mean() - d.fused(_flat(v_fake)).mean()
 
 
 def f_d_loss(name: str, v_real: Tensor, v_fake: Tensor) -> Tensor:
@@ -254,7 +247,7 @@ def f_g_loss(name: str, v_fake: Tensor, *, mode: Literal["alt", "saddle"] = "alt
     bound) or "alt" −E_q g(v) (Nowozin's practical variant; for `gan` it is the non-saturating
     loss)."""
     d = divergence(name)
-    v = flat(v_fake)
+    v = _flat(v_fake)
     if mode == "saddle":
         return -d.fused(v).mean()
     if mode == "alt":

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from kexue.gan.losses import flat
+from kexue.gan.losses import _flat
 
 __all__ = [
     "pair_distance",
@@ -98,13 +98,13 @@ def gan_qp_d_loss(
         d_real, d_fake: (B,) or (B, 1) critic outputs.
         x_real, x_fake: (B, ...) the paired samples (for the distance only).
     """
-    delta = flat(d_real) - flat(d_fake)
+    delta = _flat(d_real) - _flat(d_fake)
     return qp_critic_loss(delta, pair_distance(x_real, x_fake, norm=norm), lam=lam)
 
 
 def gan_qp_g_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
     """mean_i (T(x_real,i) − T(x_fake,i)): no quadratic term (the article insists)."""
-    return (flat(d_real) - flat(d_fake)).mean()
+    return (_flat(d_real) - _flat(d_fake)).mean()
 
 
 class TwoArgCritic(nn.Module):
@@ -120,7 +120,7 @@ class TwoArgCritic(nn.Module):
 
     def forward(self, x_a: Tensor, x_b: Tensor) -> Tensor:
         """T(x_a, x_b) (B,)."""
-        return flat(self.net(torch.cat([x_a.flatten(1), x_b.flatten(1)], 1)))
+        return _flat(self.net(torch.cat([x_a.flatten(1), x_b.flatten(1)], 1)))
 
     def delta(self, x_real: Tensor, x_fake: Tensor) -> Tensor:
         """ΔT (B,), antisymmetric in its arguments."""

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from kexue.gan.losses import flat
+from kexue.gan.losses import _flat
 
 __all__ = [
     "spectral_norm_estimate",
@@ -202,7 +202,7 @@ def gradient_norm_penalty(
     total = x_real.new_zeros(())
     for x in points:
         x = x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(flat(critic(x)).sum(), x, create_graph=True)
+        (grad,) = torch.autograd.grad(_flat(critic(x)).sum(), x, create_graph=True)
         sq = (grad.flatten(1) ** 2).sum(1) + eps  # (B,) ‖∇s‖² (+ eps)
         if center == 0:  # |r|^p = (r²)^(p/2): no sqrt, so no singular gradient at ∇s = 0
             total = total + (sq ** (power / 2)).mean()

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "flat",
     "sgan_d_loss",
     "sgan_g_loss",
     "lsgan_d_loss",
@@ -33,7 +32,7 @@ __all__ = [
 ]
 
 
-def flat(s: Tensor) -> Tensor:
+def _flat(s: Tensor) -> Tensor:
     """Critic outputs (B,) or (B, 1) -> (B,); anything else raises (no silent broadcasting)."""
     if s.dim() == 2 and s.shape[1] == 1:
         return s[:, 0]
@@ -44,12 +43,12 @@ def flat(s: Tensor) -> Tensor:
 
 def sgan_d_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
     """E_p softplus(−s) + E_q softplus(s): binary cross-entropy with logits, real = 1."""
-    return F.softplus(-flat(d_real)).mean() + F.softplus(flat(d_fake)).mean()
+    return F.softplus(-_flat(d_real)).mean() + F.softplus(_flat(d_fake)).mean()
 
 
 def sgan_g_loss(d_fake: Tensor, *, mode: str = "non_saturating") -> Tensor:
     """Generator loss: "non_saturating" −E log σ(s) or "minimax" E log(1 − σ(s))."""
-    s = flat(d_fake)
+    s = _flat(d_fake)
     if mode == "non_saturating":
         return F.softplus(-s).mean()
     if mode == "minimax":
@@ -59,19 +58,19 @@ def sgan_g_loss(d_fake: Tensor, *, mode: str = "non_saturating") -> Tensor:
 
 def lsgan_d_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
     """½E_p (s − 1)² + ½E_q s² (LSGAN with targets a=0, b=1)."""
-    return 0.5 * ((flat(d_real) - 1) ** 2).mean() + 0.5 * (flat(d_fake) ** 2).mean()
+    return 0.5 * ((_flat(d_real) - 1) ** 2).mean() + 0.5 * (_flat(d_fake) ** 2).mean()
 
 
 def lsgan_g_loss(d_fake: Tensor) -> Tensor:
     """½E_q (s − 1)² (LSGAN, c = 1)."""
-    return 0.5 * ((flat(d_fake) - 1) ** 2).mean()
+    return 0.5 * ((_flat(d_fake) - 1) ** 2).mean()
 
 
 def hinge_d_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
     """E_p relu(1 − s) + E_q relu(1 + s) (SNGAN/BigGAN hinge; margins at ±1)."""
-    return F.relu(1 - flat(d_real)).mean() + F.relu(1 + flat(d_fake)).mean()
+    return F.relu(1 - _flat(d_real)).mean() + F.relu(1 + _flat(d_fake)).mean()
 
 
 def hinge_g_loss(d_fake: Tensor) -> Tensor:
     """−E_q s."""
-    return -flat(d_fake).mean()
+    return -_flat(d_fake).mean()

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mode_stats", "modes_covered", "hq_fraction", "mode_kl"]
+__all__ = ["modes_covered", "hq_fraction", "mode_kl"]
 
 
-def mode_stats(samples: object, centres: np.ndarray, std: float) -> np.ndarray:
+def _mode_stats(samples: object, centres: np.ndarray, std: float) -> np.ndarray:
     """HQ counts c_k (K,) of `samples` (n, d) around `centres` (K, d) with radius 3·std."""
     x = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples, np.float64)
     centres = np.asarray(centres, np.float64)
@@ -27,18 +27,18 @@ def mode_stats(samples: object, centres: np.ndarray, std: float) -> np.ndarray:
 
 
 def modes_covered(samples: object, centres: np.ndarray, std: float) -> int:
-    counts = mode_stats(samples, centres, std)
+    counts = _mode_stats(samples, centres, std)
     n = len(np.asarray(samples))
     return int((counts >= 0.1 * n / len(centres)).sum())
 
 
 def hq_fraction(samples: object, centres: np.ndarray, std: float) -> float:
-    counts = mode_stats(samples, centres, std)
+    counts = _mode_stats(samples, centres, std)
     return float(counts.sum() / len(np.asarray(samples)))
 
 
 def mode_kl(samples: object, centres: np.ndarray, std: float) -> float:
-    counts = mode_stats(samples, centres, std).astype(np.float64)
+    counts = _mode_stats(samples, centres, std).astype(np.float64)
     if counts.sum() == 0:
         return float("inf")
     p = counts / counts.sum()

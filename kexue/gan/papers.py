@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from kexue.gan.losses import flat
+from kexue.gan.losses import _flat
 
 __all__ = ["Paper", "PAPERS", "roth_regularizer"]
 
@@ -92,7 +92,7 @@ def roth_regularizer(
     total = x_real.new_zeros(())
     for x, real in ((x_real, True), (x_fake, False)):
         x = x.detach().requires_grad_(True)
-        phi = flat(critic(x))
+        phi = _flat(critic(x))
         (grad,) = torch.autograd.grad(phi.sum(), x, create_graph=True)
         weight = (1 - torch.sigmoid(phi)) ** 2 if real else torch.sigmoid(phi) ** 2
         total = total + (weight * (grad.flatten(1) ** 2).sum(1)).mean()

@@ -29,7 +29,7 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
-from kexue.gan.losses import flat
+from kexue.gan.losses import _flat
 
 __all__ = [
     "anchor_regularizer",
@@ -54,12 +54,12 @@ def anchor_regularizer(x_fake: Tensor, x_anchor: Tensor, *, lam: float = 5.0) ->
 
 def aae_encoder_loss(d_code: Tensor, x: Tensor, x_rec: Tensor, *, lam: float = 1.0) -> Tensor:
     """E_x[−log D(E(x))] + λ mean (x − G(E(x)))², the AAE encoder/decoder step (D = 1: prior)."""
-    return F.softplus(-flat(d_code)).mean() + lam * ((x - x_rec) ** 2).mean()
+    return F.softplus(-_flat(d_code)).mean() + lam * ((x - x_rec) ** 2).mean()
 
 
 def ali_d_loss(d_enc: Tensor, d_gen: Tensor) -> Tensor:
     """−E_enc log D − E_gen log(1 − D): encoder pairs (x, E(x)) labelled 1, (G(z), z) 0."""
-    return F.softplus(-flat(d_enc)).mean() + F.softplus(flat(d_gen)).mean()
+    return F.softplus(-_flat(d_enc)).mean() + F.softplus(_flat(d_gen)).mean()
 
 
 def ali_g_loss(
@@ -70,7 +70,7 @@ def ali_g_loss(
     "vi" (the article): −E_enc log D − E_gen log D (both pairs pushed to the encoder side);
     "minimax": E_enc log D + E_gen log(1 − D); "swap": −E_enc log(1 − D) − E_gen log D.
     """
-    a, b = flat(d_enc), flat(d_gen)
+    a, b = _flat(d_enc), _flat(d_gen)
     if mode == "vi":
         return F.softplus(-a).mean() + F.softplus(-b).mean()
     if mode == "minimax":

@@ -41,7 +41,7 @@ import numpy as np
 
 from kexue.graph.mapequation import Flow, compute_flow, plogp, two_level_codelength
 
-__all__ = ["InfoMap", "infomap", "infomap_flow"]
+__all__ = ["InfoMap", "infomap"]
 
 
 def _plogp(x: float) -> float:
@@ -273,8 +273,8 @@ def _trial(net: _Net, rng: np.random.Generator, node_entropy: float, max_tune: i
     return labels, best
 
 
-def infomap_flow(flow: Flow, seed: int | None = None, num_trials: int = 1, max_tune: int = 10,
-                 tune_threshold: float = 1e-5) -> tuple[np.ndarray, float]:  # fmt: skip
+def _infomap_flow(flow: Flow, seed: int | None = None, num_trials: int = 1, max_tune: int = 10,
+                  tune_threshold: float = 1e-5) -> tuple[np.ndarray, float]:  # fmt: skip
     """Two-level InfoMap on a precomputed link-encoded flow; returns (labels, codelength)."""
     if flow.tele is not None:
         raise NotImplementedError("the optimiser handles link-encoded flows (recorded=False)")
@@ -328,7 +328,7 @@ class InfoMap:
         flow = compute_flow(graph, directed=self.directed, teleportation=self.teleportation,
                             to_nodes=self.to_nodes, weight=self.weight,
                             markov_time=self.markov_time)  # fmt: skip
-        labels, length = infomap_flow(flow, self.seed, self.num_trials, self.max_tune,
+        labels, length = _infomap_flow(flow, self.seed, self.num_trials, self.max_tune,
                                       self.tune_threshold)  # fmt: skip
         mflow = np.bincount(labels, flow.p)
         rank = np.empty(len(mflow), np.int64)

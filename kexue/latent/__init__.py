@@ -1,93 +1,20 @@
 """Latent-variable models, gradient estimators through sampling, dependence features."""
 
-from kexue.latent.gumbel import (
-    ESTIMATORS,
-    TauSchedule,
-    categorical_grad_samples,
-    exact_categorical_grad,
-    gumbel_max,
-    gumbel_noise,
-    gumbel_softmax,
-    normal_rsample,
-)
-from kexue.latent.infomax import (
-    DeepInfoMax,
-    GlobalCritic,
-    InfoMaxEncoder,
-    LocalCritic,
-    SeparableLocalCritic,
-    derangement,
-    js_from_loss,
-    jsd_loss,
-    knn_accuracy,
-    linear_probe_accuracy,
-    local_infonce_loss,
-    prior_kl_loss,
-)
-from kexue.latent.vae import (
-    VAE,
-    GaussianEncoder,
-    gaussian_kl,
-    gaussian_kl_per_dim,
-    gaussian_log_prob,
-    iwae_bound,
-    reconstruction_nll,
-)
-from kexue.latent.vae_geometry import (
-    active_units,
-    aggregate_moments,
-    lerp_path,
-    line_roughness,
-    prior_coverage,
-    quantile_grid,
-    standardize_codes,
-)
-from kexue.latent.vib import (
-    VIBClassifier,
-    expected_calibration_error,
-    lerp,
-    slerp_normal,
-    vib_loss,
-)
+from kexue.latent import gumbel as _gumbel
+from kexue.latent import infomax as _infomax
+from kexue.latent import vae as _vae
+from kexue.latent import vae_geometry as _vae_geometry
+from kexue.latent import vib as _vib
+from kexue.latent.gumbel import *
+from kexue.latent.infomax import *
+from kexue.latent.vae import *
+from kexue.latent.vae_geometry import *
+from kexue.latent.vib import *
 
-__all__ = [
-    "ESTIMATORS",
-    "TauSchedule",
-    "categorical_grad_samples",
-    "exact_categorical_grad",
-    "gumbel_max",
-    "gumbel_noise",
-    "gumbel_softmax",
-    "normal_rsample",
-    "DeepInfoMax",
-    "GlobalCritic",
-    "InfoMaxEncoder",
-    "LocalCritic",
-    "SeparableLocalCritic",
-    "derangement",
-    "js_from_loss",
-    "jsd_loss",
-    "knn_accuracy",
-    "linear_probe_accuracy",
-    "local_infonce_loss",
-    "prior_kl_loss",
-    "VAE",
-    "GaussianEncoder",
-    "gaussian_kl",
-    "gaussian_kl_per_dim",
-    "gaussian_log_prob",
-    "iwae_bound",
-    "reconstruction_nll",
-    "active_units",
-    "aggregate_moments",
-    "lerp_path",
-    "line_roughness",
-    "prior_coverage",
-    "quantile_grid",
-    "standardize_codes",
-    "VIBClassifier",
-    "expected_calibration_error",
-    "lerp",
-    "slerp_normal",
-    "vib_loss",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _gumbel.__all__
+__all__ += _infomax.__all__
+__all__ += _vae.__all__
+__all__ += _vae_geometry.__all__
+__all__ += _vib.__all__

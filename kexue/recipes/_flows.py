@@ -9,7 +9,7 @@ import torch
 
 from kexue.data import DIGIT_LEVELS, digits
 from kexue.flows import dequantize_uniform, dequantized_bpd, nats_to_bpd
-from kexue.runs import best_state
+from kexue.train import BestCheckpoint
 
 N_VALID = 237  # carved from the 1,437 training images (spec §1.4: 1,200 / 237 / 360)
 
@@ -57,30 +57,14 @@ def categorical(data: dict[str, torch.Tensor]) -> float:
     return categorical_bpd(data["train"], data["test"], DIGIT_LEVELS)
 
 
-def best_trackers(names) -> dict[str, dict]:
-    """Per-model best-validation records (bits/dim, its step, steps trained, the weights), as
-    tensors so that they ride in the run's checkpoint."""
-    return {
-        n: {"bpd": torch.tensor(1e9), "step": torch.tensor(-1), "trained": torch.tensor(0),
-            "state": {}}
-        for n in names
-    }  # fmt: skip
-
-
-def keep_if_best(best: dict, val: float, local_step: int, model: torch.nn.Module) -> None:
-    """Record `model`'s weights in one tracker of `best_trackers` when `val` (valid bits/dim at
-    1-based `local_step`) beats its best so far."""
-    if val < float(best["bpd"]):
-        best.update(bpd=torch.tensor(val), step=torch.tensor(local_step), state=best_state(model))
-
-
-def patience_exhausted(best: dict, local_step: int, patience: int) -> bool:
+def patience_exhausted(best: BestCheckpoint, local_step: int, patience: int) -> bool:
     """Early stopping: the validation score has not improved for `patience` steps.
 
-    `best["step"]` is the (1-based, per-model) step of the best validation score so far; the
+    `best.best_step` is the (1-based, per-model) step of the best validation score so far; the
     rule depends only on the run state, so a resumed run stops at the same step.
     """
-    return patience > 0 and int(best["step"]) > 0 and local_step - int(best["step"]) >= patience
+    step = best.best_step
+    return patience > 0 and step is not None and step > 0 and local_step - step >= patience
 
 
 def cosine_lr(step: int, total: int, base: float, warmup: int = 0) -> float:

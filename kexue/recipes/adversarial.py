@@ -9,25 +9,21 @@ Run:     kexue run adversarial                 (full, several minutes)
          kexue run adversarial --budget quick
 Writes:  config.json metrics.json claims.json history.csv accuracy.png equivalence.png
 
-Model: embedding (d) → Conv1d(k = 3) → GELU → smooth max-pool over time (τ·logsumexp(h/τ),
-kexue.nn.smooth_max) → linear (a TextCNN; the "Embedding-Token" of the article is the embedding
-matrix E). GELU and the smooth pool keep L twice differentiable, as the article's expansion
-assumes: with ReLU and a hard max the gap jumps whenever ε crosses a kink (measured: a constant
-gap of 0.03 down to ε = 1e-3 for the normalised form). Adam, `epochs` epochs, paired seeds
-(same initialisation and data order in every arm).
+Three arms, Adam for `epochs` epochs with paired seeds (same initialisation and data order):
+baseline; FGM in the article's reference mode (δ = ε·G/‖G‖_F from the dense gradient of the
+embedding matrix E, one step on the adversarial loss only, E restored before the update); the
+gradient penalty ½ε Σ_{b,t} ‖∂L/∂e_{b,t}‖² on the looked-up embeddings (the GP script); test
+and robust accuracy (per-sample FGM attack of radius `attack_eps`), ‖∂L/∂e‖, seconds per step.
+Claims: E is restored bit for bit after every FGM step; ‖∇_θL(E + εg) − ∇_θ(L + ½ε‖g‖²)‖ and
+its normalised pair shrink as ε² (float64, one batch); FGM and the penalty raise test accuracy.
 
-1. Arms: baseline; FGM in the article's reference mode (δ = ε·G/‖G‖_F from the dense gradient
-   of E, one ordinary step at E + δ using the adversarial loss only, E restored before the
-   update); the gradient penalty ½ε Σ_{b,t} ‖∂L/∂e_{b,t}‖² on the looked-up embeddings (the GP
-   script). The FGM radius is relative: ε = `fgm_eps_rel` × ‖rows of E used by the batch‖_F
-   (the article's ε = 0.5 is tied to BERT's embedding scale; see the spec). Metrics: test
-   accuracy, robust accuracy under a per-sample FGM attack on the embedding outputs of radius
-   `attack_eps`, mean ‖∂L/∂e‖ on test, seconds per step.
-2. After every FGM step E equals its pre-perturbation copy bit for bit.
-3. Equivalence (float64, this model, one batch): ‖∇_θL(E + εg) − ∇_θ(L + ½ε‖g‖²)‖ and the
-   normalised pair shrink as ε² (log-log slope 2).
-
-Expected (full, seed 0): see docs/articles.md.
+Deviations:
+    - a TextCNN, not BERT: embedding → Conv1d(k = 3) → GELU → smooth max-pool τ·logsumexp(h/τ)
+      → linear; GELU and the smooth pool keep L twice differentiable, as the article's
+      expansion assumes (with ReLU and a hard max the gap jumps at every kink);
+    - the FGM radius is relative, ε = `fgm_eps_rel` × ‖rows of E used by the batch‖_F (the
+      article's ε = 0.5 is tied to BERT's embedding scale).
+Recorded: `kexue show adversarial` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

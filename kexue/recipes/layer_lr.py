@@ -17,8 +17,8 @@ Writes:  config.json metrics.json claims.json history.csv exactness.png finetune
 3. Fine-tuning: an MLP pre-trained on digits 0–4 is fine-tuned on 5–9 with `labels_per_class`
    labels per class and a fresh head: same lr everywhere, trunk at 0.1× (the article's use
    case), frozen trunk, and training from scratch for reference.
-
-Expected (full, seed 0): see docs/articles.md.
+Claims: items 1 and 2, exact to float64 round-off (item 3 is reported, not judged).
+Recorded: `kexue show layer-lr` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

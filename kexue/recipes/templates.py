@@ -14,8 +14,8 @@ template slot share a syntactic role): for every slot of a template with ≥ min
 the purity of the gold POS of the filler's last word, weighted by filler count, against the same
 measure for random words of the corpus (same numbers per slot). Parse time per piece is reported
 for the memoised parser (nlp-zero's recursion is exponential).
-
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Claims: slot fillers are purer in gold POS than random words.
+Recorded: `kexue show templates` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ one with WGAN-GP's penalty, and compares E_p f − E_q f on held-out samples wit
 between the same samples (assignment problem). The clipped critic is K-Lipschitz for an unknown
 K, so its estimate is also reported divided by K̂, the largest gradient norm seen on a dense set
 of points. Part 2 trains a WGAN-GP generator on eight_gaussians and counts the modes it covers.
-
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+Claims: the GP critic's dual estimate is within 10% of the exact W1 (KR duality); the WGAN-GP
+generator covers 8/8 modes.
+Recorded: `kexue show wgan` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

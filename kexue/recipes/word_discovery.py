@@ -4,7 +4,7 @@ Article: 最小熵原理（二）：“当机立断”之词库构建 (see kexue
          kexue.text.segment, kexue.text.evaluate)
 Data:    kexue.data.peoples_daily() (People's Daily 1998-01, 1.84 M characters, gold segmentation);
          transductive protocol as in most unsupervised CWS work: the lexicon is induced from the
-         raw text of the corpus that is then segmented and scored (spec §2.5, §3.5)
+         raw text of the corpus that is then segmented and scored
 Run:     kexue run word-discovery                 (full: + threshold grid, ~3–5 min on 2 cores)
          kexue run word-discovery --budget quick  (both pipelines, author's thresholds, ~30 s)
          kexue run word-discovery --budget smoke  (500 lines; claims not judged)
@@ -13,17 +13,16 @@ Writes:  config.json metrics.json claims.json history.csv lexicon_cohesion.txt l
 
 Both lexicons feed the same unigram (minimum-information) segmenter, whose output is scored
 against the gold segmentation (SIGHAN span P/R/F1), with type precision/recall of the lexicon and
-the bits/char L = H/l of the corpus under the induced segmentation (MEP II's own objective;
-characters: 9.45, gold words: 6.69). Numbers are masked to one symbol before counting (the usual
-UCWS convention; `mask_numbers=False` reproduces spec §3.5 exactly: F1 0.750).
-
+the bits/char L = H/l of the corpus under the induced segmentation (MEP II's own objective).
+Numbers are masked to one symbol before counting (the usual UCWS convention; `mask_numbers=False`
+turns it off).
 Beyond the author (full budget): the cohesion thresholds (θ3, θ4) are chosen on a small grid by
 F1 on the dev lines (the fixed 90% split of `PeoplesDaily.split`), and `best_f1` is the F1 on the
 remaining 10% test lines, which steer no choice (the lexicon itself is induced from all the raw
-text, transductively). Measured and dropped: hard-EM / soft-EM re-estimation of the lexicon
-(`refine_lexicon`, lowers bits/char but not F1) and a word-length prior (no effect).
-
-Expected (full, seed 0): see docs/articles.md (numbers copied from a real run).
+text, transductively).
+Claims: both pipelines reach their reference F1; the induced segmentation needs fewer bits/char
+than characters; goal beyond the author: F1 ≥ 0.80 on the test lines.
+Recorded: `kexue show word-discovery` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations

@@ -2,50 +2,21 @@
 autoregressive decoding (beam search, sampling, synchronous bidirectional beam search), the
 couplet sequence labeller, generation metrics."""
 
-from kexue.seq.bidirectional import BiSeq2Seq, reverse_targets
-from kexue.seq.couplet import (
-    BiLSTMTagger,
-    CoupletCNN,
-    GatedResidualConv1d,
-    constrained_decode,
-    tagging_loss,
-)
-from kexue.seq.decoding import (
-    Hypothesis,
-    beam_search,
-    bidirectional_beam_search,
-    greedy_search,
-    reorder_state,
-    sample,
-    top_k_top_p_filter,
-)
-from kexue.seq.metrics import bleu, copy_rate, lcs_length, position_accuracy, rouge_l, rouge_n
-from kexue.seq.seq2seq import CharVocab, Seq2Seq, pad_batch, seq_cross_entropy, source_bag
+from kexue.seq import bidirectional as _bidirectional
+from kexue.seq import couplet as _couplet
+from kexue.seq import decoding as _decoding
+from kexue.seq import metrics as _metrics
+from kexue.seq import seq2seq as _seq2seq
+from kexue.seq.bidirectional import *
+from kexue.seq.couplet import *
+from kexue.seq.decoding import *
+from kexue.seq.metrics import *
+from kexue.seq.seq2seq import *
 
-__all__ = [
-    "BiLSTMTagger",
-    "BiSeq2Seq",
-    "CharVocab",
-    "CoupletCNN",
-    "GatedResidualConv1d",
-    "Hypothesis",
-    "Seq2Seq",
-    "beam_search",
-    "bidirectional_beam_search",
-    "bleu",
-    "constrained_decode",
-    "copy_rate",
-    "greedy_search",
-    "lcs_length",
-    "pad_batch",
-    "position_accuracy",
-    "reorder_state",
-    "reverse_targets",
-    "rouge_l",
-    "rouge_n",
-    "sample",
-    "seq_cross_entropy",
-    "source_bag",
-    "tagging_loss",
-    "top_k_top_p_filter",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _bidirectional.__all__
+__all__ += _couplet.__all__
+__all__ += _decoding.__all__
+__all__ += _metrics.__all__
+__all__ += _seq2seq.__all__

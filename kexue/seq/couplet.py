@@ -28,15 +28,20 @@ Deviations from the article:
 
 from __future__ import annotations
 
+import zlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from kexue.data import DataFormatError
 
 __all__ = [
     "BiLSTMTagger",
     "CoupletCNN",
     "GatedResidualConv1d",
     "constrained_decode",
+    "split_couplets",
     "tagging_loss",
 ]
 
@@ -108,3 +113,27 @@ def constrained_decode(
     banned = x if exempt is None else torch.where(torch.isin(x, exempt), unk_id, x)
     z.scatter_(-1, banned[..., None], -torch.inf)
     return z.argmax(-1)
+
+
+def split_couplets(
+    pairs: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Fixed train / validation / test split (80/10/10) by a CRC-32 hash of the first line.
+
+    The split depends on each pair's content only (not on its order or on a seed), and pairs that
+    share a first line land in the same part.
+
+    Raises:
+        DataFormatError: a part would be empty (too few distinct first lines).
+    """
+    bucket = [zlib.crc32(a.encode()) % 10 for a, _ in pairs]
+    train = [p for p, b in zip(pairs, bucket, strict=True) if b >= 2]
+    valid = [p for p, b in zip(pairs, bucket, strict=True) if b == 1]
+    test = [p for p, b in zip(pairs, bucket, strict=True) if b == 0]
+    for name, part in (("training", train), ("validation", valid), ("test", test)):
+        if not part:
+            raise DataFormatError(
+                f"{len(pairs)} couplets leave the {name} split empty (the split is 80/10/10 by a "
+                f"hash of the first line): give at least a few dozen distinct first lines"
+            )
+    return train, valid, test

@@ -1,55 +1,23 @@
-"""Theme: text — n-gram counting, word discovery, segmentation, templates, word vectors.
+"""Theme: text — n-gram counting, word discovery, segmentation, templates, word vectors."""
 
-`kexue.text.word_vectors` (torch) is not imported here; import it explicitly.
-"""
+from kexue.text import evaluate as _evaluate
+from kexue.text import ngrams as _ngrams
+from kexue.text import segment as _segment
+from kexue.text import templates as _templates
+from kexue.text import word_discovery as _word_discovery
+from kexue.text import word_vectors as _word_vectors
+from kexue.text.evaluate import *
+from kexue.text.ngrams import *
+from kexue.text.segment import *
+from kexue.text.templates import *
+from kexue.text.word_discovery import *
+from kexue.text.word_vectors import *
 
-from kexue.text.evaluate import bits_per_char, cws_scores, lexicon_scores
-from kexue.text.ngrams import (
-    NgramCounter,
-    NgramTable,
-    count_ngrams,
-    count_ngrams_dask,
-    count_ngrams_table,
-    split_chunks,
-)
-from kexue.text.segment import (
-    NUMBER,
-    UnigramSegmenter,
-    mask_numbers,
-    segment,
-    unmask_numbers,
-)
-from kexue.text.templates import TemplateFinder, TemplateParser
-from kexue.text.word_discovery import (
-    CohesionLexicon,
-    MinEntropyLexicon,
-    cohesion_lexicon,
-    discover_words,
-    mep_lexicon,
-    refine_lexicon,
-)
-
-__all__ = [
-    "NUMBER",
-    "CohesionLexicon",
-    "MinEntropyLexicon",
-    "NgramCounter",
-    "NgramTable",
-    "TemplateFinder",
-    "TemplateParser",
-    "UnigramSegmenter",
-    "bits_per_char",
-    "cohesion_lexicon",
-    "count_ngrams",
-    "count_ngrams_dask",
-    "count_ngrams_table",
-    "cws_scores",
-    "discover_words",
-    "lexicon_scores",
-    "mask_numbers",
-    "mep_lexicon",
-    "refine_lexicon",
-    "segment",
-    "split_chunks",
-    "unmask_numbers",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _evaluate.__all__
+__all__ += _ngrams.__all__
+__all__ += _segment.__all__
+__all__ += _templates.__all__
+__all__ += _word_discovery.__all__
+__all__ += _word_vectors.__all__

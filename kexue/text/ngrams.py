@@ -30,9 +30,7 @@ __all__ = [
     "KEEP",
     "NgramTable",
     "NgramCounter",
-    "codepoints",
     "join_chunks",
-    "lines_of",
     "normalize",
     "split_chunks",
     "count_ngrams",
@@ -57,7 +55,7 @@ def split_chunks(text: str, keep: str = KEEP, nfkc: bool = True) -> list[str]:
     return [c for c in re.split(f"[^{keep}]+", text) if c]
 
 
-def codepoints(s: str) -> np.ndarray:
+def _codepoints(s: str) -> np.ndarray:
     """Unicode codepoints of a string as uint32."""
     return np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
 
@@ -116,7 +114,7 @@ class NgramTable:
         if not grams:
             return np.zeros(0, np.uint64), np.zeros(0, bool)
         k = len(grams[0])
-        cps = codepoints("".join(grams)).reshape(len(grams), k)
+        cps = _codepoints("".join(grams)).reshape(len(grams), k)
         pos = np.searchsorted(self.vocab, cps)
         pos = np.minimum(pos, len(self.vocab) - 1)
         known = (self.vocab[pos] == cps).all(axis=1)
@@ -173,7 +171,7 @@ class NgramTable:
 
 
 def _vocab_of(joined: str) -> np.ndarray:
-    cps = np.unique(codepoints(joined))
+    cps = np.unique(_codepoints(joined))
     return cps[cps != 0]
 
 
@@ -208,7 +206,7 @@ def _count_joined(
     joined: str, vocab: np.ndarray, bits: int, n: int, min_count: list[int] | None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Counts of orders 1..n in one NUL-joined string (no filtering when min_count is None)."""
-    ids = _ids_of(codepoints(joined), vocab)
+    ids = _ids_of(_codepoints(joined), vocab)
     b = np.uint64(bits)
     key = ids.copy()
     valid = ids != 0
@@ -241,7 +239,7 @@ def _count_joined(
     return keys, counts
 
 
-def lines_of(texts: Iterable[str]) -> list[str]:
+def _lines_of(texts: Iterable[str]) -> list[str]:
     """The texts as a list; a bare `str` (which would be iterated character by character, giving
     silently wrong counts) is a TypeError."""
     if isinstance(texts, str):
@@ -273,7 +271,7 @@ def count_ngrams_table(
             merged (bounds peak memory; thresholds are applied after the merge).
     """
     mins = _as_orders(min_count, n)
-    texts = lines_of(texts)
+    texts = _lines_of(texts)
     joined_all = join_chunks(texts, keep, nfkc)
     vocab = _vocab_of(joined_all)
     bits = _bits_for(len(vocab), n)

@@ -17,10 +17,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from kexue.text.ngrams import KEEP, lines_of
+from kexue.text.ngrams import KEEP, _lines_of
 
-__all__ = ["NUMBER", "UnigramSegmenter", "mask_numbers", "segment", "unmask_numbers",
-           "viterbi_segment"]  # fmt: skip
+__all__ = ["NUMBER", "UnigramSegmenter", "mask_numbers", "segment", "unmask_numbers"]
 
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 #: placeholder character standing for one number (a private-use codepoint, in the kept class)
@@ -45,8 +44,8 @@ def unmask_numbers(tokens: list[str], numbers: list[str]) -> list[str]:
             for t in tokens]  # fmt: skip
 
 
-def viterbi_segment(text: str, logp: Mapping[str, float], prefixes: set[str] | frozenset[str],
-                    unknown: float) -> list[str]:  # fmt: skip
+def _viterbi_segment(text: str, logp: Mapping[str, float], prefixes: set[str] | frozenset[str],
+                     unknown: float) -> list[str]:  # fmt: skip
     """Best split of `text` (one kept-class run) under word log-probabilities `logp`.
 
     Args:
@@ -118,7 +117,7 @@ class UnigramSegmenter:
             if not piece:
                 continue
             if self._runs.fullmatch(piece):
-                words = viterbi_segment(piece, self.logp_, self.prefixes_, self.unknown_)
+                words = _viterbi_segment(piece, self.logp_, self.prefixes_, self.unknown_)
                 out += _combine_alnum(words) if self.combine_alnum else words
             elif self.group_repeats:
                 out += [m.group(0) for m in re.finditer(r"(.)\1*", piece, re.S)]
@@ -127,7 +126,7 @@ class UnigramSegmenter:
         return out
 
     def transform(self, texts: Iterable[str]) -> list[list[str]]:
-        return [self.segment(t) for t in lines_of(texts)]
+        return [self.segment(t) for t in _lines_of(texts)]
 
 
 def _combine_alnum(words: list[str]) -> list[str]:

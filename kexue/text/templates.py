@@ -34,8 +34,6 @@ from functools import cache
 
 __all__ = [
     "Template",
-    "skipgram_counts",
-    "strong_pairs",
     "count_paths",
     "piece_templates",
     "TemplateFinder",
@@ -47,7 +45,7 @@ __all__ = [
 Template = tuple  # tuple[str | None, ...]
 
 
-def skipgram_counts(pieces: Iterable[Sequence[str]], window: int) -> tuple[Counter, Counter]:
+def _skipgram_counts(pieces: Iterable[Sequence[str]], window: int) -> tuple[Counter, Counter]:
     """Word counts and directed skip-gram pair counts (a at i, b at j, 0 < j − i ≤ window)."""
     words, pairs = Counter(), Counter()
     for p in pieces:
@@ -58,8 +56,8 @@ def skipgram_counts(pieces: Iterable[Sequence[str]], window: int) -> tuple[Count
     return words, pairs
 
 
-def strong_pairs(words: Mapping[str, int], pairs: Mapping[tuple, int], min_count: int = 5,
-                 min_pmi: float = 2.0) -> set[tuple[str, str]]:  # fmt: skip
+def _strong_pairs(words: Mapping[str, int], pairs: Mapping[tuple, int], min_count: int = 5,
+                  min_pmi: float = 2.0) -> set[tuple[str, str]]:  # fmt: skip
     """Pairs with count ≥ min_count and PMI > min_pmi (p_ab over the pair total, as nlp-zero)."""
     n_w, n_p = sum(words.values()), sum(pairs.values())
     ln_w, ln_p = math.log(n_w), math.log(n_p)
@@ -151,8 +149,8 @@ class TemplateFinder:
         self.max_paths = max_paths
 
     def fit(self, pieces: Sequence[Sequence[str]], y: None = None) -> TemplateFinder:
-        words, pairs = skipgram_counts(pieces, self.window)
-        self.strong_ = strong_pairs(words, pairs, self.min_count, self.min_pmi)
+        words, pairs = _skipgram_counts(pieces, self.window)
+        self.strong_ = _strong_pairs(words, pairs, self.min_count, self.min_pmi)
         counts: Counter = Counter()
         fillers: dict[Template, list[list[tuple[int, int]]]] = {}
         self.n_skipped_ = 0

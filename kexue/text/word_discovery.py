@@ -52,10 +52,10 @@ import numpy as np
 from kexue.text.ngrams import (
     KEEP,
     NgramTable,
-    codepoints,
+    _codepoints,
     count_ngrams_table,
     join_chunks,
-    lines_of,
+    _lines_of,
 )
 from kexue.text.segment import UnigramSegmenter
 
@@ -83,7 +83,7 @@ def _corpus(texts: Iterable[str], keep: str) -> tuple[list[str], str]:
     iterated character by character) and a corpus without a single kept character fail with a
     clear message instead of a silent wrong answer or "math domain error".
     """
-    texts = lines_of(texts)
+    texts = _lines_of(texts)
     joined = join_chunks(texts, keep)
     if not joined:
         raise ValueError(
@@ -149,7 +149,7 @@ def link_segment(joined: str, table: NgramTable, linked: dict[int, np.ndarray]) 
     `linked[k]` are sorted packed keys of order k; an occurrence at i forbids the k − 1 cuts
     inside it, so overlapping occurrences chain and touching ones stay separate.
     """
-    cps = codepoints(joined)
+    cps = _codepoints(joined)
     ids = table.ids(cps)
     diff = np.zeros(len(ids) + 1, np.int64)
     for k, keys in linked.items():

@@ -1,133 +1,30 @@
 """Theme: train — adversarial training, layer-wise LR, callbacks, optimisers, losses/metrics,
 optimisation dynamics, multi-task balancing (see kexue/articles.py)."""
 
-from kexue.train.adversarial import (
-    fgm_delta,
-    fgsm_delta,
-    gradient_penalty,
-    perturbed_output,
-    perturbed_weight,
-    pgd_delta,
-)
-from kexue.train.callbacks import (
-    EMA,
-    BestCheckpoint,
-    CenterLossHead,
-    GaussianNoise,
-    keras_warmup,
-    piecewise_linear,
-    uniform_mixed_ce,
-)
-from kexue.train.dynamics_holistic import (
-    article_demo_grad,
-    article_demo_loss,
-    euler_flow,
-    gradient_velocity,
-    loss_rate,
-    polyak_velocity,
-    sign_velocity,
-)
-from kexue.train.dynamics_sgd import (
-    beta_after_lr_decay,
-    damped_ode_solution,
-    gd_trajectory,
-    gradient_flow_solution,
-    heavy_ball_trajectory,
-    langevin_stationary_log_density,
-    momentum_coefficients,
-    nesterov_coefficients,
-    nesterov_trajectory,
-    sgd_stationary_variance,
-    stability_threshold,
-)
-from kexue.train.layer_lr import (
-    LrMultiplier,
-    clip_grad_l1_,
-    equivalent_hparams,
-    param_groups,
-    plain_state_dict,
-    register_grad_transform,
-    set_lr_multiplier,
-)
-from kexue.train.losses_metrics import (
-    OutputFreeAutoencoder,
-    RunningMean,
-    SpectralNormFixedInit,
-    add_spectral_norm_fixed_init,
-    hidden_sq_norm,
-    max_norm_,
-    spectral_norm_fixed_init,
-    track_activation,
-)
-from kexue.train.multitask import (
-    generalized_mean_loss,
-    grad_normalized_loss,
-    initial_loss,
-    min_norm_direction,
-    min_norm_weights,
-    prior_loss,
-    realtime_normalized_loss,
-    task_gradients,
-)
-from kexue.train.optimizers import SGD, Heun, SoftBatch, heun_amplification
+from kexue.train import adversarial as _adversarial
+from kexue.train import callbacks as _callbacks
+from kexue.train import dynamics_holistic as _dynamics_holistic
+from kexue.train import dynamics_sgd as _dynamics_sgd
+from kexue.train import layer_lr as _layer_lr
+from kexue.train import losses_metrics as _losses_metrics
+from kexue.train import multitask as _multitask
+from kexue.train import optimizers as _optimizers
+from kexue.train.adversarial import *
+from kexue.train.callbacks import *
+from kexue.train.dynamics_holistic import *
+from kexue.train.dynamics_sgd import *
+from kexue.train.layer_lr import *
+from kexue.train.losses_metrics import *
+from kexue.train.multitask import *
+from kexue.train.optimizers import *
 
-__all__ = [
-    "fgm_delta",
-    "fgsm_delta",
-    "gradient_penalty",
-    "perturbed_output",
-    "perturbed_weight",
-    "pgd_delta",
-    "OutputFreeAutoencoder",
-    "RunningMean",
-    "SpectralNormFixedInit",
-    "add_spectral_norm_fixed_init",
-    "hidden_sq_norm",
-    "max_norm_",
-    "spectral_norm_fixed_init",
-    "track_activation",
-    "generalized_mean_loss",
-    "grad_normalized_loss",
-    "initial_loss",
-    "min_norm_direction",
-    "min_norm_weights",
-    "prior_loss",
-    "realtime_normalized_loss",
-    "task_gradients",
-    "EMA",
-    "BestCheckpoint",
-    "CenterLossHead",
-    "GaussianNoise",
-    "keras_warmup",
-    "piecewise_linear",
-    "uniform_mixed_ce",
-    "LrMultiplier",
-    "clip_grad_l1_",
-    "equivalent_hparams",
-    "param_groups",
-    "plain_state_dict",
-    "register_grad_transform",
-    "set_lr_multiplier",
-    "SGD",
-    "Heun",
-    "SoftBatch",
-    "heun_amplification",
-    "article_demo_grad",
-    "article_demo_loss",
-    "beta_after_lr_decay",
-    "damped_ode_solution",
-    "euler_flow",
-    "gd_trajectory",
-    "gradient_flow_solution",
-    "gradient_velocity",
-    "heavy_ball_trajectory",
-    "langevin_stationary_log_density",
-    "loss_rate",
-    "momentum_coefficients",
-    "nesterov_coefficients",
-    "nesterov_trajectory",
-    "polyak_velocity",
-    "sgd_stationary_variance",
-    "sign_velocity",
-    "stability_threshold",
-]
+# The public names are those of the modules' __all__ (each written once, in its module).
+__all__: list[str] = []
+__all__ += _adversarial.__all__
+__all__ += _callbacks.__all__
+__all__ += _dynamics_holistic.__all__
+__all__ += _dynamics_sgd.__all__
+__all__ += _layer_lr.__all__
+__all__ += _losses_metrics.__all__
+__all__ += _multitask.__all__
+__all__ += _optimizers.__all__

@@ -39,7 +39,7 @@ Deviations from the article:
 from __future__ import annotations
 
 import contextlib
-import copy
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -209,32 +209,73 @@ class EMA:
 
 
 class BestCheckpoint:
-    """Evaluate-and-keep-best: remember the state whenever the metric improves.
+    """Evaluate-and-keep-best: remember the best value of a monitored quantity, the step it was
+    reached at, and (given a module) a copy of the module's weights at that step.
+
+    Checkpointable: `state_dict()`/`load_state_dict()` carry the best value, its step and the
+    kept weights, so the tracker can ride in a run's checkpoint (`RunDir.save_checkpoint`) and a
+    resumed run keeps its best.
 
     Args:
+        module: the module whose `state_dict()` is copied at each new best (None: track the
+            value and step only).
         mode: "max" or "min".
         tie: "ge" (the article: save when acc ≥ best) or "gt" (bert4keras examples: >).
+
+    A NaN value is never a new best.
     """
 
     def __init__(
-        self, mode: Literal["max", "min"] = "max", tie: Literal["ge", "gt"] = "ge"
+        self,
+        module: nn.Module | None = None,
+        *,
+        mode: Literal["max", "min"] = "max",
+        tie: Literal["ge", "gt"] = "ge",
     ) -> None:
         if mode not in ("max", "min") or tie not in ("ge", "gt"):
-            raise ValueError("mode must be max/min and tie ge/gt")
-        self.mode, self.tie = mode, tie
+            raise ValueError(f"mode must be max/min and tie ge/gt, got {mode!r}, {tie!r}")
+        self.module, self.mode, self.tie = module, mode, tie
         self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.state: dict[str, Any] | None = None
+        self.best_step: int | None = None
+        self.state: dict[str, Tensor] | None = None
 
-    def update(self, value: float, epoch: int, model: nn.Module | None = None) -> bool:
-        """Record `value`; when it is the new best, keep a copy of `model.state_dict()`."""
+    def is_better(self, value: float) -> bool:
+        """Whether `value` would replace the best so far (under `mode` and `tie`)."""
+        if math.isnan(value):
+            return False
         if self.best is None:
-            better = True
-        else:
-            v, b = (value, self.best) if self.mode == "max" else (-value, -self.best)
-            better = v >= b if self.tie == "ge" else v > b
-        if better:
-            self.best, self.best_epoch = value, epoch
-            if model is not None:
-                self.state = copy.deepcopy(model.state_dict())
-        return better
+            return True
+        v, b = (value, self.best) if self.mode == "max" else (-value, -self.best)
+        return v >= b if self.tie == "ge" else v > b
+
+    def update(self, value: float, step: int) -> bool:
+        """Record `value` at `step`; when it is the new best, keep a detached copy of the
+        module's `state_dict()`. Returns whether it was."""
+        value = float(value)
+        if not self.is_better(value):
+            return False
+        self.best, self.best_step = value, int(step)
+        if self.module is not None:
+            self.state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        return True
+
+    def restore(self) -> bool:
+        """Load the kept weights into the module; False (module untouched) if none were kept."""
+        if self.module is None or self.state is None:
+            return False
+        self.module.load_state_dict(self.state)
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best value, its step and the kept weights (for a run's checkpoint)."""
+        return {"best": self.best, "best_step": self.best_step, "state": self.state}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Take back what `state_dict` returned (the module's live weights are not touched)."""
+        missing = {"best", "best_step", "state"} - set(state)
+        if missing:
+            raise ValueError(f"not a BestCheckpoint state: no {sorted(missing)}")
+        best, step, kept = state["best"], state["best_step"], state["state"]
+        self.best = None if best is None else float(best)
+        self.best_step = None if step is None else int(step)
+        self.state = None if kept is None else dict(kept)

@@ -10,6 +10,7 @@ from kexue.data import (
     TOY2D,
     DataFormatError,
     couplets,
+    csl_split,
     csl_titles,
     dequantize,
     digits,
@@ -171,3 +172,35 @@ def test_csl_bad_row_names_line(tmp_path):
     )
     with pytest.raises(DataFormatError, match=r"dev\.tsv, line 2: expected 3"):
         csl_titles(tmp_path)
+
+
+def _write_csl(folder, names, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        lines = [f"t\t{name} abstract {i}\t{name} title {i}\n" for i in range(rows)]
+        (folder / f"{name}.tsv").write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("n_eval", [0, 3, 60, 200])
+def test_csl_split_parts_never_overlap(tmp_path, n_eval):
+    _write_csl(tmp_path, ["dev", "test"], 250)
+    train, held = csl_split(tmp_path, n_eval)
+    assert held == csl_titles(tmp_path, "test")[:n_eval]
+    assert len(train) == 250 + 50 and not set(train) & set(held)
+    # a single file stands for both splits: still disjoint
+    train, held = csl_split(tmp_path / "test.tsv", n_eval)
+    assert len(held) == n_eval and len(train) == 50 and not set(train) & set(held)
+
+
+def test_csl_split_guard_names_both_numbers(tmp_path):
+    _write_csl(tmp_path, ["dev", "test"], 10)
+    with pytest.raises(ValueError, match=r"n_eval = 300 .*\b200\b"):
+        csl_split(tmp_path, 300)
+    with pytest.raises(ValueError, match=r"n_eval = 6 .*\b5\b"):
+        csl_split(tmp_path, 6, held_out=5)
+
+
+@needs_shared
+def test_csl_split_on_the_shared_data_holds_out_200_test_pairs():
+    train, held = csl_split(n_eval=200)
+    assert (len(train), len(held)) == (1800, 200) and not set(train) & set(held)

@@ -15,11 +15,11 @@ from kexue.flows import (
     SpectralNormLinear,
     exact_logdet,
     fixed_point_inverse,
+    mlp_with_jacobian,
     power_series_logdet,
     series_error_bound,
     series_logdet_from_jacobian,
 )
-from kexue.flows.iresnet import mlp_with_jacobian
 
 C = 0.9
 

@@ -19,8 +19,6 @@ from kexue.gan import (
     f_divergence_exact,
     f_estimate,
     f_g_loss,
-    lambertw,
-    lambertw_exp,
     sgan_d_loss,
     sgan_g_loss,
 )
@@ -118,20 +116,21 @@ def test_gan_row_is_bce() -> None:
     assert float(f_estimate("gan", vr, vf)) == pytest.approx(-float(sgan_d_loss(vr, vf)))
 
 
-@given(st.floats(-30, 30))
-def test_lambertw_exp_matches_scipy(log_x: float) -> None:
-    w = float(lambertw_exp(torch.tensor(log_x, dtype=torch.float64)))
-    if log_x < 700:
-        assert w == pytest.approx(float(scipy.special.lambertw(math.exp(log_x)).real), rel=1e-10)
-    assert w + math.log(w) == pytest.approx(log_x, abs=1e-9)
+@given(st.floats(-29, 31))
+def test_jeffrey_conjugate_matches_scipy_lambertw(t: float) -> None:
+    # f*(t) = w + 1/w + t − 2 with w = W(e^{1−t}); the Newton-solved W must match scipy's.
+    w = float(scipy.special.lambertw(math.exp(1 - t)).real)
+    want = w + 1 / w + t - 2
+    got = float(divergence("jeffrey").f_star(torch.tensor(t, dtype=torch.float64)))
+    assert got == pytest.approx(want, rel=1e-10)
 
 
-def test_lambertw_gradcheck(f64: torch.dtype) -> None:
-    x = torch.tensor([0.1, 1.0, 3.0, 50.0], requires_grad=True)
-    assert torch.autograd.gradcheck(lambertw, (x,))
-    assert torch.autograd.gradcheck(
-        lambertw_exp, (torch.tensor([-3.0, 0.5, 40.0], requires_grad=True),)
-    )
+def test_jeffrey_conjugate_gradcheck(f64: torch.dtype) -> None:
+    # The custom autograd Function behind W(e^L), through f* and the fused activation.
+    d = divergence("jeffrey")
+    t = torch.tensor([4.0, 0.5, -39.0, 3.3, 1.0, -0.1, -2.9], requires_grad=True)
+    assert torch.autograd.gradcheck(d.f_star, (t,))
+    assert torch.autograd.gradcheck(d.fused, (t,))
 
 
 def test_unknown_name_raises() -> None:

@@ -6,10 +6,15 @@ from __future__ import annotations
 import copy
 
 import torch
+from torch import nn
 
 from kexue.gan import gan_qp_d_loss
-from kexue.nn import Ensemble
-from kexue.recipes.gan_qp import _critic
+from kexue.nn import MLP, Ensemble
+
+
+def _critic(hidden: tuple[int, ...]) -> nn.Module:
+    """The gan-qp recipe's toy critic: an MLP 2 -> hidden -> 1 with LeakyReLU(0.2)."""
+    return MLP(2, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
 
 
 def test_ensemble_members_train_as_if_alone() -> None:

@@ -12,8 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kexue.graph import InfoMap, compute_flow, infomap, map_equation, multilevel_codelength
-from kexue.graph.mapequation import two_level_codelength
+from kexue.graph import (
+    InfoMap,
+    compute_flow,
+    infomap,
+    map_equation,
+    multilevel_codelength,
+    two_level_codelength,
+)
 
 
 def karate(weighted: bool) -> nx.Graph:

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kexue.nn.capsule import Capsule, dynamic_routing, margin_loss, squash
+from kexue.nn import Capsule, dynamic_routing, margin_loss, squash
 
 
 def naive_routing(u_hat, routings, mode, a=0.5):

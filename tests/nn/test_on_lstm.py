@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kexue.nn.on_lstm import (
+from kexue.nn import (
     ONLSTM,
     ONLSTMCell,
     build_tree,

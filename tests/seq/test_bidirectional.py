@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kexue.seq.bidirectional import BiSeq2Seq, reverse_targets
-from kexue.seq.seq2seq import END, PAD, START, pad_batch
+from kexue.seq import END, PAD, START, BiSeq2Seq, pad_batch, reverse_targets
 
 
 def model(v=20):

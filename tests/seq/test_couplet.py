@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from kexue.seq.couplet import BiLSTMTagger, CoupletCNN, GatedResidualConv1d, constrained_decode
+from kexue.seq import (
+    BiLSTMTagger,
+    CoupletCNN,
+    GatedResidualConv1d,
+    constrained_decode,
+    split_couplets,
+)
 
 
 def test_output_length_equals_input_length():
@@ -59,13 +65,11 @@ def test_exempt_ids_may_repeat_at_their_position():
     assert y.tolist() == [[4, 4]]
 
 
-def test_recipe_split_is_disjoint_fixed_and_complete():
-    from kexue.recipes.couplet import _split
-
+def test_split_is_disjoint_fixed_and_complete():
     pairs = [(f"上{i}联", f"下{i}联") for i in range(400)]
-    train, valid, test = _split(pairs)
+    train, valid, test = split_couplets(pairs)
     assert sorted(train + valid + test) == sorted(pairs)
     firsts = [{a for a, _ in part} for part in (train, valid, test)]
     assert not (firsts[0] & firsts[1] or firsts[0] & firsts[2] or firsts[1] & firsts[2])
     assert 20 <= len(valid) <= 60 and 20 <= len(test) <= 60  # about 10 % each
-    assert _split(list(reversed(pairs)))[2] == list(reversed(test))  # by content, not order
+    assert split_couplets(list(reversed(pairs)))[2] == list(reversed(test))  # by content, not order

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from kexue.seq.decoding import (
+from kexue.seq import (
     beam_search,
     bidirectional_beam_search,
     greedy_search,

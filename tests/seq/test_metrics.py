@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from kexue.seq.metrics import bleu, copy_rate, lcs_length, position_accuracy, rouge_l, rouge_n
+from kexue.seq import bleu, copy_rate, lcs_length, position_accuracy, rouge_l, rouge_n
 
 
 def test_rouge_by_hand():

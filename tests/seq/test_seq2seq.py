@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kexue.seq.seq2seq import (
+from kexue.seq import (
     END,
     PAD,
     START,

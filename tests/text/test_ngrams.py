@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kexue.text import count_ngrams, count_ngrams_table
-from kexue.text.ngrams import count_ngrams_dask, split_chunks
+from kexue.text import count_ngrams, count_ngrams_dask, count_ngrams_table, split_chunks
 
 
 def brute(texts, n, min_count=1):
@@ -86,8 +85,7 @@ def test_dask_two_workers_equals_local(peoples_small):
 
 
 def test_a_bare_str_is_refused_by_the_counters_and_the_segmenter():
-    from kexue.text.ngrams import NgramCounter, count_ngrams
-    from kexue.text.segment import UnigramSegmenter
+    from kexue.text import NgramCounter, UnigramSegmenter, count_ngrams
 
     with pytest.raises(TypeError, match="splitlines"):
         count_ngrams("abab", 2)

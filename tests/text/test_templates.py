@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from kexue.text.templates import (
+from kexue.text import (
     TemplateFinder,
     TemplateParser,
     count_paths,

@@ -12,22 +12,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kexue.text import cws_scores, discover_words, segment
-from kexue.text.evaluate import bits_per_char, lexicon_scores
-from kexue.text.ngrams import count_ngrams, count_ngrams_table, join_chunks
-from kexue.text.segment import UnigramSegmenter
-from kexue.text.word_discovery import (
+from kexue.text import (
     CohesionLexicon,
     MinEntropyLexicon,
+    UnigramSegmenter,
+    bits_per_char,
     bits_per_char_counts,
     cohesion_lexicon,
     cohesive_grams,
+    count_ngrams,
+    count_ngrams_table,
+    cws_scores,
+    discover_words,
+    join_chunks,
+    lexicon_scores,
     link_segment,
     mep_lexicon,
     merge_gain,
     merge_gain_approx,
     merge_gain_k,
     refine_lexicon,
+    segment,
 )
 
 

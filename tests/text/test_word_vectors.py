@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from kexue.text.word_vectors import (
+from kexue.text import (
     LibraryEmbedding,
     cooccurrence,
     dimension_rule,

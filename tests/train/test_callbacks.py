@@ -110,12 +110,73 @@ def test_best_checkpoint_tie_rule():
     for e, v in enumerate(vals):
         ge.update(v, e)
         gt.update(v, e)
-    assert (ge.best_epoch, gt.best_epoch) == (2, 1)
-    mn = BestCheckpoint(mode="min")
-    model = nn.Linear(1, 1)
-    for e, v in enumerate([3.0, 1.0, 2.0]):
-        mn.update(v, e, model)
-    assert mn.best == 1.0 and mn.state is not None
+    assert (ge.best_step, gt.best_step) == (2, 1)
+    assert ge.best == gt.best == 0.7 and ge.state is None  # no module: value and step only
+
+
+def test_best_checkpoint_min_max_and_nan():
+    vals = [3.0, 1.0, float("nan"), 2.0, 1.0]
+    mn_ge, mn_gt = BestCheckpoint(mode="min"), BestCheckpoint(mode="min", tie="gt")
+    mx = BestCheckpoint(mode="max")
+    got = [(mn_ge.update(v, e), mn_gt.update(v, e), mx.update(v, e)) for e, v in enumerate(vals)]
+    assert [a for a, _, _ in got] == [True, True, False, False, True]
+    assert [b for _, b, _ in got] == [True, True, False, False, False]
+    assert [c for _, _, c in got] == [True, False, False, False, False]
+    assert (mn_ge.best, mn_ge.best_step, mn_gt.best_step) == (1.0, 4, 1)
+    assert (mx.best, mx.best_step) == (3.0, 0)
+    with pytest.raises(ValueError, match="mode"):
+        BestCheckpoint(mode="lowest")
+
+
+def test_best_checkpoint_restore_gives_back_the_weights_at_the_best():
+    model = nn.Linear(2, 1)
+    best = BestCheckpoint(model, mode="min")
+    assert not best.restore()  # nothing kept yet: the module is untouched
+    weights = {}
+    for step, val in enumerate([2.0, 0.5, 1.0]):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        weights[step] = model.weight.detach().clone()
+        best.update(val, step)
+    assert best.best_step == 1
+    with torch.no_grad():
+        model.weight.fill_(-7.0)  # the kept copy does not alias the live weights
+    assert torch.equal(best.state["weight"], weights[1])
+    assert best.restore()
+    assert torch.equal(model.weight, weights[1])
+
+
+def test_best_checkpoint_rides_in_a_run_checkpoint(tmp_path):
+    from kexue.runs import RunDir
+
+    model = nn.Linear(3, 2)
+    best = BestCheckpoint(model, mode="min", tie="gt")
+    best.update(0.9, 10)
+    best.update(0.4, 20)
+    kept = {k: v.clone() for k, v in best.state.items()}
+    RunDir(tmp_path).save_checkpoint(20, {"model": model, "best": best})
+    # a fresh run: other weights, an empty tracker
+    torch.manual_seed(1)
+    model2 = nn.Linear(3, 2)
+    best2 = BestCheckpoint(model2, mode="min", tie="gt")
+    with torch.no_grad():
+        model2.weight.add_(1.0)  # live weights after training on; the tracker must not touch them
+    live = model2.weight.detach().clone()
+    assert RunDir(tmp_path).restore({"best": best2}) == 20
+    assert (best2.best, best2.best_step) == (0.4, 20)
+    assert torch.equal(model2.weight, live)
+    assert not best2.update(0.4, 30) and best2.best_step == 20  # a tie does not replace it
+    assert best2.restore()
+    assert all(torch.equal(model2.state_dict()[k], v) for k, v in kept.items())
+    # and an empty tracker (no best yet, no module) round-trips too
+    empty = BestCheckpoint()
+    RunDir(tmp_path / "e").save_checkpoint(0, {"best": empty})
+    again = BestCheckpoint()
+    again.update(1.0, 1)
+    RunDir(tmp_path / "e").restore({"best": again})
+    assert (again.best, again.best_step, again.state) == (None, None, None)
+    with pytest.raises(ValueError, match="best_step"):  # e.g. an older run's plain dict
+        again.load_state_dict({"bpd": 1.0, "step": 3, "state": {}})
 
 
 def test_layers():
