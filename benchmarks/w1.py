@@ -47,7 +47,7 @@ def _discussion(results: list[tuple[int, float, float, float, float]]) -> str:
     return (
         f"Both give the same optimum (largest absolute difference {worst:.1e}). scipy's "
         "Jonker–Volgenant assignment (what kexue uses, so the library needs nothing beyond "
-        "scipy) is O(n³) in the worst case and falls behind POT's network simplex as n grows: "
+        "scipy) is O(n³) in the worst case; against POT's network simplex, "
         f"kexue takes {ratios} POT's time at n = {sizes} ({t_k:.2f} s vs {t_p:.2f} s at "
         f"n = {n_max:,}). The recipes evaluate W1 at n ≤ 2,000, where this costs a few seconds "
         "per run; a user with larger sets should call `ot.emd2` with a Euclidean (not POT's "

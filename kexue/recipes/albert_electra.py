@@ -17,9 +17,9 @@ sampled original counts as original, every selected token (15%) becomes [MASK] f
 generator, as in the ELECTRA paper) pre-trained on People's Daily, scored by the ROC AUC of
 replaced-token detection (ties ½) on held-out text, all non-padding positions but [CLS]/[SEP];
 the discriminator is saved, reloaded with `load_pretrained`, and refused as an MLM.
-Claims: ALBERT has at most half of BERT's parameters but saves no inference time at E = H; the
-unshared load reproduces its outputs; the discriminator detects replaced tokens (AUC ≥ 0.7; diagnosis
-and probes for this claim: the recipe's notes in the kexue repository).
+Claims: ALBERT has at most half of BERT's parameters but saves no inference time at E = H;
+the unshared load reproduces its outputs; the discriminator detects replaced tokens (AUC ≥ 0.7;
+diagnosis and probes for this claim: the recipe's notes in the kexue repository).
 
 Deviations:
     - tiny random-init models and a small ELECTRA pre-trained here, not released checkpoints.
