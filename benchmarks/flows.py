@@ -65,7 +65,7 @@ class Entry:
 
 
 def _kexue(dim: int, hidden: tuple[int, ...], scale_fn: str, actnorm: bool) -> Entry:
-    m = RealNVP(dim, 8, hidden, scale_fn, actnorm=actnorm)
+    m = RealNVP(dim, n_couplings=8, hidden=hidden, scale_fn=scale_fn, actnorm=actnorm)
     return Entry(m, m.log_prob, lambda n: m.sample(n), lambda x: m.inverse(m(x)[0])[0])
 
 
@@ -156,7 +156,7 @@ def _conv_net(c_in: int, c_out: int, width: int) -> nn.Module:
 
 
 def _kexue_glow(width: int, **kw: object) -> Entry:
-    m = Glow((1, 8, 8), 2, 8, width, **kw)
+    m = Glow((1, 8, 8), levels=2, depth=8, width=width, **kw)
     return Entry(m, m.log_prob, lambda n: m.sample(n), lambda x: m.inverse(m(x)[0])[0])
 
 

@@ -1,5 +1,5 @@
-"""GAN benchmark: loss equivalence against torchgan, SN against PyTorch, and every arm of
-kexue.gan.ARMS on three toy sets at equal CPU time over several seeds.
+"""GAN benchmark: loss equivalence against torchgan, SN against PyTorch, and the GAN variants
+of ARM_TABLE (below) on three toy sets at equal CPU time over several seeds.
 
 Run:  .venv/bin/python benchmarks/gan.py --seconds 20 --jobs 2  (the table in the docs)
       .venv/bin/python benchmarks/gan.py --seconds 1 --seeds 1   (a fast check)
@@ -8,7 +8,7 @@ Writes the Markdown tables to docs/benchmarks_gan.md (or --out) and prints them.
 Equal time is measured in CPU seconds of this process (time.process_time, one torch thread), so
 that other jobs on a shared machine do not change the comparison. Every arm trains the same MLPs
 (G: 2 → 128³ → 2, critic: 2 → 128³ → 1, LeakyReLU 0.2), batch 256, with its source's optimiser
-settings (kexue.gan.arms), learning rates × --lr-scale decayed linearly to 0. Metrics on
+settings (ARM_TABLE), learning rates × --lr-scale decayed linearly to 0. Metrics on
 1 000 samples: modes covered and HQ fraction (swiss roll: distance ≤ 0.1 to the curve), W1 to a
 held-out reference minus the W1 noise floor at the same n, generator iterations per CPU second,
 collapse rate = fraction of seeds with < K/2 modes.
@@ -24,23 +24,30 @@ import multiprocessing
 import sys
 import time
 import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from kexue.data import mode_centres, mode_std, toy2d
 from kexue.gan import (
-    arm,
     clip_weights,
-    critic_objective,
-    generator_objective,
+    f_d_loss,
+    f_g_loss,
+    gan_qp_d_loss,
+    gan_qp_g_loss,
     gradient_norm_penalty,
+    hinge_d_loss,
+    hinge_g_loss,
     hq_fraction,
     lsgan_d_loss,
     lsgan_g_loss,
     modes_covered,
+    r1_penalty,
     sgan_d_loss,
     sgan_g_loss,
     spectral_norm,
@@ -48,12 +55,103 @@ from kexue.gan import (
     swiss_roll_hq_fraction,
     w1_noise_floor,
     wgan_d_loss,
+    wgan_div_penalty,
     wgan_g_loss,
 )
 from kexue.gan.lipschitz import FreshSpectralNorm
 from kexue.nn import MLP
 from kexue.stats import w1_exact
 
+Critic = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One GAN variant: its two objectives and its source's optimiser settings.
+
+    Attributes:
+        critic_objective: (D, x_real, x_fake, g) -> the critic's loss with its penalty; x_fake
+            is detached by the caller; the torch generator g draws the penalty's interpolates.
+        generator_objective: (D, x_real, x_fake = G(z) with its graph) -> the generator's loss.
+        sn: spectral-normalise the critic. clip: WGAN weight clipping value (0 = none).
+        n_d: critic steps per generator step. lr, betas: Adam (RMSProp when clipping).
+    """
+
+    critic_objective: Callable[[Critic, Tensor, Tensor, torch.Generator], Tensor]
+    generator_objective: Callable[[Critic, Tensor, Tensor], Tensor]
+    sn: bool = False
+    clip: float = 0.0
+    n_d: int = 1
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+
+
+def _critic(loss: Callable[[Tensor, Tensor], Tensor], penalty: Callable | None = None) -> Callable:
+    """The critic objective loss(D(x_real), D(x_fake)) [+ penalty(D, x_real, x_fake, g)]."""
+
+    def objective(disc: Critic, x_real: Tensor, x_fake: Tensor, g: torch.Generator) -> Tensor:
+        d_loss = loss(disc(x_real), disc(x_fake))
+        return d_loss if penalty is None else d_loss + penalty(disc, x_real, x_fake, g)
+
+    return objective
+
+
+def _generator(loss: Callable[[Tensor], Tensor]) -> Callable:
+    """The generator objective loss(D(G(z)))."""
+    return lambda disc, x_real, x_fake: loss(disc(x_fake))
+
+
+def _gan_qp_critic(norm: str) -> Callable:
+    def objective(disc: Critic, x_real: Tensor, x_fake: Tensor, g: torch.Generator) -> Tensor:
+        return gan_qp_d_loss(disc(x_real), disc(x_fake), x_real, x_fake, lam=10.0, norm=norm)
+
+    return objective
+
+
+def _gan_qp_generator(disc: Critic, x_real: Tensor, x_fake: Tensor) -> Tensor:
+    d_fake = disc(x_fake)
+    with torch.no_grad():  # T(x_real) carries no generator gradient
+        d_real = disc(x_real)
+    return gan_qp_g_loss(d_real, d_fake)
+
+
+def _gp(disc: Critic, x_real: Tensor, x_fake: Tensor, g: torch.Generator) -> Tensor:
+    return 0.1 * gradient_norm_penalty(disc, x_real, x_fake, generator=g)  # λ = 0.1, gan_toy.py
+
+
+def _r1(disc: Critic, x_real: Tensor, x_fake: Tensor, g: torch.Generator) -> Tensor:
+    return r1_penalty(disc, x_real, gamma=1.0)
+
+
+def _wgan_div(disc: Critic, x_real: Tensor, x_fake: Tensor, g: torch.Generator) -> Tensor:
+    return wgan_div_penalty(disc, x_real, x_fake, k=2.0, p=6.0)
+
+
+def _f(name: str) -> tuple[Callable, Callable]:
+    """f-GAN with divergence `name`: f_d_loss / f_g_loss(mode="alt")."""
+    return _critic(partial(f_d_loss, name)), _generator(partial(f_g_loss, name, mode="alt"))
+
+
+# The objective pairs (critic, generator) of each arm, then its source's optimiser settings.
+_SGAN = _critic(sgan_d_loss), _generator(sgan_g_loss)
+_WGAN = _critic(wgan_d_loss), _generator(wgan_g_loss)
+_W = {"n_d": 5, "lr": 1e-4, "betas": (0.5, 0.9)}  # WGAN-GP paper's toy settings
+ARM_TABLE: dict[str, Arm] = {
+    "sgan_ns": Arm(*_SGAN),
+    "sgan_sn": Arm(*_SGAN, sn=True),
+    "lsgan_sn": Arm(_critic(lsgan_d_loss), _generator(lsgan_g_loss), sn=True),
+    "hinge_sn": Arm(_critic(hinge_d_loss), _generator(hinge_g_loss), sn=True),
+    "wgan_clip": Arm(*_WGAN, clip=0.01, n_d=5, lr=5e-5, betas=(0.5, 0.9)),
+    "wgan_gp": Arm(_critic(wgan_d_loss, _gp), _generator(wgan_g_loss), **_W),
+    "wgan_sn": Arm(*_WGAN, sn=True, **_W),
+    "wgan_div": Arm(_critic(wgan_d_loss, _wgan_div), _generator(wgan_g_loss), **_W),
+    "r1": Arm(_critic(sgan_d_loss, _r1), _generator(sgan_g_loss)),
+    "fgan_kl": Arm(*_f("kl")),
+    "fgan_reverse_kl": Arm(*_f("reverse_kl")),
+    "fgan_hellinger": Arm(*_f("squared_hellinger")),
+    "gan_qp_l1": Arm(_gan_qp_critic("l1"), _gan_qp_generator, n_d=2),
+    "gan_qp_l2": Arm(_gan_qp_critic("l2"), _gan_qp_generator, n_d=2),
+}
 ARMS = ("sgan_ns", "sgan_sn", "hinge_sn", "wgan_gp", "wgan_sn", "wgan_div", "r1", "gan_qp_l1")
 SETS = ("eight_gaussians", "twentyfive_gaussians", "swiss_roll")
 
@@ -169,12 +267,12 @@ def train_arm(
     is spent (the decay is what sharpens the modes within a few thousand steps).
     """
     torch.set_num_threads(1)
-    a = arm(name)
+    a = ARM_TABLE[name]
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     pool = torch.from_numpy(toy2d(data, 100_000, seed=seed))
-    gen = MLP(2, 2, (128, 128, 128))
-    disc = MLP(2, 1, (128, 128, 128), activation=lambda: nn.LeakyReLU(0.2))
+    gen = MLP(2, 2, hidden=(128, 128, 128))
+    disc = MLP(2, 1, hidden=(128, 128, 128), activation=lambda: nn.LeakyReLU(0.2))
     if a.sn:
         spectral_norm(disc)
     opt_cls = torch.optim.RMSprop if a.clip else torch.optim.Adam
@@ -191,14 +289,14 @@ def train_arm(
             x_real = pool[torch.randint(len(pool), (b,), generator=g)]
             with torch.no_grad():
                 x_fake = gen(torch.randn(b, 2, generator=g))
-            d_loss = critic_objective(a, disc, x_real, x_fake, generator=g)
+            d_loss = a.critic_objective(disc, x_real, x_fake, g)
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
             if a.clip:
                 clip_weights(disc, a.clip)
         x_real = pool[torch.randint(len(pool), (b,), generator=g)]
-        g_loss = generator_objective(a, disc, x_real, gen(torch.randn(b, 2, generator=g)))
+        g_loss = a.generator_objective(disc, x_real, gen(torch.randn(b, 2, generator=g)))
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
@@ -267,7 +365,7 @@ def main() -> None:
         help="every arm's learning rates × this, decayed linearly to 0",
     )
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each)")
-    p.add_argument("--arms", nargs="*", default=list(ARMS))
+    p.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARM_TABLE))
     p.add_argument("--sets", nargs="*", default=list(SETS))
     p.add_argument("--out", default="docs/benchmarks_gan.md")
     args = p.parse_args()
@@ -282,8 +380,9 @@ def main() -> None:
              "### Spectral normalisation against PyTorch", "", *sn_against_torch(), "",
              f"### Toy GANs at equal CPU time ({args.seconds:g} CPU-s per run, "
              f"{args.seeds} seeds)", "",
-             f"Every arm keeps its source's optimiser (kexue.gan.arms) with both learning "
-             f"rates × {args.lr_scale:g}, decayed linearly to 0 as its CPU budget is spent: "
+             f"Every arm keeps its source's optimiser (ARM_TABLE, benchmarks/gan.py) with both "
+             f"learning rates × {args.lr_scale:g}, decayed linearly to 0 as its CPU budget is "
+             "spent: "
              "at the sources' image-scale rates (1e-4 – 2e-4) no arm converges within a few "
              "thousand steps on the toys, and the decay is what sharpens the modes (the "
              "gan-qp recipe's schedule). Collapse = fraction of seeds covering fewer than "

@@ -92,7 +92,7 @@ def bench_onlstm(repeats: int) -> None:
     print("|---|---|")
     torch.manual_seed(0)
     x = torch.randn(32, 40, 64)
-    for name, net in (("kexue ONLSTM (16 levels)", ONLSTM(64, 128, 16, 2)),
+    for name, net in (("kexue ONLSTM (16 levels)", ONLSTM(64, 128, n_levels=16, num_layers=2)),
                       ("torch nn.LSTM", torch.nn.LSTM(64, 128, 2, batch_first=True))):  # fmt: skip
 
         def go(net=net):

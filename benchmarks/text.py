@@ -195,7 +195,7 @@ def bench_infomap(sizes: list[int], mus: list[float]) -> list[dict]:
             truth = [planted[v] for v in nodes]
             results = {}
             t0 = time.perf_counter()
-            est = InfoMap(seed=1).fit(g)
+            est = InfoMap(random_state=1).fit(g)
             results["kexue InfoMap"] = (est.partition_, time.perf_counter() - t0)
             if im_pkg is not None:
                 with warnings.catch_warnings():

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +58,9 @@ __all__ = [
     "ConvIResNet",
 ]
 
+LogDet = Literal["series", "exact"]
+Jacobian = Literal["autograd", "explicit"]
+
 
 def _normalize(v: Tensor) -> Tensor:
     return v / (v.norm() + 1e-12)
@@ -66,7 +70,7 @@ class SpectralNormLinear(nn.Module):
     """Linear layer with weight W / max(1, σ̂/c), σ̂ = uᵀWv from persistent power iteration."""
 
     def __init__(
-        self, in_features: int, out_features: int, coeff: float = 0.9, n_power: int = 5
+        self, in_features: int, out_features: int, *, coeff: float = 0.9, n_power: int = 5
     ) -> None:
         super().__init__()
         lin = nn.Linear(in_features, out_features)
@@ -106,6 +110,7 @@ class SpectralNormConv2d(nn.Module):
         c_out: int,
         kernel: int,
         in_shape: Sequence[int],
+        *,
         coeff: float = 0.9,
         n_power: int = 5,
     ) -> None:
@@ -238,14 +243,18 @@ class ResidualBlock(Bijector):
     def __init__(
         self,
         g: nn.Module,
-        logdet: str = "series",
+        *,
+        logdet: LogDet = "series",
         n_series: int = 5,
         n_fixed_point: int = 200,
         atol: float = 1e-12,
-        probe: str = "gaussian",
-        jacobian: str = "autograd",
+        probe: Literal["gaussian", "rademacher"] = "gaussian",
+        jacobian: Jacobian = "autograd",
     ) -> None:
         super().__init__()
+        _check_logdet(logdet)
+        if probe not in ("gaussian", "rademacher"):
+            raise ValueError(f"probe must be 'gaussian' or 'rademacher', not {probe!r}")
         if jacobian not in ("autograd", "explicit"):
             raise ValueError(f"jacobian must be 'autograd' or 'explicit', not {jacobian!r}")
         self.g, self.logdet, self.n_series = g, logdet, n_series
@@ -301,7 +310,13 @@ class ResidualBlock(Bijector):
         return x.detach(), -ld.detach()
 
 
+def _check_logdet(logdet: str) -> None:
+    if logdet not in ("series", "exact"):
+        raise ValueError(f"logdet must be 'series' or 'exact', not {logdet!r}")
+
+
 def _set_logdet(model: nn.Module, mode: str) -> None:
+    _check_logdet(mode)
     for m in model.modules():
         if isinstance(m, ResidualBlock):
             m.logdet = mode
@@ -325,13 +340,14 @@ class IResNet(Flow):
     def __init__(
         self,
         dim: int,
+        *,
         n_blocks: int = 10,
         hidden: Sequence[int] = (64, 64),
         coeff: float = 0.9,
-        logdet: str = "exact",
+        logdet: LogDet = "exact",
         n_series: int = 5,
         actnorm: bool = True,
-        jacobian: str = "explicit",
+        jacobian: Jacobian = "explicit",
         n_power: int = 5,
     ) -> None:
         layers: list[nn.Module] = []
@@ -341,13 +357,14 @@ class IResNet(Flow):
                 layers.append(ActNorm(dim))
             mods: list[nn.Module] = []
             for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-                mods.append(SpectralNormLinear(a, b, coeff, n_power))
+                mods.append(SpectralNormLinear(a, b, coeff=coeff, n_power=n_power))
                 if i < len(sizes) - 2:
                     mods.append(nn.ELU())
-            layers.append(ResidualBlock(nn.Sequential(*mods), logdet, n_series, jacobian=jacobian))
+            g = nn.Sequential(*mods)
+            layers.append(ResidualBlock(g, logdet=logdet, n_series=n_series, jacobian=jacobian))
         super().__init__(Sequential(*layers), StandardNormal((dim,)))
 
-    def set_logdet(self, mode: str) -> None:
+    def set_logdet(self, mode: LogDet) -> None:
         """Switch every block to "exact" or "series" log-determinants."""
         _set_logdet(self, mode)
 
@@ -363,28 +380,30 @@ class ConvIResNet(Flow):
     def __init__(
         self,
         shape: Sequence[int] = (1, 8, 8),
+        *,
         n_blocks: int = 8,
         width: int = 32,
         coeff: float = 0.9,
-        logdet: str = "series",
+        logdet: LogDet = "series",
         n_series: int = 5,
     ) -> None:
+        _check_logdet(logdet)
         c, h, w = shape
         c, h, w = 4 * c, h // 2, w // 2
         layers: list[nn.Module] = [Squeeze()]
         for _ in range(n_blocks):
             g = nn.Sequential(
-                SpectralNormConv2d(c, width, 3, (h, w), coeff),
+                SpectralNormConv2d(c, width, 3, (h, w), coeff=coeff),
                 nn.ELU(),
-                SpectralNormConv2d(width, width, 1, (h, w), coeff),
+                SpectralNormConv2d(width, width, 1, (h, w), coeff=coeff),
                 nn.ELU(),
-                SpectralNormConv2d(width, c, 3, (h, w), coeff),
+                SpectralNormConv2d(width, c, 3, (h, w), coeff=coeff),
             )
-            layers += [ActNorm(c), ResidualBlock(g, logdet, n_series)]
+            layers += [ActNorm(c), ResidualBlock(g, logdet=logdet, n_series=n_series)]
         layers += [ActNorm(c, ddi=False), Flatten((c, h, w))]
         self.shape = tuple(shape)
         super().__init__(Sequential(*layers), StandardNormal((c * h * w,)))
 
-    def set_logdet(self, mode: str) -> None:
+    def set_logdet(self, mode: LogDet) -> None:
         """Switch every block to "exact" or "series" log-determinants."""
         _set_logdet(self, mode)

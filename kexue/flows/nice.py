@@ -241,7 +241,7 @@ class NICE(Flow):
         if permutation not in ("reverse", "shuffle"):
             raise ValueError(f"permutation {permutation!r}; valid: reverse, shuffle")
         if out_activation not in (None, "relu"):
-            raise ValueError("out_activation must be None or 'relu'")
+            raise ValueError(f"out_activation must be None or 'relu', got {out_activation!r}")
         if prior not in ("logistic", "normal"):
             raise ValueError(f"prior {prior!r}; valid: logistic, normal")
         layers: list[nn.Module] = []

@@ -1,6 +1,5 @@
 """GANs and Lipschitz constraints: losses as plain functions of critic outputs, and evaluation."""
 
-from kexue.gan import arms as _arms
 from kexue.gan import bigan_qp as _bigan_qp
 from kexue.gan import energy as _energy
 from kexue.gan import evaluate as _evaluate
@@ -12,7 +11,6 @@ from kexue.gan import metrics as _metrics
 from kexue.gan import papers as _papers
 from kexue.gan import vi_unified as _vi_unified
 from kexue.gan import wgan as _wgan
-from kexue.gan.arms import *
 from kexue.gan.bigan_qp import *
 from kexue.gan.energy import *
 from kexue.gan.evaluate import *
@@ -27,7 +25,6 @@ from kexue.gan.wgan import *
 
 # The public names are those of the modules' __all__ (each written once, in its module).
 __all__: list[str] = []
-__all__ += _arms.__all__
 __all__ += _bigan_qp.__all__
 __all__ += _energy.__all__
 __all__ += _evaluate.__all__

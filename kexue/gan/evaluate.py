@@ -167,7 +167,7 @@ class DigitClassifier(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.body = nn.Sequential(MLP(64, 64, (128,)), nn.ReLU())
+        self.body = nn.Sequential(MLP(64, 64, hidden=(128,)), nn.ReLU())
         self.head = nn.Linear(64, 10)
 
     def features(self, x: Tensor) -> Tensor:

@@ -37,7 +37,9 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable
 
+import networkx as nx
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from kexue.graph.mapequation import Flow, compute_flow, plogp, two_level_codelength
 
@@ -298,11 +300,16 @@ def infomap(graph, seed: int | None = None, **options) -> dict[Hashable, int]:
     Options: num_trials (1), max_tune (10), tune_threshold (1e-5), and the flow options of
     `compute_flow` (directed, teleportation, to_nodes, weight, markov_time).
     """
-    return InfoMap(seed=seed, **options).fit(graph).partition_
+    return InfoMap(random_state=seed, **options).fit(graph).partition_
 
 
-class InfoMap:
+class InfoMap(BaseEstimator):
     """Estimator twin of `infomap` (scikit-learn contract).
+
+    Parameters:
+        random_state: seeds the search (the `seed` of `infomap`); None draws fresh entropy.
+        num_trials, max_tune, tune_threshold: see `infomap`; directed, teleportation, to_nodes,
+        weight, markov_time: the flow options of `compute_flow`.
 
     Attributes:
         labels_: module of each node (index order of `nodes_`), sorted by decreasing flow.
@@ -310,11 +317,11 @@ class InfoMap:
         n_modules_: number of modules.
     """
 
-    def __init__(self, seed: int | None = None, num_trials: int = 1, max_tune: int = 10,
+    def __init__(self, *, random_state: int | None = None, num_trials: int = 1, max_tune: int = 10,
                  tune_threshold: float = 1e-5, directed: bool | None = None,
                  teleportation: float = 0.15, to_nodes: bool = False,
                  weight: str | None = "weight", markov_time: float = 1.0) -> None:  # fmt: skip
-        self.seed = seed
+        self.random_state = random_state
         self.num_trials = num_trials
         self.max_tune = max_tune
         self.tune_threshold = tune_threshold
@@ -324,12 +331,16 @@ class InfoMap:
         self.weight = weight
         self.markov_time = markov_time
 
-    def fit(self, graph, y: None = None) -> InfoMap:
+    def fit(self, graph: nx.Graph, y: None = None) -> InfoMap:
+        if not isinstance(graph, nx.Graph):
+            raise TypeError(f"graph must be a networkx graph, got {type(graph).__name__}")
+        if graph.number_of_nodes() == 0:
+            raise ValueError("graph has no nodes: fit needs at least one")
         flow = compute_flow(graph, directed=self.directed, teleportation=self.teleportation,
                             to_nodes=self.to_nodes, weight=self.weight,
                             markov_time=self.markov_time)  # fmt: skip
-        labels, length = _infomap_flow(flow, self.seed, self.num_trials, self.max_tune,
-                                      self.tune_threshold)  # fmt: skip
+        labels, length = _infomap_flow(flow, self.random_state, self.num_trials, self.max_tune,
+                                       self.tune_threshold)  # fmt: skip
         mflow = np.bincount(labels, flow.p)
         rank = np.empty(len(mflow), np.int64)
         rank[np.argsort(-mflow, kind="stable")] = np.arange(len(mflow))

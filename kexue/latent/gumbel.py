@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -108,7 +109,7 @@ def gumbel_softmax(
     return one_hot - soft.detach() + soft  # forward: one-hot; backward: ∂soft
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TauSchedule:
     """Temperature schedules.
 
@@ -117,12 +118,16 @@ class TauSchedule:
     `every` steps (the Gumbel-Softmax paper's recipe, as recalled: r = 1e-5, floor 0.5).
     """
 
-    kind: str = "exp_per_step"
+    kind: Literal["exp_per_step", "jang"] = "exp_per_step"
     tau0: float = 1.0
     tau_min: float = 0.01
     decay: float = 0.999
     rate: float = 1e-5
     every: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("exp_per_step", "jang"):
+            raise ValueError(f"unknown schedule {self.kind!r}; valid: exp_per_step, jang")
 
     def __call__(self, step: int) -> float:
         if self.kind == "exp_per_step":

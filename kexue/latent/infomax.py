@@ -141,6 +141,7 @@ class InfoMaxEncoder(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
+        *,
         local_blocks: Sequence[tuple[int, bool]] = ((32, True), (64, False)),
         global_blocks: Sequence[tuple[int, bool]] = ((64, True), (64, False)),
         z_dim: int = 64,
@@ -170,7 +171,7 @@ class InfoMaxEncoder(nn.Module):
 class GlobalCritic(nn.Module):
     """T_global: an MLP on a concatenated pair (B, P) -> (B,) logits (ReLU hidden layers)."""
 
-    def __init__(self, in_features: int, hidden: Sequence[int] = (256, 256, 256)) -> None:
+    def __init__(self, in_features: int, *, hidden: Sequence[int] = (256, 256, 256)) -> None:
         super().__init__()
         sizes = [in_features, *hidden]
         layers: list[nn.Module] = []
@@ -188,7 +189,9 @@ class LocalCritic(nn.Module):
     Shapes: C (B, c, h, w), z (B, Z) -> logits (B, h, w).
     """
 
-    def __init__(self, z_dim: int, channels: int, hidden: Sequence[int] = (256, 256, 256)) -> None:
+    def __init__(
+        self, z_dim: int, channels: int, *, hidden: Sequence[int] = (256, 256, 256)
+    ) -> None:
         super().__init__()
         sizes = [z_dim + channels, *hidden]
         layers: list[nn.Module] = []
@@ -207,7 +210,7 @@ class SeparableLocalCritic(nn.Module):
     `forward(c, z)` returns (ψ(z) (B, D), φ(C) (B, D, h·w)).
     """
 
-    def __init__(self, z_dim: int, channels: int, dim: int = 128, hidden: int = 256) -> None:
+    def __init__(self, z_dim: int, channels: int, *, dim: int = 128, hidden: int = 256) -> None:
         super().__init__()
         self.psi = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
         self.phi = nn.Sequential(
@@ -246,21 +249,23 @@ class DeepInfoMax(nn.Module):
     ) -> None:
         super().__init__()
         if global_pair not in ("z_z", "feature_z", "none"):
-            raise ValueError(f"unknown global_pair {global_pair!r}")
+            raise ValueError(f"unknown global_pair {global_pair!r}; valid: z_z, feature_z, none")
         if local_estimator not in ("jsd", "infonce", "none"):
-            raise ValueError(f"unknown local_estimator {local_estimator!r}")
+            raise ValueError(
+                f"unknown local_estimator {local_estimator!r}; valid: jsd, infonce, none"
+            )
         self.encoder = encoder
         z, c = encoder.z_dim, encoder.local_channels
         self.alpha, self.beta, self.gamma = alpha, beta, gamma
         self.global_pair, self.local_estimator = global_pair, local_estimator
         self.global_critic: nn.Module | None = None
         if global_pair == "z_z":
-            self.global_critic = GlobalCritic(2 * z, critic_hidden)
+            self.global_critic = GlobalCritic(2 * z, hidden=critic_hidden)
         elif global_pair == "feature_z":
-            self.global_critic = GlobalCritic(c * local_hw + z, critic_hidden)
+            self.global_critic = GlobalCritic(c * local_hw + z, hidden=critic_hidden)
         self.local_critic: nn.Module | None = None
         if local_estimator == "jsd":
-            self.local_critic = LocalCritic(z, c, critic_hidden)
+            self.local_critic = LocalCritic(z, c, hidden=critic_hidden)
         elif local_estimator == "infonce":
             self.local_critic = SeparableLocalCritic(z, c, hidden=critic_hidden[0])
 

@@ -97,14 +97,14 @@ class GaussianEncoder(nn.Module):
         self,
         in_features: int,
         z_dim: int,
-        hidden: Sequence[int] = (128, 128),
         *,
+        hidden: Sequence[int] = (128, 128),
         logvar_clamp: float = 10.0,
     ) -> None:
         super().__init__()
         if not hidden:
             raise ValueError("hidden must name at least one layer")
-        self.body = nn.Sequential(MLP(in_features, hidden[-1], hidden[:-1]), nn.ReLU())
+        self.body = nn.Sequential(MLP(in_features, hidden[-1], hidden=hidden[:-1]), nn.ReLU())
         self.mu = nn.Linear(hidden[-1], z_dim)
         self.logvar = nn.Linear(hidden[-1], z_dim)
         self.logvar_clamp = logvar_clamp
@@ -130,13 +130,13 @@ class VAE(nn.Module):
         self,
         in_features: int,
         z_dim: int,
-        hidden: Sequence[int] = (128, 128),
         *,
+        hidden: Sequence[int] = (128, 128),
         deterministic: bool = False,
     ) -> None:
         super().__init__()
-        self.encoder = GaussianEncoder(in_features, z_dim, hidden)
-        self.decoder = MLP(z_dim, in_features, tuple(reversed(hidden)))
+        self.encoder = GaussianEncoder(in_features, z_dim, hidden=hidden)
+        self.decoder = MLP(z_dim, in_features, hidden=tuple(reversed(hidden)))
         self.z_dim = z_dim
         self.deterministic = deterministic
 

@@ -66,14 +66,14 @@ class VIBClassifier(nn.Module):
         self,
         in_features: int,
         n_classes: int,
+        *,
         z_dim: int = 32,
         hidden: Sequence[int] = (256, 256),
-        *,
         std_offset: float = 5.0,
         stochastic: bool = True,
     ) -> None:
         super().__init__()
-        self.encoder = MLP(in_features, 2 * z_dim, hidden)
+        self.encoder = MLP(in_features, 2 * z_dim, hidden=hidden)
         self.decoder = nn.Linear(z_dim, n_classes)
         self.z_dim = z_dim
         self.std_offset = std_offset

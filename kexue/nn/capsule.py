@@ -26,10 +26,14 @@ Deviations from the article:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
 __all__ = ["Capsule", "dynamic_routing", "margin_loss", "squash"]
+
+Routing = Literal["su", "sabour"]
 
 
 def squash(v: Tensor, const: float = 0.5, dim: int = -1, eps: float = 1e-7) -> Tensor:
@@ -38,7 +42,7 @@ def squash(v: Tensor, const: float = 0.5, dim: int = -1, eps: float = 1e-7) -> T
     return v * s.sqrt() / (const + s)
 
 
-def dynamic_routing(u_hat: Tensor, routings: int = 3, mode: str = "su",
+def dynamic_routing(u_hat: Tensor, routings: int = 3, mode: Routing = "su",
                     squash_const: float = 0.5) -> Tensor:  # fmt: skip
     """Route predictions û (B, k, n, d) to k output capsules (B, k, d)."""
     if mode not in ("su", "sabour"):
@@ -61,10 +65,12 @@ class Capsule(nn.Module):
     """u (B, n, d_in) → (B, k, d_out). shared: one W (d_in → k·d_out) for every input capsule
     (permutation-invariant, any n); else W_i per input (fixed n_in)."""
 
-    def __init__(self, in_dim: int, n_out: int, out_dim: int, routings: int = 3,
-                 shared: bool = True, n_in: int | None = None, routing: str = "su",
+    def __init__(self, in_dim: int, n_out: int, out_dim: int, *, routings: int = 3,
+                 shared: bool = True, n_in: int | None = None, routing: Routing = "su",
                  squash_const: float = 0.5) -> None:  # fmt: skip
         super().__init__()
+        if routing not in ("su", "sabour"):
+            raise ValueError(f"unknown routing {routing!r}; valid: su, sabour")
         self.k, self.d, self.routings, self.shared = n_out, out_dim, routings, shared
         self.routing, self.squash_const = routing, squash_const
         shape = (in_dim, n_out * out_dim) if shared else (n_in, in_dim, n_out * out_dim)

@@ -34,6 +34,7 @@ class MLP(nn.Sequential):
         self,
         in_features: int,
         out_features: int,
+        *,
         hidden: Sequence[int] = (128, 128),
         activation: Callable[[], nn.Module] = nn.ReLU,
     ) -> None:
@@ -63,7 +64,7 @@ class Ensemble(nn.Module):
 
     Example:
         >>> import torch
-        >>> Ensemble([MLP(2, 1, (8,)) for _ in range(3)])(torch.zeros(3, 5, 2)).shape
+        >>> Ensemble([MLP(2, 1, hidden=(8,)) for _ in range(3)])(torch.zeros(3, 5, 2)).shape
         torch.Size([3, 5, 1])
     """
 

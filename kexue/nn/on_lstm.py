@@ -29,7 +29,7 @@ Deviations from the article:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +45,8 @@ __all__ = [
     "unlabeled_f1",
 ]
 
+MasterInput = Literal["paper", "article"]
+
 
 def cumax(z: Tensor, dim: int = -1) -> Tensor:
     """cumsum(softmax(z)): non-decreasing along `dim`, last entry 1."""
@@ -54,13 +56,20 @@ def cumax(z: Tensor, dim: int = -1) -> Tensor:
 class ONLSTMCell(nn.Module):
     """One ON-LSTM step; hidden_size = n_levels × chunk size."""
 
-    def __init__(self, input_size: int, hidden_size: int, n_levels: int,
-                 master_input: str = "paper", dropconnect: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        n_levels: int,
+        master_input: MasterInput = "paper",
+        dropconnect: float = 0.0,
+    ) -> None:
         super().__init__()
         if hidden_size % n_levels:
             raise ValueError("hidden_size must be a multiple of n_levels")
         if master_input not in ("paper", "article"):
-            raise ValueError("master_input is 'paper' or 'article'")
+            raise ValueError(f"master_input {master_input!r}; valid: paper, article")
         self.n, self.p, self.q = hidden_size, n_levels, hidden_size // n_levels
         self.master_input, self.dropconnect = master_input, dropconnect
         self.ih = nn.Linear(input_size, 4 * hidden_size + 2 * n_levels)
@@ -101,12 +110,26 @@ class ONLSTMCell(nn.Module):
 class ONLSTM(nn.Module):
     """Stacked ON-LSTM over (B, T, d_in) → outputs (B, T, n), distances (layers, B, T)."""
 
-    def __init__(self, input_size: int, hidden_size: int, n_levels: int, num_layers: int = 1,
-                 master_input: str = "paper", dropconnect: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        n_levels: int,
+        num_layers: int = 1,
+        master_input: MasterInput = "paper",
+        dropconnect: float = 0.0,
+    ) -> None:
         super().__init__()
         sizes = [input_size] + [hidden_size] * num_layers
         self.cells = nn.ModuleList(
-            ONLSTMCell(sizes[j], hidden_size, n_levels, master_input, dropconnect)
+            ONLSTMCell(
+                sizes[j],
+                hidden_size,
+                n_levels=n_levels,
+                master_input=master_input,
+                dropconnect=dropconnect,
+            )
             for j in range(num_layers)
         )
 

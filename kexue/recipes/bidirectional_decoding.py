@@ -112,8 +112,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     src = [vocab.encode(a[: cfg.max_source]) for a, _ in train]
     tgt = [vocab.encode(t[: cfg.max_title], start_end=True) for _, t in train]
     tgt_rev = [vocab.encode(t[: cfg.max_title][::-1], start_end=True) for _, t in train]
-    sizes = (len(vocab), cfg.emb, cfg.d, cfg.heads, cfg.head_dim)
-    models = {"l2r": Seq2Seq(*sizes), "r2l": Seq2Seq(*sizes), "bi": BiSeq2Seq(*sizes)}
+    v, hp = len(vocab), {"emb": cfg.emb, "d": cfg.d, "heads": cfg.heads, "head_dim": cfg.head_dim}
+    models = {"l2r": Seq2Seq(v, **hp), "r2l": Seq2Seq(v, **hp), "bi": BiSeq2Seq(v, **hp)}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])

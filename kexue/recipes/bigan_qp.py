@@ -91,9 +91,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     x_train, x_test = digits_to_unit(train.images), digits_to_unit(test.images)
     pool = torch.from_numpy(x_train)
 
-    enc = MLP(64, cfg.z_dim, cfg.hidden)
-    gen = nn.Sequential(MLP(cfg.z_dim, 64, cfg.hidden), nn.Tanh())
-    critic = MLP(64 + cfg.z_dim, 1, cfg.hidden, activation=lambda: nn.LeakyReLU(0.2))
+    enc = MLP(64, cfg.z_dim, hidden=cfg.hidden)
+    gen = nn.Sequential(MLP(cfg.z_dim, 64, hidden=cfg.hidden), nn.Tanh())
+    critic = MLP(64 + cfg.z_dim, 1, hidden=cfg.hidden, activation=lambda: nn.LeakyReLU(0.2))
     opt_eg = torch.optim.Adam(
         [*enc.parameters(), *gen.parameters()], lr=cfg.lr, betas=(0.5, 0.999)
     )
@@ -145,7 +145,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         z = torch.randn(len(x_test), cfg.z_dim, generator=torch.Generator().manual_seed(7))
         x_gen = gn(z).numpy()
     torch.manual_seed(cfg.seed)
-    random_enc = MLP(64, cfg.z_dim, cfg.hidden)
+    random_enc = MLP(64, cfg.z_dim, hidden=cfg.hidden)
     with torch.no_grad():
         rnd_train, rnd_test = random_enc(pool).numpy(), random_enc(tt).numpy()
     floor_idx = np.random.default_rng(cfg.seed).choice(len(x_train), len(x_test), replace=False)

@@ -118,7 +118,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # 2. EMA parity with a float64 recurrence
     torch.manual_seed(cfg.seed)
-    model = MLP(64, 10, cfg.hidden)
+    model = MLP(64, 10, hidden=cfg.hidden)
     ema = EMA(model, decay=0.99)
     shadow = [p.detach().double().clone() for p in model.parameters()]
     shadow32 = [p.detach().clone() for p in model.parameters()]
@@ -154,7 +154,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     step = 0
     for s in range(cfg.n_seeds):
         torch.manual_seed(cfg.seed * 100 + s)
-        model = MLP(64, 10, cfg.hidden)
+        model = MLP(64, 10, hidden=cfg.hidden)
         emas = {f"ema_{d:g}": EMA(model, decay=d) for d in cfg.decays}
         opt = torch.optim.SGD(model.parameters(), lr=cfg.noisy_lr)
         keep_ge, keep_gt = BestCheckpoint(model, tie="ge"), BestCheckpoint(tie="gt")
@@ -194,7 +194,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     feats_by_lam = {}
     for lam in (0.0, cfg.center_lam):
         torch.manual_seed(cfg.seed)
-        trunk = MLP(64, 2, (128,))
+        trunk = MLP(64, 2, hidden=(128,))
         head = CenterLossHead(2, 10, lam=lam)
         opt = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=1e-3)
         for _ in out.progress(range(cfg.center_epochs), f"center loss lam {lam:g}"):

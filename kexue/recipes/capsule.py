@@ -93,7 +93,7 @@ class CapsNet(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.trunk = _trunk(cfg.channels)
-        self.caps = Capsule(cfg.channels, 10, cfg.caps_dim, cfg.routings, shared=True,
+        self.caps = Capsule(cfg.channels, 10, cfg.caps_dim, routings=cfg.routings, shared=True,
                             routing=cfg.routing, squash_const=cfg.squash_const)  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:

@@ -125,7 +125,9 @@ def _lstm_hidden_for(params: int, vocab: int, d: int, layers: int) -> int:
     taken from the module itself and grows with the width, so a bisection finds it)."""
 
     def count(h: int) -> int:
-        return sum(p.numel() for p in BiLSTMTagger(vocab, d, h, layers).parameters())
+        return sum(
+            p.numel() for p in BiLSTMTagger(vocab, d=d, hidden=h, layers=layers).parameters()
+        )
 
     lo, hi = 1, 4 * d
     while lo < hi:  # the smallest width with count(h) >= params
@@ -152,12 +154,14 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         for idx in _by_length(valid).values()
     ]  # fmt: skip
 
-    cnn = CoupletCNN(len(itos), cfg.d, cfg.n_blocks, dropout=cfg.dropout)
+    cnn = CoupletCNN(len(itos), d=cfg.d, n_blocks=cfg.n_blocks, dropout=cfg.dropout)
     # equal parameters (and so about equal multiply-adds per character, see macs_per_char)
     hidden = cfg.lstm_hidden or _lstm_hidden_for(
         sum(p.numel() for p in cnn.parameters()), len(itos), cfg.d, cfg.lstm_layers
     )
-    bilstm = BiLSTMTagger(len(itos), cfg.d, hidden, cfg.lstm_layers, dropout=cfg.dropout)
+    bilstm = BiLSTMTagger(
+        len(itos), d=cfg.d, hidden=hidden, layers=cfg.lstm_layers, dropout=cfg.dropout
+    )
     models = {"cnn": cnn, "bilstm": bilstm}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:

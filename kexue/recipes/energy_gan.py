@@ -117,7 +117,7 @@ CLAIMS = (
 
 
 def _energy(hidden: tuple[int, ...]) -> nn.Module:
-    return MLP(2, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
+    return MLP(2, 1, hidden=hidden, activation=lambda: nn.LeakyReLU(0.2))
 
 
 def _fit_energy(
@@ -210,7 +210,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             scores = toy_scores(xn, "twentyfive_gaussians")  # modes, hq, mode_kl
             parts.finish(key, {
                 f"{key}_nearest_pit": float((nearest == nearest0).mean()),
-                **{f"{key}_{m}": v for m, v in scores.items()},
+                **{f"{key}_{metric}": v for metric, v in scores.items()},
                 f"{key}_x": x,
             })  # fmt: skip
         for mname in ("nearest_pit", "modes", "hq", "mode_kl"):
@@ -228,7 +228,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         key = f"gan_{name}"
         if not parts.done(key):
             torch.manual_seed(cfg.seed)
-            gen = MLP(2, 2, cfg.gan_hidden)
+            gen = MLP(2, 2, hidden=cfg.gan_hidden)
             disc = _energy(cfg.gan_hidden)  # for the energy arm, disc(x) = U(x)
             energy = name == "energy_r1"
             lr, betas, n_d, steps = {

@@ -118,7 +118,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         key = f"est_{name}"
         if not parts.done(key):
             torch.manual_seed(cfg.seed)
-            critic = MLP(1, 1, cfg.est_hidden, activation=lambda: nn.LeakyReLU(0.2))
+            critic = MLP(1, 1, hidden=cfg.est_hidden, activation=lambda: nn.LeakyReLU(0.2))
             opt = torch.optim.Adam(critic.parameters(), lr=cfg.est_lr)
             critic, opt = acc.prepare(critic, opt)
             tg = torch.Generator().manual_seed(cfg.seed)
@@ -149,8 +149,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         key = f"gan_{name}"
         if not parts.done(key):
             torch.manual_seed(cfg.seed)
-            gen = MLP(2, 2, cfg.gan_hidden)
-            disc = MLP(2, 1, cfg.gan_hidden, activation=lambda: nn.LeakyReLU(0.2))
+            gen = MLP(2, 2, hidden=cfg.gan_hidden)
+            disc = MLP(2, 1, hidden=cfg.gan_hidden, activation=lambda: nn.LeakyReLU(0.2))
             opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.gan_lr, betas=(0.5, 0.999))
             opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.gan_lr, betas=(0.5, 0.999))
             gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)

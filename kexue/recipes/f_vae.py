@@ -94,10 +94,15 @@ CLAIMS = (
 
 def _build(kind: str, cfg: Config) -> torch.nn.Module:
     if kind == "glow":
-        return Glow((1, 8, 8), 2, cfg.glow_depth, cfg.width, seed=cfg.seed)
+        return Glow((1, 8, 8), levels=2, depth=cfg.glow_depth, width=cfg.width, seed=cfg.seed)
     if kind == "fvae":
         prior: torch.nn.Module = Glow(
-            (4, 4, 4), 2, cfg.prior_depth, cfg.width, seed=cfg.seed, squeeze_first=False
+            (4, 4, 4),
+            levels=2,
+            depth=cfg.prior_depth,
+            width=cfg.width,
+            seed=cfg.seed,
+            squeeze_first=False,
         )
     else:
         prior = Flow(Sequential(Flatten((4, 4, 4))), StandardNormal((64,)))

@@ -31,15 +31,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from kexue.data import digits, mode_centres, mode_std, toy2d
+from kexue.data import digits, toy2d
 from kexue.gan import (
+    DigitClassifier,
     digit_label_stats,
     digits_to_unit,
     fd_digits,
@@ -47,20 +50,21 @@ from kexue.gan import (
     gan_qp_d_loss,
     gan_qp_g_loss,
     gradient_norm_penalty,
-    hq_fraction,
-    mode_kl,
-    modes_covered,
     qp_critic_loss,
     sgan_d_loss,
     spectral_norm,
+    toy_scores,
     w1_noise_floor,
     wgan_d_loss,
     wgan_g_loss,
 )
 from kexue.nn import MLP, Ensemble
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, Parts, RunDir, make_accelerator, seed_everything
 from kexue.stats import w1_exact
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,13 @@ class Config:
     digits_z: int = 32
     digits_batch: int = 128
     digits_qp_bn: bool = True  # GAN-QP's critic with BatchNorm (the author's); GP's without
+    digits_qp_lr: float = 2e-4  # GAN-QP: Adam (0.5, 0.999), `n_d` critic steps per G step
+    digits_qp_betas: tuple[float, float] = (0.5, 0.999)
     gp_lam: float = 10.0
+    digits_gp_lr: float = 1e-4  # WGAN-GP: its paper's Adam 1e-4 (0.5, 0.9), 5 : 1
+    digits_gp_betas: tuple[float, float] = (0.5, 0.9)
+    digits_gp_n_d: int = 5
+    digits_clf_epochs: int = 60  # the feature classifier of fd_digits
 
 
 QUICK = {
@@ -115,6 +125,7 @@ SMOKE = {
     "n_eval": 200,
     "hidden": (32, 32),
     "digits_hidden": (32,),
+    "digits_clf_epochs": 2,
 }
 
 CLAIMS = (
@@ -140,13 +151,13 @@ CLAIMS = (
 
 
 def _critic(hidden: tuple[int, ...], d_in: int = 2) -> nn.Module:
-    return MLP(d_in, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
+    return MLP(d_in, 1, hidden=hidden, activation=lambda: nn.LeakyReLU(0.2))
 
 
 def _toy_nets(seed: int, hidden: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     """The generator and critic of one toy seed, initialised from `torch.manual_seed(seed)`."""
     torch.manual_seed(seed)
-    return MLP(2, 2, hidden), _critic(hidden)
+    return MLP(2, 2, hidden=hidden), _critic(hidden)
 
 
 def _digit_generator(z_dim: int, hidden: tuple[int, ...]) -> nn.Module:
@@ -184,7 +195,15 @@ def _delta_objective(arm: str, t_a: torch.Tensor, t_b: torch.Tensor, d: torch.Te
 
 
 def _train_digits(
-    arm: str, seed: int, cfg: Config, pool: torch.Tensor, clf, x_test: np.ndarray, acc, log
+    *,
+    arm: str,
+    seed: int,
+    cfg: Config,
+    pool: torch.Tensor,
+    clf: DigitClassifier,
+    x_test: np.ndarray,
+    acc: Accelerator,
+    log: Callable[..., None],
 ) -> dict[str, object]:
     """Train one digits arm ("qp" or "gp") of one seed for `cfg.digits_seconds` of CPU time.
 
@@ -197,9 +216,10 @@ def _train_digits(
     gen = _digit_generator(cfg.digits_z, cfg.digits_hidden)
     disc = _digit_critic(cfg.digits_hidden, batch_norm=arm == "qp" and cfg.digits_qp_bn)
     tg = torch.Generator().manual_seed(seed)
-    n_d = cfg.n_d if arm == "qp" else 5
-    betas = (0.5, 0.999) if arm == "qp" else (0.5, 0.9)
-    lr = 2e-4 if arm == "qp" else 1e-4
+    n_d, lr, betas = (
+        (cfg.n_d, cfg.digits_qp_lr, cfg.digits_qp_betas) if arm == "qp"
+        else (cfg.digits_gp_n_d, cfg.digits_gp_lr, cfg.digits_gp_betas)
+    )  # fmt: skip
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
     gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
@@ -260,19 +280,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     results: dict[str, object] = {}
     state = {"results": results, "rng": g}
     out.restore(state)  # rows are numbered on across the parts: out.log_next
+    parts = Parts(out, results, state)
     log = out.log_next
-
-    def part_done(key: str, values: dict[str, object]) -> None:
-        results.update(values)
-        results[f"_done_{key}"] = 1.0
-        out.save_checkpoint(out.next_step, state)
 
     # ---- part 1: point masses at distance d
     arms = ("sgan", "wgan_sn", "wgan_gp", "qp")
     for arm in arms:
         for dist in cfg.delta_distances:
             key = f"delta_{arm}_{dist:g}"
-            if f"_done_{key}" in results:
+            if parts.done(key):
                 continue
             torch.manual_seed(cfg.seed)
             critic = _critic((128, 128))
@@ -296,7 +312,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             xb = x_b[:1].clone().requires_grad_(True)
             value, _ = _delta_objective(arm, critic(x_a[:1]), critic(xb), d[:1], cfg.lam)
             (grad,) = torch.autograd.grad(critic(xb).sum(), xb)
-            part_done(key, {key: float(value.detach()), f"{key}_grad_at_fake": float(grad.norm())})
+            parts.finish(
+                key, {key: float(value.detach()), f"{key}_grad_at_fake": float(grad.norm())}
+            )
 
     targets = {"sgan": lambda d: math.log(2), "wgan_sn": lambda d: d, "wgan_gp": lambda d: d,
                "qp": lambda d: cfg.lam * d / 2}  # fmt: skip
@@ -313,9 +331,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     # ---- part 2: toy mixtures, several seeds trained together as one vmapped ensemble
     toy_samples: dict[str, list[np.ndarray]] = {}
     for name, n_steps, lr in zip(cfg.toy_sets, cfg.toy_steps, cfg.toy_lrs, strict=True):
-        centres, std = mode_centres(name), mode_std(name)
         seeds = list(range(cfg.seed, cfg.seed + cfg.toy_seeds))
-        if f"_done_{name}" not in results:
+        if not parts.done(name):
             nets = [_toy_nets(s, cfg.hidden) for s in seeds]
             gen, disc = Ensemble([g for g, _ in nets]), Ensemble([d for _, d in nets])
             tg = torch.Generator().manual_seed(cfg.seed)
@@ -366,16 +383,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             done: dict[str, object] = {}
             for seed, x_gen in zip(seeds, x_gens, strict=True):
                 key = f"{name}_seed{seed}"
-                ref = toy2d(name, cfg.n_eval, seed=50_000 + seed)
+                scores = toy_scores(x_gen, name, ref=toy2d(name, cfg.n_eval, seed=50_000 + seed))
                 done.update({
-                    f"{key}_modes": modes_covered(x_gen, centres, std),
-                    f"{key}_hq": hq_fraction(x_gen, centres, std),
-                    f"{key}_mode_kl": mode_kl(x_gen, centres, std),
-                    f"{key}_w1": w1_exact(x_gen, ref),
+                    **{f"{key}_{m}": v for m, v in scores.items()},
                     f"{key}_seconds": seconds / len(seeds),
                     f"{key}_samples": torch.from_numpy(x_gen[:300]),
                 })  # fmt: skip
-            part_done(name, done)
+            parts.finish(name, done)
         toy_samples[name] = [results[f"{name}_seed{s}_samples"].numpy() for s in seeds]
         seeds = [f"{name}_seed{s}" for s in seeds]
         metrics[f"{name}_min_modes"] = min(results[f"{s}_modes"] for s in seeds)
@@ -390,8 +404,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     # ---- part 3: digits, GAN-QP vs WGAN-GP at equal CPU time, several seeds
     train, test = digits("train"), digits("test")
     x_train, x_test = digits_to_unit(train.images), digits_to_unit(test.images)
-    clf = fit_digit_classifier(x_train, train.labels, epochs=60 if out.budget != "smoke" else 2,
-                               seed=cfg.seed)  # fmt: skip
+    clf = fit_digit_classifier(x_train, train.labels, epochs=cfg.digits_clf_epochs, seed=cfg.seed)
     with torch.no_grad():
         clf_acc = float((clf(torch.from_numpy(x_test)).argmax(1).numpy() == test.labels).mean())
     floor_idx = np.random.default_rng(cfg.seed).choice(len(x_train), len(x_test), replace=False)
@@ -402,8 +415,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for s in digit_seeds:
         for arm in ("qp", "gp"):
             key = f"digits_{arm}_seed{s}"
-            if f"_done_{key}" not in results:
-                part_done(key, _train_digits(arm, s, cfg, pool, clf, x_test, acc, log))
+            if not parts.done(key):
+                parts.finish(key, _train_digits(arm=arm, seed=s, cfg=cfg, pool=pool, clf=clf,
+                                                x_test=x_test, acc=acc, log=log))  # fmt: skip
     per_seed = ("fd", "class_coverage", "confident", "label_kl", "w1_pixels", "iterations")
     for arm in ("qp", "gp"):
         for m in per_seed:

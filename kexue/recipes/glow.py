@@ -95,19 +95,19 @@ CLAIMS = (
 
 def _build(variant: str, cfg: Config) -> torch.nn.Module:
     if variant == "nice":
-        return NICE(64, 4, cfg.nice_hidden)
+        return NICE(64, n_couplings=4, hidden=cfg.nice_hidden)
     if variant == "compat":
         return Glow(
             (1, 8, 8),
-            cfg.levels,
-            cfg.depth,
-            cfg.width,
-            "additive",
-            "shuffle",
+            levels=cfg.levels,
+            depth=cfg.depth,
+            width=cfg.width,
+            coupling="additive",
+            permutation="shuffle",
             actnorm_ddi=False,
             seed=cfg.seed,
         )
-    return Glow((1, 8, 8), cfg.levels, cfg.depth, cfg.width, seed=cfg.seed)
+    return Glow((1, 8, 8), levels=cfg.levels, depth=cfg.depth, width=cfg.width, seed=cfg.seed)
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:

@@ -165,7 +165,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     code = cfg.n_latents * cfg.n_categories
     models = {}
     for arm in ("soft", "st"):
-        enc, dec = MLP(64, code, cfg.hidden), MLP(code, 64, cfg.hidden)
+        enc, dec = MLP(64, code, hidden=cfg.hidden), MLP(code, 64, hidden=cfg.hidden)
         opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=cfg.lr)
         models[arm] = acc.prepare(enc, dec, opt)
     state = {f"{arm}_{i}": obj for arm, objs in models.items() for i, obj in enumerate(objs)}

@@ -86,11 +86,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     # ---- reference graphs
     karate = nx.karate_club_graph()
     for name, g in (("weighted", karate), ("unweighted", nx.Graph(karate.edges()))):
-        est = InfoMap(seed=cfg.seed, num_trials=3).fit(g)
+        est = InfoMap(random_state=cfg.seed, num_trials=3).fit(g)
         metrics[f"karate_{name}_codelength"] = est.codelength_
         metrics[f"karate_{name}_modules"] = est.n_modules_
         metrics[f"karate_{name}_error"] = abs(est.codelength_ - KARATE[name])
-    est = InfoMap(seed=cfg.seed, num_trials=3).fit(nx.les_miserables_graph())
+    est = InfoMap(random_state=cfg.seed, num_trials=3).fit(nx.les_miserables_graph())
     metrics["lesmis_codelength"], metrics["lesmis_modules"] = est.codelength_, est.n_modules_
     if out.is_main:
         groups = {
@@ -105,7 +105,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     gaps, nmi_gaps = [], []
     for step, mu in enumerate(out.progress(cfg.mus, "lfr sweep", total=len(cfg.mus))):
         g, planted = lfr_graph(cfg.lfr_n, mu)
-        est = InfoMap(seed=cfg.seed + 1, num_trials=cfg.num_trials).fit(g)
+        est = InfoMap(random_state=cfg.seed + 1, num_trials=cfg.num_trials).fit(g)
         nodes = list(g)
         nmi = normalized_mutual_info_score([planted[v] for v in nodes],
                                            [est.partition_[v] for v in nodes])  # fmt: skip
@@ -144,7 +144,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 if sim[i, j] < cfg.min_sim:
                     break  # stop at the first neighbour below the threshold (as the author)
                 graph.add_edge(i, int(j), weight=float(sim[i, j]))
-        est = InfoMap(seed=cfg.seed, num_trials=3).fit(graph)
+        est = InfoMap(random_state=cfg.seed, num_trials=3).fit(graph)
         labels = np.array([est.partition_[i] for i in range(len(vocab))])
         pos = np.array([tags[w].most_common(1)[0][0] for w in vocab])
         purity = sum(Counter(pos[labels == m]).most_common(1)[0][1] for m in np.unique(labels))

@@ -138,12 +138,23 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     }
     models: dict[str, torch.nn.Module] = {
         f"{t}/{m}": IResNet(
-            2, cfg.toy_blocks, cfg.toy_hidden, cfg.coeff, m, cfg.n_series, n_power=cfg.n_power
+            2,
+            n_blocks=cfg.toy_blocks,
+            hidden=cfg.toy_hidden,
+            coeff=cfg.coeff,
+            logdet=m,
+            n_series=cfg.n_series,
+            n_power=cfg.n_power,
         )
         for t, m in jobs
     }
     models["digits"] = ConvIResNet(
-        (1, 8, 8), cfg.digit_blocks, cfg.digit_width, cfg.coeff, "series", cfg.n_series
+        (1, 8, 8),
+        n_blocks=cfg.digit_blocks,
+        width=cfg.digit_width,
+        coeff=cfg.coeff,
+        logdet="series",
+        n_series=cfg.n_series,
     )
     opts = {
         k: torch.optim.Adam(m.parameters(), lr=cfg.lr, foreach=True) for k, m in models.items()

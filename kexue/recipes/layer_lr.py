@@ -88,7 +88,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # 1. param groups
     torch.manual_seed(cfg.seed)
-    net = MLP(64, 10, cfg.hidden)
+    net = MLP(64, 10, hidden=cfg.hidden)
     mult = {"0.": 0.1, "bias": 2.0}
     groups = param_groups(net, 1e-3, mult, weight_decay=0.01)
     ids = [id(p) for grp in groups for p in grp["params"]]
@@ -110,13 +110,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     ]
     for name, (kind, cls, hp) in [*OPTIMISERS.items(), ("adam_eps_unchanged", OPTIMISERS["adam"])]:
         torch.manual_seed(cfg.seed)
-        a = MLP(64, 10, cfg.hidden).double()
+        a = MLP(64, 10, hidden=cfg.hidden).double()
         b = copy.deepcopy(a)
         lr_kind = "sgd" if kind == "sgd" else "adaptive"
         set_lr_multiplier(a[0], cfg.lam, lr_kind)
         opt_a = cls(a.parameters(), **hp)
         extra = {k: hp[k] for k in ("eps", "weight_decay") if k in hp}
-        eq = equivalent_hparams(kind, LrMultiplier(cfg.lam, lr_kind).scale, hp["lr"], **extra)
+        eq = equivalent_hparams(kind, LrMultiplier(cfg.lam, kind=lr_kind).scale, hp["lr"], **extra)
         if name == "adam_eps_unchanged":
             eq = {"lr": cfg.lam * hp["lr"]}  # the article's statement without the eps caveat
         first = [b[0].weight, b[0].bias]
@@ -152,7 +152,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     }
     for s in range(cfg.n_seeds):
         torch.manual_seed(cfg.seed * 100 + s)
-        base = MLP(64, 10, cfg.hidden)
+        base = MLP(64, 10, hidden=cfg.hidden)
         opt = torch.optim.Adam(base.parameters(), lr=cfg.lr)
         xo, yo = x_tr[old], y_tr[old]
         for _ in out.progress(range(cfg.pretrain_epochs), f"pretrain seed {s}"):
@@ -168,7 +168,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         xf, yf = x_tr[pick], y_tr[pick]
         for arm in arms:
             torch.manual_seed(cfg.seed * 100 + s + 1)
-            model = MLP(64, 10, cfg.hidden) if arm == "scratch" else copy.deepcopy(base)
+            model = MLP(64, 10, hidden=cfg.hidden) if arm == "scratch" else copy.deepcopy(base)
             model[-1].reset_parameters()  # a fresh head: the old one learnt to reject 5–9
             trunk_mult = {"same_lr": 1.0, "trunk_0.1x": 0.1, "frozen_trunk": 0.0, "scratch": 1.0}[
                 arm

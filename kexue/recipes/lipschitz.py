@@ -34,15 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kexue.data import digits, mode_centres, mode_std, toy2d
+from kexue.data import digits, mode_centres, toy2d
 from kexue.gan import (
     certified_lower_bound,
     clip_weights,
     digits_to_unit,
+    evaluate_toy_generator,
     gradient_norm_penalty,
-    hq_fraction,
     lipschitz_upper_bound,
-    modes_covered,
     project_spectral_,
     spectral_norm,
     spectral_norm_estimate,
@@ -53,7 +52,7 @@ from kexue.gan import (
 )
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, param, seed_everything
+from kexue.runs import Claim, Parts, RunDir, make_accelerator, param, seed_everything
 from kexue.stats import w1_exact
 
 CRITIC_ARMS = ("clip", "gp", "one_sided_gp", "sn", "sn_fresh", "sn_project")
@@ -95,7 +94,7 @@ CLAIMS = (
 
 
 def _critic(hidden: tuple[int, ...]) -> nn.Module:
-    return MLP(2, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
+    return MLP(2, 1, hidden=hidden, activation=lambda: nn.LeakyReLU(0.2))
 
 
 def _constrained(arm: str, hidden: tuple[int, ...]) -> nn.Module:
@@ -134,6 +133,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
     state = {"results": results, "rng": g}
     out.restore(state)  # rows are numbered on across the parts: out.log_next
+    parts = Parts(out, results, state)
     log = out.log_next
 
     shift = torch.tensor([cfg.shift, 0.0])
@@ -156,7 +156,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         critic, opt = acc.prepare(critic, opt)
         critics[arm] = critic
         key = f"critic_{arm}"
-        if f"_done_{key}" in results:
+        if parts.done(key):
             critic.load_state_dict(results[f"{key}_state"])
             continue
         tg = torch.Generator().manual_seed(cfg.seed)
@@ -207,10 +207,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     errs_100.append(abs(float(sigma_100) - sigma_svd))
             values["sn_sigma_max_abs_err"] = max(errs)
             values["sn_sigma_100_iter_max_abs_err"] = max(errs_100)
-        results.update(values)
-        results[f"{key}_state"] = acc.unwrap_model(critic).state_dict()
-        results[f"_done_{key}"] = 1.0
-        out.save_checkpoint(out.next_step, state)
+        parts.finish(key, {**values, f"{key}_state": acc.unwrap_model(critic).state_dict()})
     for arm in CRITIC_ARMS:
         for m in ("est", "L_hat", "certified_lb", "tightness", "ms_per_step",
                   "lipschitz_upper_bound"):  # fmt: skip
@@ -220,15 +217,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     metrics["gp_over_sn_time"] = metrics["gp_ms_per_step"] / metrics["sn_ms_per_step"]
 
     # ---- part 2: WGAN on the toy with each constraint
-    centres, std = mode_centres(cfg.toy), mode_std(cfg.toy)
+    centres = mode_centres(cfg.toy)
     ref = toy2d(cfg.toy, cfg.n_eval, seed=30_000 + cfg.seed)
     metrics["gan_w1_floor"] = w1_noise_floor(cfg.toy, cfg.n_eval, seed=cfg.seed)
     samples = {}
     for arm in GAN_ARMS:
         key = f"gan_{arm}"
-        if f"_done_{key}" not in results:
+        if not parts.done(key):
             torch.manual_seed(cfg.seed)
-            gen = MLP(2, 2, cfg.gan_hidden)
+            gen = MLP(2, 2, hidden=cfg.gan_hidden)
             disc = _constrained(arm, cfg.gan_hidden)
             if arm == "clip":
                 opt_d = torch.optim.RMSprop(disc.parameters(), lr=cfg.clip_lr)
@@ -256,18 +253,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 opt_g.step()
                 if i % 100 == 0:
                     log(**{f"gan_{arm}_d_loss": d_loss.item()})
-            z = torch.randn(cfg.n_eval, 2, generator=torch.Generator().manual_seed(99))
-            with torch.no_grad():
-                x_gen = acc.unwrap_model(gen)(z).numpy()
-            results.update({
-                f"{key}_modes": modes_covered(x_gen, centres, std),
-                f"{key}_hq": hq_fraction(x_gen, centres, std),
-                f"{key}_w1": w1_exact(x_gen, ref),
+            x_gen, scores = evaluate_toy_generator(acc.unwrap_model(gen), cfg.toy, n=cfg.n_eval,
+                                                   ref=ref)  # fmt: skip
+            parts.finish(key, {
+                **{f"{key}_{m}": v for m, v in scores.items()},
                 f"{key}_seconds": time.perf_counter() - t0,
                 f"{key}_samples": torch.from_numpy(x_gen[:500]),
-                f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(out.next_step, state)
         for m in ("modes", "hq", "w1", "seconds"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
         samples[arm] = results[f"{key}_samples"].numpy()
@@ -279,9 +271,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     x_te, y_te = torch.from_numpy(digits_to_unit(test.images)), torch.from_numpy(test.labels)
     for lam in (0.0, cfg.reg_lam):
         key = f"reg_{lam:g}"
-        if f"_done_{key}" not in results:
+        if not parts.done(key):
             torch.manual_seed(cfg.seed)
-            clf = MLP(64, 10, (256, 256))
+            clf = MLP(64, 10, hidden=(256, 256))
             opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
             clf, opt = acc.prepare(clf, opt)
             for _ in out.progress(range(cfg.reg_epochs), f"arm {key}"):
@@ -296,13 +288,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 te = float((clf(x_te).argmax(1) == y_te).float().mean())
                 loss_tr = float(F.cross_entropy(clf(x_tr), y_tr))
                 loss_te = float(F.cross_entropy(clf(x_te), y_te))
-            results.update({
+            parts.finish(key, {
                 f"{key}_train_acc": tr, f"{key}_test_acc": te,
                 f"{key}_loss_gap": loss_te - loss_tr,
                 f"{key}_lipschitz_upper_bound": lipschitz_upper_bound(acc.unwrap_model(clf)),
-                f"_done_{key}": 1.0,
             })  # fmt: skip
-            out.save_checkpoint(out.next_step, state)
         for m in ("train_acc", "test_acc", "loss_gap", "lipschitz_upper_bound"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
     out.save_checkpoint(out.next_step, state)

@@ -79,7 +79,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
     data = _flows.digit_splits(cfg.seed)
-    models = {v: NICE(64, cfg.n_couplings, cfg.hidden, **VARIANTS[v]) for v in cfg.variants}
+    models = {
+        v: NICE(64, n_couplings=cfg.n_couplings, hidden=cfg.hidden, **VARIANTS[v])
+        for v in cfg.variants
+    }
     opts = {v: torch.optim.Adam(m.parameters(), lr=cfg.lr) for v, m in models.items()}
     for v in models:
         models[v], opts[v] = acc.prepare(models[v], opts[v])

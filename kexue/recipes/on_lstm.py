@@ -113,7 +113,11 @@ class CharLM(nn.Module):
         self.embed = nn.Embedding(vocab, cfg.emb)
         if kind == "onlstm":
             self.rnn = ONLSTM(
-                cfg.emb, cfg.hidden, cfg.n_levels, cfg.layers, dropconnect=cfg.dropconnect
+                cfg.emb,
+                cfg.hidden,
+                n_levels=cfg.n_levels,
+                num_layers=cfg.layers,
+                dropconnect=cfg.dropconnect,
             )
             width = cfg.hidden
         else:

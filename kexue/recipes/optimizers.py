@@ -84,8 +84,8 @@ def _exactness(
     out = {}
     for name, make in makers.items():
         torch.manual_seed(cfg.seed)
-        big = MLP(64, 10, cfg.hidden).double()
-        small = MLP(64, 10, cfg.hidden).double()
+        big = MLP(64, 10, hidden=cfg.hidden).double()
+        small = MLP(64, 10, hidden=cfg.hidden).double()
         small.load_state_dict(big.state_dict())
         opt_big, acc = make(big.parameters()), SoftBatch(make(small.parameters()), 4)
         for _ in range(cfg.exact_steps):
@@ -104,9 +104,12 @@ def _exactness(
     out["accumulation_max_diff"] = worst
     # the article's MySGD(steps_per_update=k) against torch SGD on the big batch
     torch.manual_seed(cfg.seed)
-    ref, mine = MLP(64, 10, cfg.hidden).double(), MLP(64, 10, cfg.hidden).double()
+    ref, mine = MLP(64, 10, hidden=cfg.hidden).double(), MLP(64, 10, hidden=cfg.hidden).double()
     mine.load_state_dict(ref.state_dict())
-    o_ref, o_mine = torch.optim.SGD(ref.parameters(), lr=0.1), SGD(mine.parameters(), 0.1, 4)
+    o_ref, o_mine = (
+        torch.optim.SGD(ref.parameters(), lr=0.1),
+        SGD(mine.parameters(), 0.1, steps_per_update=4),
+    )
     for _ in range(cfg.exact_steps):
         idx = torch.randint(len(y), (32,), generator=g)
         o_ref.zero_grad()
@@ -139,7 +142,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for s in range(cfg.n_seeds):
         for arm in arms:
             torch.manual_seed(cfg.seed * 100 + s)
-            model = MLP(64, 10, cfg.hidden)
+            model = MLP(64, 10, hidden=cfg.hidden)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             acc = SoftBatch(opt, cfg.accum) if arm == "accum" else None
             order = torch.Generator().manual_seed(cfg.seed * 100 + s)
@@ -174,7 +177,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     results = {}
     for name in ("sgd", "heun"):
         torch.manual_seed(cfg.seed)
-        model = MLP(64, 10, cfg.hidden)
+        model = MLP(64, 10, hidden=cfg.hidden)
         opt = (torch.optim.SGD if name == "sgd" else Heun)(model.parameters(), lr=cfg.heun_lr)
         order = torch.Generator().manual_seed(cfg.seed + 7)
         evals = 0

@@ -93,8 +93,10 @@ def true_nll(name: str, x: np.ndarray) -> float:
 
 def _build(kind: str, cfg: Config) -> torch.nn.Module:
     if kind == "realnvp":
-        return RealNVP(2, cfg.n_couplings, cfg.hidden, cfg.scale_fn)
-    return NICE(2, cfg.n_couplings, cfg.hidden, prior="normal", scale_init="ddi")
+        return RealNVP(2, n_couplings=cfg.n_couplings, hidden=cfg.hidden, scale_fn=cfg.scale_fn)
+    return NICE(
+        2, n_couplings=cfg.n_couplings, hidden=cfg.hidden, prior="normal", scale_init="ddi"
+    )
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:

@@ -111,7 +111,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     tgt = [vocab.encode(t[: cfg.max_title], start_end=True) for _, t in train]
 
     def build(prior: bool) -> Seq2Seq:
-        return Seq2Seq(len(vocab), cfg.emb, cfg.d, cfg.heads, cfg.head_dim, prior=prior)
+        return Seq2Seq(
+            len(vocab), emb=cfg.emb, d=cfg.d, heads=cfg.heads, head_dim=cfg.head_dim, prior=prior
+        )
 
     models = {"prior": build(True), "noprior": build(False)}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}

@@ -80,7 +80,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             pos.append(cur_tags)
 
     t0 = time.perf_counter()
-    finder = TemplateFinder(cfg.window, cfg.min_count, cfg.min_pmi, cfg.max_paths).fit(pieces)
+    finder = TemplateFinder(
+        window=cfg.window, min_count=cfg.min_count, min_pmi=cfg.min_pmi, max_paths=cfg.max_paths
+    ).fit(pieces)
     metrics: dict[str, float] = {
         "n_pieces": float(len(pieces)),
         "n_strong_pairs": float(len(finder.strong_)),
@@ -111,7 +113,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # nested parses
     table = dict(finder.templates_.most_common(cfg.parse_templates))
-    parser = TemplateParser(table)
+    parser = TemplateParser().fit(table)
     sample = [p for p in pieces if 3 <= len(p) <= cfg.max_parse_len]
     sample = rnd.sample(sample, min(cfg.n_parse, len(sample)))
     t0 = time.perf_counter()

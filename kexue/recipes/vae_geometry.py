@@ -105,7 +105,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     models: dict[str, tuple] = {}
     for z_dim in cfg.z_dims:
         for arm in ("vae", "ae"):
-            model = VAE(64, z_dim, cfg.hidden, deterministic=arm == "ae")
+            model = VAE(64, z_dim, hidden=cfg.hidden, deterministic=arm == "ae")
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             models[f"{arm}{z_dim}"] = acc.prepare(model, opt)
     state = {f"{name}_{i}": obj for name, objs in models.items() for i, obj in enumerate(objs)}

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from kexue.data import mode_centres, mode_std, toy2d
-from kexue.gan import anchor_regularizer, hq_fraction, modes_covered, sgan_d_loss, sgan_g_loss
+from kexue.data import mode_centres, toy2d
+from kexue.gan import anchor_regularizer, evaluate_toy_generator, sgan_d_loss, sgan_g_loss
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, param, seed_everything
+from kexue.runs import Claim, Parts, RunDir, make_accelerator, param, seed_everything
 
 
 @dataclass(frozen=True)
@@ -68,21 +68,21 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     results: dict[str, object] = {}  # finished (arm, seed) runs (checkpointed)
     state = {"results": results, "rng": g}
     out.restore(state)  # rows are numbered on across the parts: out.log_next
+    parts = Parts(out, results, state)
     log = out.log_next
 
-    centres, std = mode_centres(cfg.toy), mode_std(cfg.toy)
+    centres = mode_centres(cfg.toy)
     k = len(centres)
     pool = torch.from_numpy(toy2d(cfg.toy, 100_000, seed=cfg.seed))
-    z_eval = torch.randn(cfg.n_eval, 2, generator=torch.Generator().manual_seed(99))
     metrics: dict[str, float] = {}
     samples = {}
     for lam in cfg.lams:
         for s in range(cfg.seed, cfg.seed + cfg.seeds):
             key = f"lam{lam:g}_seed{s}"
-            if f"_done_{key}" not in results:
+            if not parts.done(key):
                 torch.manual_seed(s)
-                gen = MLP(2, 2, cfg.hidden)
-                disc = MLP(2, 1, cfg.hidden, activation=lambda: nn.LeakyReLU(0.2))
+                gen = MLP(2, 2, hidden=cfg.hidden)
+                disc = MLP(2, 1, hidden=cfg.hidden, activation=lambda: nn.LeakyReLU(0.2))
                 opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
                 opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
                 gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
@@ -108,24 +108,21 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     with torch.no_grad():  # function-space step E‖G(z) − G°(z)‖² of the round
                         moves.append(float(((gen(z) - x_anchor) ** 2).sum(1).mean()))
                     if (i + 1) % cfg.eval_every == 0:
-                        with torch.no_grad():
-                            x_gen = acc.unwrap_model(gen)(z_eval).numpy()
-                        trajectory.append(modes_covered(x_gen, centres, std))
+                        _, scores = evaluate_toy_generator(acc.unwrap_model(gen), cfg.toy,
+                                                           n=cfg.n_eval)  # fmt: skip
+                        trajectory.append(scores["modes"])
                         if s == cfg.seed:
                             log(**{f"modes_lam{lam:g}": trajectory[-1]})
-                with torch.no_grad():
-                    x_gen = acc.unwrap_model(gen)(z_eval).numpy()
-                finite = bool(np.isfinite(x_gen).all())
-                modes = modes_covered(x_gen, centres, std) if finite else 0
-                results.update({
-                    f"{key}_modes": modes,
-                    f"{key}_hq": hq_fraction(x_gen, centres, std) if finite else 0.0,
-                    f"{key}_collapsed": float(modes < k / 2),
+                # a diverged generator's NaN samples score 0 modes (collapsed) and HQ 0
+                x_gen, scores = evaluate_toy_generator(acc.unwrap_model(gen), cfg.toy,
+                                                       n=cfg.n_eval)  # fmt: skip
+                parts.finish(key, {
+                    f"{key}_modes": scores["modes"],
+                    f"{key}_hq": scores["hq"],
+                    f"{key}_collapsed": float(scores["modes"] < k / 2),
                     f"{key}_mean_step": float(np.mean(moves)),
                     f"{key}_samples": torch.from_numpy(np.nan_to_num(x_gen[:400])),
-                    f"_done_{key}": 1.0,
                 })  # fmt: skip
-                out.save_checkpoint(out.next_step, state)
             samples[key] = results[f"{key}_samples"].numpy()
         keys = [f"lam{lam:g}_seed{s}" for s in range(cfg.seed, cfg.seed + cfg.seeds)]
         tag = f"lam{lam:g}"

@@ -110,15 +110,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             model = VIBClassifier(
                 64,
                 10,
-                cfg.z_dim,
-                cfg.hidden,
+                z_dim=cfg.z_dim,
+                hidden=cfg.hidden,
                 std_offset=cfg.std_offset,
                 stochastic=beta is not None,
             )
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             models[f"{_arm_name(beta)}_s{i}"] = acc.prepare(model, opt)
     torch.manual_seed(cfg.seed)
-    vae = VAE(64, cfg.vae_z_dim, cfg.vae_hidden)
+    vae = VAE(64, cfg.vae_z_dim, hidden=cfg.vae_hidden)
     vae_opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
     vae, vae_opt = acc.prepare(vae, vae_opt)
     state = {f"{name}_{j}": obj for name, objs in models.items() for j, obj in enumerate(objs)}

@@ -26,14 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.data import TOY2D, mode_centres, mode_std, toy2d
+from kexue.data import TOY2D, mode_centres, toy2d
 from kexue.gan import (
     clip_weights,
     dual_estimate,
+    evaluate_toy_generator,
     gradient_penalty,
-    hq_fraction,
-    mode_kl,
-    modes_covered,
     wgan_d_loss,
     wgan_g_loss,
 )
@@ -97,10 +95,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     # Each process draws its own batches; gradients are averaged across processes by DDP.
     g.manual_seed(cfg.seed * 1000 + acc.process_index)
 
-    critic_clip = MLP(2, 1, cfg.critic_hidden)
-    critic_gp = MLP(2, 1, cfg.critic_hidden)
-    gen = MLP(cfg.z_dim, 2, cfg.gan_hidden)
-    disc = MLP(2, 1, cfg.gan_hidden)
+    critic_clip = MLP(2, 1, hidden=cfg.critic_hidden)
+    critic_gp = MLP(2, 1, hidden=cfg.critic_hidden)
+    gen = MLP(cfg.z_dim, 2, hidden=cfg.gan_hidden)
+    disc = MLP(2, 1, hidden=cfg.gan_hidden)
     opt_clip = torch.optim.RMSprop(critic_clip.parameters(), lr=cfg.clip_lr)
     opt_gp = torch.optim.Adam(critic_gp.parameters(), lr=cfg.critic_lr, betas=(0.5, 0.9))
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
@@ -178,12 +176,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     out.save_checkpoint(total, state)
 
     # ---- evaluation
-    centres, std = mode_centres(cfg.gan_data), mode_std(cfg.gan_data)
-    with torch.no_grad():
-        z = torch.randn(cfg.n_eval, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
-        x_gen = acc.unwrap_model(gen)(z).numpy()
+    centres = mode_centres(cfg.gan_data)
     x_real_eval = toy2d(cfg.gan_data, cfg.n_eval, seed=30_000 + cfg.seed)
     x_real_ref = toy2d(cfg.gan_data, cfg.n_eval, seed=40_000 + cfg.seed)
+    x_gen, scores = evaluate_toy_generator(
+        acc.unwrap_model(gen), cfg.gan_data, n=cfg.n_eval, ref=x_real_eval, seed=cfg.seed,
+        z_dim=cfg.z_dim,
+    )  # fmt: skip
     metrics = {
         "w1_exact": w1,
         "critic_gp_dual": est_gp,
@@ -193,10 +192,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         "critic_clip_lipschitz": k_clip,
         "critic_clip_dual_rescaled": est_clip / k_clip,
         "critic_clip_rel_error_rescaled": abs(est_clip / k_clip - w1) / w1,
-        "gan_modes_covered": modes_covered(x_gen, centres, std),
-        "gan_hq_fraction": hq_fraction(x_gen, centres, std),
-        "gan_mode_kl": mode_kl(x_gen, centres, std),
-        "gan_w1_to_data": w1_exact(x_gen, x_real_eval),
+        "gan_modes_covered": scores["modes"],
+        "gan_hq_fraction": scores["hq"],
+        "gan_mode_kl": scores["mode_kl"],
+        "gan_w1_to_data": scores["w1"],
         "gan_w1_noise_floor": w1_exact(x_real_ref, x_real_eval),
     }
 

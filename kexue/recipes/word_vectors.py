@@ -96,8 +96,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     metrics["ppmi_svd_knn_pos"] = knn_agreement(svd, pos)
 
     models = {
-        "dot2": LibraryEmbedding(len(vocab), cfg.dim, "dot", two_sets=True, generator=g),
-        "l2": LibraryEmbedding(len(vocab), cfg.dim, "l2", two_sets=False, generator=g),
+        "dot2": LibraryEmbedding(len(vocab), cfg.dim, metric="dot", two_sets=True, generator=g),
+        "l2": LibraryEmbedding(len(vocab), cfg.dim, metric="l2", two_sets=False, generator=g),
     }
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     state = {**{f"model_{k}": m for k, m in models.items()},

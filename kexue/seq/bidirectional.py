@@ -56,13 +56,13 @@ def reverse_targets(y: Tensor) -> Tensor:
 class BiSeq2Seq(Seq2Seq):
     """Seq2Seq plus an R2L decoder; the L2R path reuses the parent's decoder and attention."""
 
-    def __init__(self, vocab_size: int, emb: int = 64, d: int = 64, heads: int = 4,
+    def __init__(self, vocab_size: int, *, emb: int = 64, d: int = 64, heads: int = 4,
                  head_dim: int = 16, prior: bool = True) -> None:  # fmt: skip
-        super().__init__(vocab_size, emb, d, heads, head_dim, prior)
+        super().__init__(vocab_size, emb=emb, d=d, heads=heads, head_dim=head_dim, prior=prior)
         self.decoder_r = Decoder(emb, d)
-        self.attn_r = MultiHeadAttention(d, d, heads, head_dim)
-        self.align_l = MultiHeadAttention(d, d, heads, head_dim)
-        self.align_r = MultiHeadAttention(d, d, heads, head_dim)
+        self.attn_r = MultiHeadAttention(d, d, heads=heads, head_dim=head_dim)
+        self.align_l = MultiHeadAttention(d, d, heads=heads, head_dim=head_dim)
+        self.align_r = MultiHeadAttention(d, d, heads=heads, head_dim=head_dim)
         hd = heads * head_dim
         self.mix_l = nn.Sequential(nn.Linear(d + 2 * hd, d), nn.LeakyReLU(0.2))
         self.mix_r = nn.Sequential(nn.Linear(d + 2 * hd, d), nn.LeakyReLU(0.2))

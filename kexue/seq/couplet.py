@@ -50,7 +50,7 @@ class GatedResidualConv1d(nn.Module):
     """x ⊙ σ(g) + h ⊙ (1 − σ(g)), [g; h] = Conv1d(x); x (B, d, L), channels first as Conv1d
     takes them, so a stack of blocks needs no transposes (copies) between blocks."""
 
-    def __init__(self, d: int, kernel_size: int = 3, dilation: int = 1) -> None:
+    def __init__(self, d: int, *, kernel_size: int = 3, dilation: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv1d(d, 2 * d, kernel_size, padding="same", dilation=dilation)
 
@@ -63,13 +63,13 @@ class GatedResidualConv1d(nn.Module):
 class CoupletCNN(nn.Module):
     """Embedding → dropout → n_blocks gated residual convolutions → per-position logits."""
 
-    def __init__(self, vocab_size: int, d: int = 128, n_blocks: int = 6, kernel_size: int = 3,
+    def __init__(self, vocab_size: int, *, d: int = 128, n_blocks: int = 6, kernel_size: int = 3,
                  dropout: float = 0.25) -> None:  # fmt: skip
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.Sequential(
-            *(GatedResidualConv1d(d, kernel_size) for _ in range(n_blocks))
+            *(GatedResidualConv1d(d, kernel_size=kernel_size) for _ in range(n_blocks))
         )
         self.out = nn.Linear(d, vocab_size)
 
@@ -84,7 +84,7 @@ class CoupletCNN(nn.Module):
 class BiLSTMTagger(nn.Module):
     """Embedding → dropout → BiLSTM → per-position logits (the article's slower baseline)."""
 
-    def __init__(self, vocab_size: int, d: int = 128, hidden: int = 64, layers: int = 1,
+    def __init__(self, vocab_size: int, *, d: int = 128, hidden: int = 64, layers: int = 1,
                  dropout: float = 0.25) -> None:  # fmt: skip
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d)

@@ -134,7 +134,7 @@ class SMLN(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Scaled dot-product attention, no biases, no output projection (the author's 8 × 16)."""
 
-    def __init__(self, d_q: int, d_kv: int, heads: int, head_dim: int) -> None:
+    def __init__(self, d_q: int, d_kv: int, *, heads: int, head_dim: int) -> None:
         super().__init__()
         self.h, self.dh = heads, head_dim
         self.q = nn.Linear(d_q, heads * head_dim, bias=False)
@@ -195,14 +195,14 @@ class Decoder(nn.Module):
 class Seq2Seq(nn.Module):
     """Encoder, decoder, attention, prior; one embedding shared by source and target."""
 
-    def __init__(self, vocab_size: int, emb: int = 64, d: int = 64, heads: int = 4,
+    def __init__(self, vocab_size: int, *, emb: int = 64, d: int = 64, heads: int = 4,
                  head_dim: int = 16, prior: bool = True) -> None:  # fmt: skip
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, emb)
         self.encoder = Encoder(emb, d)
         self.decoder = Decoder(emb, d)
-        self.attn = MultiHeadAttention(d, d, heads, head_dim)
+        self.attn = MultiHeadAttention(d, d, heads=heads, head_dim=head_dim)
         self.head = nn.Sequential(
             nn.Linear(d + heads * head_dim, d), nn.LeakyReLU(0.2), nn.Linear(d, vocab_size)
         )

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "KEEP",
@@ -250,6 +252,26 @@ def _lines_of(texts: Iterable[str]) -> list[str]:
     return list(texts)
 
 
+def _fit_texts(texts: object) -> list[str]:
+    """The corpus of a text estimator's `fit`: a non-empty iterable of str, as a list.
+
+    Raises:
+        TypeError: a bare str, something not iterable, or an item that is not a str.
+        ValueError: no text at all.
+    """
+    if isinstance(texts, str):
+        return _lines_of(texts)  # the TypeError naming splitlines
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"texts must be an iterable of str, got {type(texts).__name__}")
+    lines = list(texts)
+    for i, t in enumerate(lines):
+        if not isinstance(t, str):
+            raise TypeError(f"texts must be an iterable of str; item {i} is {type(t).__name__}")
+    if not lines:
+        raise ValueError("empty corpus: texts holds no text (fit needs at least one)")
+    return lines
+
+
 def count_ngrams_table(
     texts: Iterable[str],
     n: int,
@@ -313,7 +335,7 @@ def count_ngrams(
     return count_ngrams_table(texts, n, min_count, **options).to_dict()
 
 
-class NgramCounter:
+class NgramCounter(BaseEstimator):
     """Estimator wrapper of `count_ngrams_table` (scikit-learn contract).
 
     Parameters:
@@ -323,7 +345,7 @@ class NgramCounter:
         table_: the fitted `NgramTable`.
     """
 
-    def __init__(self, n: int = 4, min_count: int | Sequence[int] = 1, keep: str = KEEP,
+    def __init__(self, n: int = 4, *, min_count: int | Sequence[int] = 1, keep: str = KEEP,
                  nfkc: bool = True) -> None:  # fmt: skip
         self.n = n
         self.min_count = min_count
@@ -331,11 +353,13 @@ class NgramCounter:
         self.nfkc = nfkc
 
     def fit(self, texts: Iterable[str], y: None = None) -> NgramCounter:
+        texts = _fit_texts(texts)
         self.table_ = count_ngrams_table(texts, self.n, self.min_count, keep=self.keep,
                                          nfkc=self.nfkc)  # fmt: skip
         return self
 
     def to_dict(self) -> dict[str, int]:
+        check_is_fitted(self, "table_")
         return self.table_.to_dict()
 
 

@@ -17,6 +17,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
 from kexue.text.ngrams import KEEP, _lines_of
 
 __all__ = ["NUMBER", "UnigramSegmenter", "mask_numbers", "segment", "unmask_numbers"]
@@ -79,7 +83,7 @@ def _viterbi_segment(text: str, logp: Mapping[str, float], prefixes: set[str] | 
     return out
 
 
-class UnigramSegmenter:
+class UnigramSegmenter(BaseEstimator):
     """Unigram (minimum-information) segmenter over a lexicon (scikit-learn contract).
 
     Parameters:
@@ -92,7 +96,7 @@ class UnigramSegmenter:
         logp_: word → ln p(w).  prefixes_: all prefixes of lexicon words.  total_: Σ counts.
     """
 
-    def __init__(self, unknown_count: float = 1.0, combine_alnum: bool = True,
+    def __init__(self, *, unknown_count: float = 1.0, combine_alnum: bool = True,
                  keep: str = KEEP, group_repeats: bool = True) -> None:  # fmt: skip
         self.unknown_count = unknown_count
         self.combine_alnum = combine_alnum
@@ -100,9 +104,13 @@ class UnigramSegmenter:
         self.group_repeats = group_repeats
 
     def fit(self, lexicon: Mapping[str, float], y: None = None) -> UnigramSegmenter:
+        if not isinstance(lexicon, Mapping):
+            raise TypeError(
+                f"lexicon must be a mapping word -> count, got {type(lexicon).__name__}"
+            )
         words = {w: float(c) for w, c in lexicon.items() if c > 0 and w}
         if not words:
-            raise ValueError("empty lexicon")
+            raise ValueError("empty lexicon: no word with a positive count")
         self.total_ = sum(words.values())
         log_total = math.log(self.total_)
         self.logp_ = {w: math.log(c) - log_total for w, c in words.items()}
@@ -112,6 +120,8 @@ class UnigramSegmenter:
         return self
 
     def segment(self, text: str) -> list[str]:
+        if not hasattr(self, "logp_"):  # check_is_fitted's test, without its cost per call
+            raise NotFittedError("this UnigramSegmenter is not fitted yet: call fit(lexicon)")
         out: list[str] = []
         for piece in self._runs.split(text):
             if not piece:
@@ -126,6 +136,7 @@ class UnigramSegmenter:
         return out
 
     def transform(self, texts: Iterable[str]) -> list[list[str]]:
+        check_is_fitted(self, "logp_")
         return [self.segment(t) for t in _lines_of(texts)]
 
 

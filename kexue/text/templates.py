@@ -32,6 +32,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
 __all__ = [
     "Template",
     "count_paths",
@@ -128,7 +131,7 @@ def piece_templates(piece: Sequence[str], strong: set, window: int, max_paths: i
     return found
 
 
-class TemplateFinder:
+class TemplateFinder(BaseEstimator):
     """Template mining (scikit-learn contract).
 
     Parameters:
@@ -141,7 +144,7 @@ class TemplateFinder:
         n_skipped_: pieces skipped for too many paths.
     """
 
-    def __init__(self, window: int = 3, min_count: int = 5, min_pmi: float = 2.0,
+    def __init__(self, *, window: int = 3, min_count: int = 5, min_pmi: float = 2.0,
                  max_paths: int = 1000) -> None:  # fmt: skip
         self.window = window
         self.min_count = min_count
@@ -149,6 +152,7 @@ class TemplateFinder:
         self.max_paths = max_paths
 
     def fit(self, pieces: Sequence[Sequence[str]], y: None = None) -> TemplateFinder:
+        pieces = _fit_pieces(pieces)
         words, pairs = _skipgram_counts(pieces, self.window)
         self.strong_ = _strong_pairs(words, pairs, self.min_count, self.min_pmi)
         counts: Counter = Counter()
@@ -168,8 +172,28 @@ class TemplateFinder:
 
     def nontrivial(self, k: int = 20) -> list[tuple[Template, int]]:
         """Most frequent templates other than the trivial X w X."""
+        check_is_fitted(self, "templates_")
         return [(t, c) for t, c in self.templates_.most_common()
                 if not (len(t) == 3 and t[0] is None and t[2] is None)][:k]  # fmt: skip
+
+
+def _fit_pieces(pieces: object) -> list[Sequence[str]]:
+    """The input of `TemplateFinder.fit`: a non-empty sequence of word sequences, as a list."""
+    if isinstance(pieces, str) or not isinstance(pieces, Iterable):
+        raise TypeError(
+            f"pieces must be a list of word sequences (e.g. [['我', '的'], ...]), got "
+            f"{type(pieces).__name__}"
+        )
+    pieces = list(pieces)
+    for i, piece in enumerate(pieces):
+        if isinstance(piece, str) or not isinstance(piece, Sequence):
+            raise TypeError(
+                f"pieces must hold word sequences (lists of str); item {i} is "
+                f"{type(piece).__name__}"
+            )
+    if not pieces:
+        raise ValueError("pieces is empty: fit needs at least one piece")
+    return pieces
 
 
 def match(template: Template, words: Sequence[str]) -> list[tuple[int, ...]]:
@@ -207,22 +231,45 @@ def render(tree, depth: int | None = None) -> str:
     return "".join(p if isinstance(p, str) else f"({render(p[1], sub)})" for p in tree[1])
 
 
-class TemplateParser:
-    """Minimum-information nested parse with a template table (memoised over spans).
+class TemplateParser(BaseEstimator):
+    """Minimum-information nested parse with a template table (memoised over spans);
+    scikit-learn contract: `TemplateParser().fit(templates).parse(words)`.
 
     A parse is (template or None, parts) where each part is a literal word or ("slot", subtree);
     an unparsed span is (None, [words]).
+
+    Parameters:
+        null_score: log-probability charged per word boundary of an unparsed span.
+
+    Attributes:
+        templates_: template → count (a copy of the fitted table).
+        log_total_: ln Σ counts.
     """
 
-    def __init__(self, templates: Mapping[Template, int], null_score: float = -20.0) -> None:
-        self.templates = templates
+    def __init__(self, *, null_score: float = -20.0) -> None:
         self.null_score = null_score
 
+    def fit(self, templates: Mapping[Template, int], y: None = None) -> TemplateParser:
+        if not isinstance(templates, Mapping):
+            raise TypeError(
+                f"templates must be a mapping template -> count (e.g. TemplateFinder's "
+                f"templates_), got {type(templates).__name__}"
+            )
+        if not templates:
+            raise ValueError("templates is empty: fit needs at least one template")
+        bad = [t for t, c in templates.items() if not c > 0]
+        if bad:
+            raise ValueError(f"template counts must be > 0; {bad[0]!r} has {templates[bad[0]]!r}")
+        self.templates_ = dict(templates)
+        self.log_total_ = math.log(sum(self.templates_.values()))
+        return self
+
     def parse(self, words: Sequence[str]):
+        check_is_fitted(self, "templates_")
         words = tuple(words)
-        total = math.log(sum(self.templates.values()))
+        total = self.log_total_
         table = [(t, math.log(c) - total, {w for w in t if w is not None})
-                 for t, c in self.templates.items()]  # fmt: skip
+                 for t, c in self.templates_.items()]  # fmt: skip
 
         @cache
         def best(s: int, e: int):

@@ -46,16 +46,20 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from kexue.text.ngrams import (
     KEEP,
     NgramTable,
     _codepoints,
+    _fit_texts,
+    _lines_of,
     count_ngrams_table,
     join_chunks,
-    _lines_of,
 )
 from kexue.text.segment import UnigramSegmenter
 
@@ -73,6 +77,8 @@ __all__ = [
     "CohesionLexicon",
     "MinEntropyLexicon",
 ]
+
+PairNorm = Literal["pairs", "chars"]
 
 
 # ----------------------------------------------------------------------------- corpus input
@@ -223,11 +229,13 @@ def _best_split(word: str, counts: Mapping[str, float], log_total: float) -> lis
 
 
 def mep_lexicon(texts: Iterable[str], min_count: int = 5, min_pmi: float = 2.0,
-                pair_norm: str = "pairs", redundancy: str | float = "length", keep: str = KEEP
-                ) -> tuple[dict[str, int], dict[str, object]]:  # fmt: skip
+                pair_norm: PairNorm = "pairs", redundancy: Literal["length"] | float = "length",
+                keep: str = KEEP) -> tuple[dict[str, int], dict[str, object]]:  # fmt: skip
     """MEP II's four steps: count, cut weak pairs, truncate, remove redundant words."""
     if pair_norm not in ("pairs", "chars"):
         raise ValueError(f"pair_norm must be 'pairs' or 'chars', got {pair_norm!r}")
+    if isinstance(redundancy, str) and redundancy != "length":
+        raise ValueError(f"redundancy must be 'length' or a number, got {redundancy!r}")
     texts, joined = _corpus(texts, keep)
     table = count_ngrams_table(texts, 2, [1, min_count], keep=keep)
     n_chars = table.total(1)
@@ -314,10 +322,14 @@ def discover_words(texts: Iterable[str], method: str = "cohesion", **options) ->
     raise ValueError(f"unknown method {method!r}; valid: cohesion, mep")
 
 
-class CohesionLexicon:
-    """Estimator twin of `cohesion_lexicon`; attributes `lexicon_`, `info_`."""
+class CohesionLexicon(BaseEstimator):
+    """Estimator twin of `cohesion_lexicon` (scikit-learn contract).
 
-    def __init__(self, n: int = 4, min_count: int = 4,
+    Attributes:
+        lexicon_: word → count.  info_: the pipeline's sizes (see `cohesion_lexicon`).
+    """
+
+    def __init__(self, n: int = 4, *, min_count: int = 4,
                  thresholds: Sequence[float] = (0, 0, 2, 4, 6),
                  keep: str = KEEP) -> None:  # fmt: skip
         self.n = n
@@ -326,20 +338,27 @@ class CohesionLexicon:
         self.keep = keep
 
     def fit(self, texts: Iterable[str], y: None = None) -> CohesionLexicon:
+        texts = _fit_texts(texts)
         self.lexicon_, self.info_ = cohesion_lexicon(
             texts, self.n, self.min_count, self.thresholds, self.keep
         )
         return self
 
     def segmenter(self) -> UnigramSegmenter:
+        check_is_fitted(self, "lexicon_")
         return UnigramSegmenter(keep=self.keep).fit(self.lexicon_)
 
 
-class MinEntropyLexicon:
-    """Estimator twin of `mep_lexicon`; attributes `lexicon_`, `info_`."""
+class MinEntropyLexicon(BaseEstimator):
+    """Estimator twin of `mep_lexicon` (scikit-learn contract).
 
-    def __init__(self, min_count: int = 5, min_pmi: float = 2.0, pair_norm: str = "pairs",
-                 redundancy: str | float = "length", keep: str = KEEP) -> None:  # fmt: skip
+    Attributes:
+        lexicon_: word → count.  info_: the pipeline's sizes (see `mep_lexicon`).
+    """
+
+    def __init__(self, *, min_count: int = 5, min_pmi: float = 2.0, pair_norm: PairNorm = "pairs",
+                 redundancy: Literal["length"] | float = "length",
+                 keep: str = KEEP) -> None:  # fmt: skip
         self.min_count = min_count
         self.min_pmi = min_pmi
         self.pair_norm = pair_norm
@@ -347,10 +366,12 @@ class MinEntropyLexicon:
         self.keep = keep
 
     def fit(self, texts: Iterable[str], y: None = None) -> MinEntropyLexicon:
+        texts = _fit_texts(texts)
         self.lexicon_, self.info_ = mep_lexicon(
             texts, self.min_count, self.min_pmi, self.pair_norm, self.redundancy, self.keep
         )
         return self
 
     def segmenter(self) -> UnigramSegmenter:
+        check_is_fitted(self, "lexicon_")
         return UnigramSegmenter(keep=self.keep).fit(self.lexicon_)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -109,9 +110,9 @@ class LibraryEmbedding(nn.Module):
         exclude_self: drop j = i from the softmax (default: one-set dot only).
     """
 
-    def __init__(self, n_items: int, dim: int, metric: str = "dot", two_sets: bool = True,
-                 exclude_self: bool | None = None, generator: torch.Generator | None = None
-                 ) -> None:  # fmt: skip
+    def __init__(self, n_items: int, dim: int, *, metric: Literal["dot", "l2"] = "dot",
+                 two_sets: bool = True, exclude_self: bool | None = None,
+                 generator: torch.Generator | None = None) -> None:  # fmt: skip
         super().__init__()
         if metric not in ("l2", "dot"):
             raise ValueError(f"metric must be 'l2' or 'dot', got {metric!r}")

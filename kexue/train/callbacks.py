@@ -84,7 +84,7 @@ class CenterLossHead(nn.Module):
         lam: the centre-loss weight λ (0.5).
     """
 
-    def __init__(self, in_features: int, num_classes: int, lam: float = 0.5) -> None:
+    def __init__(self, in_features: int, num_classes: int, *, lam: float = 0.5) -> None:
         super().__init__()
         self.linear = nn.Linear(in_features, num_classes)
         self.centers = nn.Parameter(torch.empty(num_classes, in_features))
@@ -155,6 +155,7 @@ class EMA:
         self,
         model: nn.Module,
         decay: float = 0.9999,
+        *,
         init: Literal["weights", "zeros"] = "weights",
     ) -> None:
         if not 0 <= decay < 1:

@@ -110,7 +110,7 @@ class LrMultiplier(nn.Module):
             RMSprop/Adam-type optimisers).
     """
 
-    def __init__(self, lam: float, kind: Literal["sgd", "adaptive"] = "adaptive") -> None:
+    def __init__(self, lam: float, *, kind: Literal["sgd", "adaptive"] = "adaptive") -> None:
         super().__init__()
         if lam <= 0:
             raise ValueError(f"lam must be > 0, got {lam}")
@@ -142,7 +142,7 @@ def set_lr_multiplier(
         else [n for n, _ in module.named_parameters(recurse=False)]
     )
     for n in targets:
-        parametrize.register_parametrization(module, n, LrMultiplier(lam, kind))
+        parametrize.register_parametrization(module, n, LrMultiplier(lam, kind=kind))
     return module
 
 

@@ -47,7 +47,7 @@ class SGD(torch.optim.Optimizer):
     """
 
     def __init__(
-        self, params: Iterable[Tensor], lr: float = 0.01, steps_per_update: int = 1
+        self, params: Iterable[Tensor], lr: float = 0.01, *, steps_per_update: int = 1
     ) -> None:
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")

@@ -47,7 +47,7 @@ def test_special_case_1_affine_posterior_is_the_gaussian_kl_vae(f64):
 def test_special_case_2_noisy_flow_trains_the_flow_nll_on_noisy_inputs(f64):
     # E = identity, G(h) = h (i.e. G∘F⁻¹ = F⁻¹ of z = F(h)), σ₁ = σ₂ = σ fixed
     torch.manual_seed(0)
-    flow = RealNVP(3, 2, (8,))
+    flow = RealNVP(3, n_couplings=2, hidden=(8,))
     flow(torch.randn(64, 3))
     for p in flow.parameters():
         p.data.add_(0.1 * torch.randn_like(p))
@@ -71,7 +71,7 @@ def test_special_case_2_noisy_flow_trains_the_flow_nll_on_noisy_inputs(f64):
 
 def _fvae() -> FVAE:
     torch.manual_seed(0)
-    prior = Glow((4, 4, 4), 2, 1, 8, squeeze_first=False)
+    prior = Glow((4, 4, 4), levels=2, depth=1, width=8, squeeze_first=False)
     model = FVAE(encoder(1, 1, 8), decoder(1, 1, 8), prior, sigma1=0.7, sigma2=0.3)
     model.neg_elbo(torch.randn(32, 1, 8, 8))  # ActNorm DDI of the prior
     for p in model.parameters():
@@ -112,7 +112,7 @@ def test_fvae_trains_without_nan(digit_splits, digit_batch):
     torch.manual_seed(0)
     data = digit_splits
     g = torch.Generator().manual_seed(0)
-    prior = Glow((4, 4, 4), 2, 1, 16, squeeze_first=False)
+    prior = Glow((4, 4, 4), levels=2, depth=1, width=16, squeeze_first=False)
     model = FVAE(encoder(1, 2, 16), decoder(1, 2, 16), prior)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     first = None

@@ -68,26 +68,54 @@ CASES = {
     "reverse": (lambda: Reverse(5), VEC),
     "shuffle": (lambda: RandomPermutation(5, seed=3), VEC),
     "swap-halves": (lambda: SwapHalves(6), (6,)),
-    "squeeze-kexue": (lambda: Squeeze("kexue"), IMG),
-    "squeeze-glow": (lambda: Squeeze("glow"), IMG),
+    "squeeze-kexue": (lambda: Squeeze(order="kexue"), IMG),
+    "squeeze-glow": (lambda: Squeeze(order="glow"), IMG),
     "flatten": (lambda: Flatten(IMG), IMG),
     "diag-scale": (lambda: DiagonalScale(5), VEC),
-    "additive-evenodd": (lambda: AdditiveCoupling(5, MLP(3, 2, (8,)), "evenodd", 0), VEC),
-    "additive-half-minus": (lambda: AdditiveCoupling(5, MLP(3, 2, (8,)), "half", 1, sign=-1), VEC),
-    "additive-checker": (lambda: AdditiveCoupling(2, _conv(2, 2), "checkerboard", 1), IMG),
+    "additive-evenodd": (
+        lambda: AdditiveCoupling(5, MLP(3, 2, hidden=(8,)), split="evenodd", parity=0),
+        VEC,
+    ),
+    "additive-half-minus": (
+        lambda: AdditiveCoupling(5, MLP(3, 2, hidden=(8,)), split="half", parity=1, sign=-1),
+        VEC,
+    ),
+    "additive-checker": (
+        lambda: AdditiveCoupling(2, _conv(2, 2), split="checkerboard", parity=1),
+        IMG,
+    ),
     **{
         f"affine-{fn}-{'shift' if sf else 'scale'}first": (
-            (lambda fn=fn, sf=sf: AffineCoupling(5, MLP(2, 6, (8,)), "evenodd", 1, fn, sf)),
+            (
+                lambda fn=fn, sf=sf: AffineCoupling(
+                    5,
+                    MLP(2, 6, hidden=(8,)),
+                    split="evenodd",
+                    parity=1,
+                    scale_fn=fn,
+                    shift_first=sf,
+                )
+            ),
             VEC,
         )
         for fn in SCALE_FNS
         for sf in (False, True)
     },
-    "affine-channel": (lambda: AffineCoupling(2, _conv(1, 2), "half", 0, "sigmoid2", True), IMG),
-    "affine-checker": (lambda: AffineCoupling(2, _conv(2, 4), "checkerboard", 0, "tanh"), IMG),
-    "glow-step": (lambda: GlowStep(2, 8), IMG),
+    "affine-channel": (
+        lambda: AffineCoupling(
+            2, _conv(1, 2), split="half", parity=0, scale_fn="sigmoid2", shift_first=True
+        ),
+        IMG,
+    ),
+    "affine-checker": (
+        lambda: AffineCoupling(2, _conv(2, 4), split="checkerboard", parity=0, scale_fn="tanh"),
+        IMG,
+    ),
+    "glow-step": (lambda: GlowStep(2, width=8), IMG),
     "glow-step-additive-shuffle": (
-        lambda: GlowStep(4, 8, "additive", "shuffle", actnorm_ddi=False),
+        lambda: GlowStep(
+            4, width=8, coupling="additive", permutation="shuffle", actnorm_ddi=False
+        ),
         (4, 2, 2),
     ),
     "factor-out": (lambda: FactorOut(IMG, Sequential(Flatten((1, 4, 4)))), IMG),
@@ -96,21 +124,43 @@ CASES = {
     "sequential": (lambda: Sequential(ActNorm(5), InvertibleLinear(5), Reverse(5)), VEC),
 }
 FLOWS = {
-    "nice": (lambda: NICE(6, 4, (16,)), (6,)),
+    "nice": (lambda: NICE(6, n_couplings=4, hidden=(16,)), (6,)),
     "nice-normal-compat": (
-        lambda: NICE(6, 4, (16,), "normal", "zeros", sign=-1, out_activation="relu"),
+        lambda: NICE(
+            6,
+            n_couplings=4,
+            hidden=(16,),
+            prior="normal",
+            scale_init="zeros",
+            sign=-1,
+            out_activation="relu",
+        ),
         (6,),
     ),
-    "realnvp": (lambda: RealNVP(2, 4, (16,)), (2,)),
-    "realnvp-lu-additive": (lambda: RealNVP(5, 3, (16,), mixing="lu", coupling="additive"), (5,)),
-    "glow": (lambda: Glow(IMG8, 2, 2, 8), IMG8),
-    "glow-compat": (lambda: Glow(IMG8, 2, 2, 8, "additive", "shuffle", actnorm_ddi=False), IMG8),
-    "glow-standard-prior": (
-        lambda: Glow(IMG8, 2, 1, 8, split_prior="standard", permutation="conv"),
+    "realnvp": (lambda: RealNVP(2, n_couplings=4, hidden=(16,)), (2,)),
+    "realnvp-lu-additive": (
+        lambda: RealNVP(5, n_couplings=3, hidden=(16,), mixing="lu", coupling="additive"),
+        (5,),
+    ),
+    "glow": (lambda: Glow(IMG8, levels=2, depth=2, width=8), IMG8),
+    "glow-compat": (
+        lambda: Glow(
+            IMG8,
+            levels=2,
+            depth=2,
+            width=8,
+            coupling="additive",
+            permutation="shuffle",
+            actnorm_ddi=False,
+        ),
         IMG8,
     ),
-    "iresnet": (lambda: IResNet(2, 2, (16,)), (2,)),
-    "conv-iresnet": (lambda: ConvIResNet(IMG8, 2, 8, logdet="exact"), IMG8),
+    "glow-standard-prior": (
+        lambda: Glow(IMG8, levels=2, depth=1, width=8, split_prior="standard", permutation="conv"),
+        IMG8,
+    ),
+    "iresnet": (lambda: IResNet(2, n_blocks=2, hidden=(16,)), (2,)),
+    "conv-iresnet": (lambda: ConvIResNet(IMG8, n_blocks=2, width=8, logdet="exact"), IMG8),
 }
 ALL = {**CASES, **FLOWS}
 

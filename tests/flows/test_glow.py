@@ -13,7 +13,7 @@ from kexue.flows import ActNorm, FactorOut, Flatten, Glow, InvertibleLinear, Seq
 @pytest.mark.parametrize("order", ["kexue", "glow"])
 def test_squeeze_matches_an_explicit_index_loop(order):
     x = torch.arange(2 * 4 * 4, dtype=torch.float32).view(1, 2, 4, 4)
-    y, _ = Squeeze(order)(x)
+    y, _ = Squeeze(order=order)(x)
     assert y.shape == (1, 8, 2, 2)
     for c in range(2):
         for i in range(2):
@@ -22,7 +22,7 @@ def test_squeeze_matches_an_explicit_index_loop(order):
                     for dx in range(2):
                         k = (2 * dy + dx) * 2 + c if order == "kexue" else c * 4 + 2 * dy + dx
                         assert y[0, k, i, j] == x[0, c, 2 * i + dy, 2 * j + dx]
-    assert torch.equal(Squeeze(order).inverse(y)[0], x)
+    assert torch.equal(Squeeze(order=order).inverse(y)[0], x)
 
 
 def test_lu_weight_logdet_and_orthogonal_init(f64):
@@ -76,7 +76,7 @@ def test_factor_out_density_is_the_conditional_gaussian(f64):
 
 def test_glow_temperature_zero_is_the_decoded_mode_and_samples_scale(f64):
     torch.manual_seed(0)
-    model = Glow((1, 8, 8), 2, 2, 8)
+    model = Glow((1, 8, 8), levels=2, depth=2, width=8)
     model(torch.randn(64, 1, 8, 8))
     model.eval()
     s0 = model.sample(4, temperature=0.0)
@@ -88,7 +88,7 @@ def test_glow_log_prob_integrates_like_a_density_in_one_dimension_slice(f64):
     # the change of variables: log p(x) = log N(f(x)) + log|det|, checked against a direct
     # evaluation with the standard normal on the returned latent
     torch.manual_seed(0)
-    model = Glow((1, 4, 4), 1, 2, 8)
+    model = Glow((1, 4, 4), levels=1, depth=2, width=8)
     x = torch.randn(7, 1, 4, 4)
     model(x)
     z, ld = model(x)

@@ -27,11 +27,11 @@ C = 0.9
 def _g(d: int = 2, hidden: int = 32, coeff: float = C) -> nn.Sequential:
     torch.manual_seed(1)
     g = nn.Sequential(
-        SpectralNormLinear(d, hidden, coeff),
+        SpectralNormLinear(d, hidden, coeff=coeff),
         nn.ELU(),
-        SpectralNormLinear(hidden, hidden, coeff),
+        SpectralNormLinear(hidden, hidden, coeff=coeff),
         nn.ELU(),
-        SpectralNormLinear(hidden, d, coeff),
+        SpectralNormLinear(hidden, d, coeff=coeff),
     )
     with torch.no_grad():  # make the weights large so the normalisation is active
         for m in g:
@@ -179,7 +179,11 @@ def test_block_inverse_and_series_logdet_close_to_exact(probe, f64):
 def test_mlp_with_jacobian_matches_autograd(act, f64):
     torch.manual_seed(2)
     g = nn.Sequential(
-        SpectralNormLinear(3, 16, C), act, nn.Linear(16, 8), act, SpectralNormLinear(8, 3, C)
+        SpectralNormLinear(3, 16, coeff=C),
+        act,
+        nn.Linear(16, 8),
+        act,
+        SpectralNormLinear(8, 3, coeff=C),
     ).eval()
     x = 2 * torch.randn(40, 3)
     gx, jac = mlp_with_jacobian(g, x)
@@ -209,5 +213,5 @@ def test_explicit_and_autograd_jacobian_routes_agree_in_value_and_gradient(logde
     assert torch.allclose(ld_a, ld_e, atol=1e-12)
     for a, b in zip(gr_a, gr_e, strict=True):
         assert torch.allclose(a, b, atol=1e-10)
-    x_back, ld_inv = ResidualBlock(g, logdet, jacobian="explicit").inverse(y_e)
+    x_back, ld_inv = ResidualBlock(g, logdet=logdet, jacobian="explicit").inverse(y_e)
     assert (x_back - x).abs().max() < 1e-10

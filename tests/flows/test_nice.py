@@ -74,7 +74,7 @@ def test_logistic_samples_have_the_logistic_variance():
 
 
 def test_additive_coupling_is_volume_preserving_and_keeps_the_conditioning_half(f64):
-    layer = AdditiveCoupling(6, MLP(3, 3, (8,)), "evenodd", 0)
+    layer = AdditiveCoupling(6, MLP(3, 3, hidden=(8,)), split="evenodd", parity=0)
     torch.nn.init.normal_(layer.net[-1].weight)
     x = torch.randn(5, 6)
     z, ld = layer(x)
@@ -83,7 +83,7 @@ def test_additive_coupling_is_volume_preserving_and_keeps_the_conditioning_half(
 
 
 def test_nice_without_scale_is_volume_preserving_and_ddi_standardises(f64):
-    model = NICE(8, 4, (16,))
+    model = NICE(8, n_couplings=4, hidden=(16,))
     x = 3 * torch.randn(256, 8) + 1
     model(x)  # DDI of the scaling layer
     with torch.no_grad():
@@ -111,7 +111,7 @@ def test_nice_digits_training_improves_validation_bpd(digit_splits, digit_batch)
     torch.manual_seed(0)
     data = digit_splits
     g = torch.Generator().manual_seed(0)
-    model = NICE(64, 4, (64, 64))
+    model = NICE(64, n_couplings=4, hidden=(64, 64))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model(digit_batch(data["train"], 128, g).flatten(1))
 

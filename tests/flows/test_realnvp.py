@@ -15,7 +15,7 @@ from kexue.nn import MLP
 
 def test_scale_parametrisations_follow_their_formulas(f64):
     raw = 4 * torch.randn(1000)
-    layer = AffineCoupling(2, MLP(1, 2, (4,)), scale_fn="exp")
+    layer = AffineCoupling(2, MLP(1, 2, hidden=(4,)), scale_fn="exp")
     expected = {
         "exp": raw,
         "tanh": torch.tanh(raw),  # λ = 1 at init
@@ -25,16 +25,20 @@ def test_scale_parametrisations_follow_their_formulas(f64):
         "zuko": raw / (1 + (raw / math.log(1e-3)).abs()),
     }
     for fn in SCALE_FNS:
-        layer = AffineCoupling(2, MLP(1, 2, (4,)), scale_fn=fn)
+        layer = AffineCoupling(2, MLP(1, 2, hidden=(4,)), scale_fn=fn)
         assert torch.allclose(layer.log_scale(raw), expected[fn], atol=1e-8), fn
-    bounded = AffineCoupling(2, MLP(1, 2, (4,)), scale_fn="softclamp").log_scale(1e6 * raw)
+    bounded = AffineCoupling(2, MLP(1, 2, hidden=(4,)), scale_fn="softclamp").log_scale(1e6 * raw)
     assert bounded.abs().max() <= 2.0
 
 
 def test_shift_first_and_scale_first_share_the_logdet_but_not_the_map(f64):
     torch.manual_seed(0)
-    a = AffineCoupling(4, MLP(2, 4, (8,)), "half", 0, "exp", shift_first=False)
-    b = AffineCoupling(4, MLP(2, 4, (8,)), "half", 0, "exp", shift_first=True)
+    a = AffineCoupling(
+        4, MLP(2, 4, hidden=(8,)), split="half", parity=0, scale_fn="exp", shift_first=False
+    )
+    b = AffineCoupling(
+        4, MLP(2, 4, hidden=(8,)), split="half", parity=0, scale_fn="exp", shift_first=True
+    )
     b.load_state_dict(a.state_dict())
     torch.nn.init.normal_(a.net[-1].weight)
     b.load_state_dict(a.state_dict())
@@ -49,7 +53,7 @@ def test_shift_first_and_scale_first_share_the_logdet_but_not_the_map(f64):
 @pytest.mark.parametrize("parity", [0, 1])
 def test_checkerboard_keeps_the_conditioning_squares(parity, f64):
     net = torch.nn.Conv2d(1, 2, 3, padding=1)
-    layer = AffineCoupling(1, net, "checkerboard", parity, "exp")
+    layer = AffineCoupling(1, net, split="checkerboard", parity=parity, scale_fn="exp")
     x = torch.randn(2, 1, 4, 4)
     z, _ = layer(x)
     ij = torch.arange(4).view(-1, 1) + torch.arange(4).view(1, -1)
@@ -63,7 +67,7 @@ def test_realnvp_learns_eight_gaussians_quickly():
     torch.manual_seed(0)
     data = torch.from_numpy(toy2d("wide_eight_gaussians", 20_000, seed=0))
     test = torch.from_numpy(toy2d("wide_eight_gaussians", 5000, seed=1))
-    model = RealNVP(2, 8, (64, 64))
+    model = RealNVP(2, n_couplings=8, hidden=(64, 64))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     for _ in range(600):

@@ -27,7 +27,7 @@ def test_losses_by_hand() -> None:
 
 def test_stop_gradient_routing() -> None:
     torch.manual_seed(0)
-    enc, gen = MLP(4, 2, (8,)), MLP(2, 4, (8,))
+    enc, gen = MLP(4, 2, hidden=(8,)), MLP(2, 4, hidden=(8,))
     x, z = torch.randn(5, 4), torch.randn(5, 2)
     z_term, x_term = bigan_recon_losses(enc, gen, x, z)
     z_term.backward()
@@ -45,7 +45,7 @@ def test_stop_gradient_routing() -> None:
 
 def test_critic_step_leaves_encoder_and_generator_unchanged() -> None:
     torch.manual_seed(0)
-    enc, gen, crit = MLP(4, 2, (8,)), MLP(2, 4, (8,)), MLP(6, 1, (8,))
+    enc, gen, crit = MLP(4, 2, hidden=(8,)), MLP(2, 4, hidden=(8,)), MLP(6, 1, hidden=(8,))
     before = [p.clone() for p in [*enc.parameters(), *gen.parameters()]]
     opt = torch.optim.SGD(crit.parameters(), lr=0.1)
     x, z = torch.randn(5, 4), torch.randn(5, 2)

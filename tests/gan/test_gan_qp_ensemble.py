@@ -14,7 +14,7 @@ from kexue.nn import MLP, Ensemble
 
 def _critic(hidden: tuple[int, ...]) -> nn.Module:
     """The gan-qp recipe's toy critic: an MLP 2 -> hidden -> 1 with LeakyReLU(0.2)."""
-    return MLP(2, 1, hidden, activation=lambda: nn.LeakyReLU(0.2))
+    return MLP(2, 1, hidden=hidden, activation=lambda: nn.LeakyReLU(0.2))
 
 
 def test_ensemble_members_train_as_if_alone() -> None:

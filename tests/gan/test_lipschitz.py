@@ -60,7 +60,7 @@ def test_spectral_below_frobenius(r: int, c: int, seed: int) -> None:
 
 def test_persistent_sn_is_pytorch_and_tracks_svd() -> None:
     torch.manual_seed(0)
-    net = spectral_norm(MLP(2, 1, (16, 16)), state="persistent", n_iter=1)
+    net = spectral_norm(MLP(2, 1, hidden=(16, 16)), state="persistent", n_iter=1)
     lin = net[0]
     for _ in range(100):  # training-mode forwards refine u
         net(torch.randn(4, 2))
@@ -80,7 +80,7 @@ def test_fresh_sn_from_ones() -> None:
 def test_sn_mlp_is_1_lipschitz(state: str) -> None:
     torch.manual_seed(0)
     net = spectral_norm(
-        MLP(2, 1, (32, 32), activation=lambda: nn.LeakyReLU(0.2)),
+        MLP(2, 1, hidden=(32, 32), activation=lambda: nn.LeakyReLU(0.2)),
         state=state,
         n_iter=100 if state == "fresh" else 30,
     )  # 5 fresh steps underestimate σ
@@ -118,7 +118,7 @@ def test_gp_zero_for_unit_linear_critic(f64: torch.dtype) -> None:
 
 def test_gp_family_agrees_with_wgan_gp(f64: torch.dtype) -> None:
     torch.manual_seed(0)
-    net = MLP(2, 1, (8,), activation=nn.Tanh)
+    net = MLP(2, 1, hidden=(8,), activation=nn.Tanh)
     xr, xf = torch.randn(10, 2), torch.randn(10, 2)
     a = gradient_norm_penalty(net, xr, xf, generator=torch.Generator().manual_seed(5), eps=0.0)
     b = gradient_penalty(net, xr, xf, generator=torch.Generator().manual_seed(5))

@@ -33,7 +33,7 @@ def test_penalty_of_a_linear_critic_is_its_slope_error():
 
 
 def test_penalty_matches_a_loop_over_samples_and_reaches_the_critic():
-    critic = MLP(3, 1, (8,), activation=torch.nn.Tanh)
+    critic = MLP(3, 1, hidden=(8,), activation=torch.nn.Tanh)
     x_real, x_fake = torch.randn(5, 3), torch.randn(5, 3)
     g = torch.Generator().manual_seed(3)
     gp = gradient_penalty(critic, x_real, x_fake, generator=g)
@@ -52,7 +52,7 @@ def test_penalty_matches_a_loop_over_samples_and_reaches_the_critic():
 
 
 def test_clip_weights_bounds_every_parameter():
-    net = MLP(2, 1, (16, 16))
+    net = MLP(2, 1, hidden=(16, 16))
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(100)

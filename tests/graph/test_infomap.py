@@ -73,7 +73,7 @@ def run_peer(graph, **kw):
 @pytest.mark.parametrize("weighted, expected", [(True, 4.087423), (False, 4.311793)])
 def test_karate_reference_codelengths(weighted, expected):
     g = karate(weighted)
-    est = InfoMap(seed=0, num_trials=3).fit(g)
+    est = InfoMap(random_state=0, num_trials=3).fit(g)
     assert est.n_modules_ == 3
     assert est.codelength_ == pytest.approx(expected, abs=1e-6)
     assert map_equation(g, est.partition_) == pytest.approx(textbook(g, est.partition_), abs=1e-12)
@@ -81,7 +81,7 @@ def test_karate_reference_codelengths(weighted, expected):
 
 def test_les_miserables_reference():
     g = nx.les_miserables_graph()
-    est = InfoMap(seed=0, num_trials=3).fit(g)
+    est = InfoMap(random_state=0, num_trials=3).fit(g)
     assert est.codelength_ == pytest.approx(4.204715, abs=1e-6)
     assert est.n_modules_ == 10
 
@@ -170,7 +170,7 @@ def test_lfr_mu03_within_half_percent_and_nmi():
 
 def test_lfr_mu05_collapses_to_one_module():
     g, planted = lfr(0.5)
-    est = InfoMap(seed=1).fit(g)
+    est = InfoMap(random_state=1).fit(g)
     assert est.n_modules_ == 1
     assert map_equation(g, planted) > est.codelength_  # the planted partition codes longer
 
@@ -178,7 +178,7 @@ def test_lfr_mu05_collapses_to_one_module():
 def test_directed_optimiser_close_to_peer():
     g = digraph()
     length, _ = run_peer(g, two_level=True, directed=True)
-    est = InfoMap(seed=0, num_trials=5).fit(g)
+    est = InfoMap(random_state=0, num_trials=5).fit(g)
     assert est.codelength_ <= length * 1.005
 
 
@@ -188,7 +188,7 @@ def test_markov_time_equals_peer_and_coarsens(markov_time):
     length, parts = run_peer(g, two_level=True, markov_time=markov_time)
     top = {v: p[0] for v, p in parts.items()}
     assert map_equation(g, top, markov_time=markov_time) == pytest.approx(length, abs=1e-6)
-    est = InfoMap(seed=0, num_trials=3, markov_time=markov_time).fit(g)
+    est = InfoMap(random_state=0, num_trials=3, markov_time=markov_time).fit(g)
     assert est.codelength_ <= length * 1.005
-    fewer = InfoMap(seed=0, num_trials=3, markov_time=4.0).fit(g).n_modules_
+    fewer = InfoMap(random_state=0, num_trials=3, markov_time=4.0).fit(g).n_modules_
     assert fewer <= est.n_modules_

@@ -74,7 +74,7 @@ def test_reconstruction_terms_by_hand(f64):
 def test_loss_terms_are_rec_plus_kl_and_ae_has_no_kl():
     torch.manual_seed(0)
     x = (torch.rand(7, 10) > 0.5).float()
-    vae = VAE(10, 3, (16,))
+    vae = VAE(10, 3, hidden=(16,))
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     rec, kl = vae.loss_terms(x, generator=g1)
     x_out, mu, logvar, z = vae(x, generator=g2)
@@ -82,14 +82,14 @@ def test_loss_terms_are_rec_plus_kl_and_ae_has_no_kl():
         rec, F.binary_cross_entropy_with_logits(x_out, x, reduction="none").sum(1)
     )
     assert torch.allclose(kl, gaussian_kl(mu, logvar))
-    ae = VAE(10, 3, (16,), deterministic=True)
+    ae = VAE(10, 3, hidden=(16,), deterministic=True)
     rec, kl = ae.loss_terms(x)
     _, mu, _, z = ae(x)
     assert torch.equal(z, mu) and float(kl.abs().max()) == 0.0
 
 
 def test_encoder_clamps_logvar():
-    enc = GaussianEncoder(4, 2, (8,), logvar_clamp=1.0)
+    enc = GaussianEncoder(4, 2, hidden=(8,), logvar_clamp=1.0)
     with torch.no_grad():
         enc.logvar.bias.fill_(50.0)
     _, logvar = enc(torch.randn(3, 4))
@@ -99,7 +99,7 @@ def test_encoder_clamps_logvar():
 def test_iwae_bounds_ordered_and_gradients_flow():
     torch.manual_seed(0)
     x = (torch.rand(20, 12) > 0.5).float()
-    vae = VAE(12, 2, (16,))
+    vae = VAE(12, 2, hidden=(16,))
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         elbo = -sum(sum(vae.loss_terms(x, generator=g)) for _ in range(200)) / 200

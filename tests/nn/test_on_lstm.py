@@ -27,13 +27,13 @@ def test_cumax_is_non_decreasing_in_unit_interval_ending_at_one(z):
 
 @pytest.mark.parametrize("mode", ["paper", "article"])
 def test_master_gates_are_monotone(mode):
-    cell = ONLSTMCell(3, 12, 4, master_input=mode)
+    cell = ONLSTMCell(3, 12, n_levels=4, master_input=mode)
     zf, zi = torch.randn(5, 4), torch.randn(5, 4)
     f, i = cell.master_gates(zf, zi)
     assert (f.diff() >= -1e-6).all() and (i.diff() <= 1e-6).all()
     assert ((-1e-6 <= i) & (i <= 1 + 1e-6)).all()
     # the two forms differ by the own-level softmax term
-    other = ONLSTMCell(3, 12, 4, master_input="article" if mode == "paper" else "paper")
+    other = ONLSTMCell(3, 12, n_levels=4, master_input="article" if mode == "paper" else "paper")
     _, i2 = other.master_gates(zf, zi)
     diff = (i - i2) if mode == "article" else (i2 - i)
     torch.testing.assert_close(diff, zi.softmax(-1))
@@ -49,7 +49,7 @@ def _hard(level: int, p: int, big: float = 1e4) -> torch.Tensor:
 def test_soft_update_reproduces_the_hard_cases(df, di):
     """Article's piecewise definition (article master input gate, levels 0-based, chunk 2)."""
     p, q = 5, 2
-    cell = ONLSTMCell(1, p * q, p, master_input="article")
+    cell = ONLSTMCell(1, p * q, n_levels=p, master_input="article")
     f_m, i_m = cell.master_gates(_hard(df, p), _hard(di, p))
     g = torch.Generator().manual_seed(df * 7 + di)
     c_prev, c_hat, f, i = (torch.rand(1, p * q, generator=g) for _ in range(4))
@@ -66,7 +66,7 @@ def test_soft_update_reproduces_the_hard_cases(df, di):
 
 def test_full_master_gates_reduce_to_an_lstm_update():
     p, q = 3, 2
-    cell = ONLSTMCell(1, p * q, p)
+    cell = ONLSTMCell(1, p * q, n_levels=p)
     ones = torch.ones(1, p)
     c_prev, c_hat, f, i = (torch.rand(1, p * q) for _ in range(4))
     torch.testing.assert_close(
@@ -76,7 +76,7 @@ def test_full_master_gates_reduce_to_an_lstm_update():
 
 def test_layer_shapes_distances_and_causality():
     torch.manual_seed(0)
-    net = ONLSTM(4, 12, 3, num_layers=2).eval()
+    net = ONLSTM(4, 12, n_levels=3, num_layers=2).eval()
     x = torch.randn(2, 6, 4)
     out, d = net(x)
     assert out.shape == (2, 6, 12) and d.shape == (2, 2, 6)

@@ -72,4 +72,4 @@ def test_split_is_disjoint_fixed_and_complete():
     firsts = [{a for a, _ in part} for part in (train, valid, test)]
     assert not (firsts[0] & firsts[1] or firsts[0] & firsts[2] or firsts[1] & firsts[2])
     assert 20 <= len(valid) <= 60 and 20 <= len(test) <= 60  # about 10 % each
-    assert split_couplets(list(reversed(pairs)))[2] == list(reversed(test))  # by content, not order
+    assert split_couplets(pairs[::-1])[2] == test[::-1]  # by content, not order

@@ -79,7 +79,7 @@ def test_strict_matching():
 
 
 def test_parser_reproduces_the_article():
-    parser = TemplateParser(DEMO)
+    parser = TemplateParser().fit(DEMO)
     assert render(parser.parse("鸡蛋 可以 吃 吗".split())) == "(鸡蛋)可以(吃)吗"
     tree = parser.parse("雪梨 和 苹果 和 香蕉 的 颜色 是 什么 呢".split())
     assert tree[0] == (None, "的", None, "是", None, "呢")

@@ -41,7 +41,7 @@ def test_two_set_dot_reaches_the_conditional_entropy():
     p_ij, cond = synthetic()
     h = float(-(p_ij * torch.log(cond)).sum())
     model = LibraryEmbedding(
-        30, 32, "dot", two_sets=True, generator=torch.Generator().manual_seed(0)
+        30, 32, metric="dot", two_sets=True, generator=torch.Generator().manual_seed(0)
     )
     s = fit(model, p_ij)
     assert s - h < 1e-3  # S = H(J|I) + KL, KL → 0
@@ -54,13 +54,13 @@ def test_one_set_l2_cannot_fit_an_asymmetric_table():
     p_ij, cond = synthetic()
     h = float(-(p_ij * torch.log(cond)).sum())
     model = LibraryEmbedding(
-        30, 32, "l2", two_sets=False, generator=torch.Generator().manual_seed(0)
+        30, 32, metric="l2", two_sets=False, generator=torch.Generator().manual_seed(0)
     )
     assert fit(model, p_ij) > h + 0.05  # symmetric distances: a documented limitation
 
 
 def test_one_set_dot_excludes_self():
-    model = LibraryEmbedding(5, 3, "dot", two_sets=False)
+    model = LibraryEmbedding(5, 3, metric="dot", two_sets=False)
     logits = model.logits(torch.arange(5))
     assert torch.isinf(logits.diagonal()).all() and model.exclude_self
 

@@ -97,7 +97,7 @@ def test_reparametrisation_equals_param_groups_exactly(kind, make, hp):
     set_lr_multiplier(a[0], lam, lr_kind)  # the embedding at 0.1×, as in the article's example
     opt_a = make(a.parameters(), **hp)
     b = _net()
-    scale = LrMultiplier(lam, lr_kind).scale
+    scale = LrMultiplier(lam, kind=lr_kind).scale
     eq = equivalent_hparams(kind, scale, **hp)
     emb = [b[0].weight]
     rest = [p for n, p in b.named_parameters() if not n.startswith("0.")]
