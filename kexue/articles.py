@@ -14,7 +14,19 @@ from dataclasses import dataclass
 
 __all__ = ["ARTICLES", "THEMES", "Article", "get", "by_theme", "did_you_mean"]
 
-THEMES = ("gan", "flows", "latent", "text", "train", "seq", "bert")
+# Each theme and the packages its articles' modules live in. A theme's own package comes first;
+# `stats` and `graph` hold the dependence measures and community detection as standalone
+# libraries (`kexue.stats.hsic`, `kexue.graph.infomap`), and `nn` the blocks shared across themes
+# (conditional layer norm, ON-LSTM, capsules, smoothing), as the design's layout prescribes.
+THEMES: dict[str, tuple[str, ...]] = {
+    "gan": ("kexue.gan",),
+    "flows": ("kexue.flows",),
+    "latent": ("kexue.latent", "kexue.stats"),
+    "text": ("kexue.text", "kexue.graph"),
+    "train": ("kexue.train", "kexue.nn"),
+    "seq": ("kexue.seq", "kexue.nn"),
+    "bert": ("kexue.bert", "kexue.nn"),
+}
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class Article:
     Attributes:
         row: the row of the design table (several slugs may share a row).
         slug: recipe name, as typed on the command line (`kexue run SLUG`).
-        theme: one of `THEMES`.
+        theme: one of `THEMES` (whose value names the packages the theme's modules live in).
         title: the article's title, verbatim.
         date: publication date, YYYY-MM-DD.
         archive: kexue.fm archive id.

@@ -98,3 +98,10 @@ def test_docs_articles_md_is_current():
     assert text == articles_markdown(recorded()), (
         "docs/articles.md is stale: regenerate it with `kexue docs`"
     )
+
+
+def test_every_module_lives_in_a_package_of_its_theme():
+    for a in ARTICLES:
+        assert a.module.rsplit(".", 1)[0] in THEMES[a.theme], (
+            f"{a.slug}: {a.module} is outside {THEMES[a.theme]}; move it or say so in THEMES"
+        )

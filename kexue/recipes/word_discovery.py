@@ -71,9 +71,10 @@ SMOKE = {"n_lines": 300, "min_count": 2, "mep_min_count": 2, "tune_min_count": 2
          "tune_theta3": (4.0,), "tune_theta4": (7.0,), "refine_iters": 1}  # fmt: skip
 
 CLAIMS = (
-    Claim("cohesion pipeline F1 ≥ 0.74 (reference implementation: 0.750)", "cohesion_f1", ">=", 0.74,
+    Claim("cohesion pipeline F1 ≥ 0.74 (reference implementation: 0.750)", "cohesion_f1", ">=",
+          0.74, ("quick", "full")),
+    Claim("MEP-II pipeline F1 ≥ 0.69 (reference implementation: 0.699)", "mep_f1", ">=", 0.69,
           ("quick", "full")),
-    Claim("MEP-II pipeline F1 ≥ 0.69 (reference implementation: 0.699)", "mep_f1", ">=", 0.69, ("quick", "full")),
     Claim("the induced segmentation has fewer bits/char than characters (9.45)",
           "cohesion_bits_per_char", "<", 9.45, ("quick", "full")),
     Claim("goal beyond the author: unsupervised F1 ≥ 0.80 on the test lines (best published "
