@@ -253,8 +253,10 @@ def sn_against_torch() -> list[str]:
                 for _ in range(200):
                     mod(x)
             times.append(1e6 * (time.perf_counter() - t0) / 200)
-        rows.append(f"| {shape} | {abs(sigma_torch - float(sigma_ours)):.1e} | "
-                    f"{times[0]:.0f} / {times[1]:.0f} / {times[2]:.0f} |")  # fmt: skip
+        rows.append(
+            f"| {shape} | {abs(sigma_torch - float(sigma_ours)):.1e} | "
+            f"{times[0]:.0f} / {times[1]:.0f} / {times[2]:.0f} |"
+        )
     return rows
 
 
@@ -324,8 +326,10 @@ def toy_table(
     lr_scale: float = 1.0,
     jobs: int = 1,
 ) -> list[str]:
-    rows = ["| data | arm | modes (mean ± sd) | HQ | W1 − floor | gen. it / CPU-s | collapse |",
-            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        "| data | arm | modes (mean ± sd) | HQ | W1 − floor | gen. it / CPU-s | collapse |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for data in sets:
         if data == "swiss_roll":
             floor = float(np.mean([w1_exact(toy2d(data, 1000, seed=40_000 + s),

@@ -47,12 +47,14 @@ def main() -> None:
 
     logits = torch.randn(10, generator=torch.Generator().manual_seed(0))
     n = 200_000
-    ours = gumbel_softmax(logits.expand(n, -1), 0.5, hard=True,
-                          generator=torch.Generator().manual_seed(1)).argmax(-1)  # fmt: skip
+    ours = gumbel_softmax(
+        logits.expand(n, -1), 0.5, hard=True, generator=torch.Generator().manual_seed(1)
+    ).argmax(-1)
     torch.manual_seed(2)
     theirs = F.gumbel_softmax(logits.expand(n, -1), tau=0.5, hard=True).argmax(-1)
-    table = np.stack([np.bincount(ours.numpy(), minlength=10),
-                      np.bincount(theirs.numpy(), minlength=10)])  # fmt: skip
+    table = np.stack(
+        [np.bincount(ours.numpy(), minlength=10), np.bincount(theirs.numpy(), minlength=10)]
+    )
     pvalue = float(sps.chi2_contingency(table).pvalue)
 
     o1 = torch.randn(64, 10, requires_grad=True)

@@ -62,10 +62,14 @@ def bench_decoder(n_sources: int, repeats: int) -> None:
             early_stopping=True, use_cache=cache,
         )[0].tolist()  # fmt: skip
 
-    print(f"transformers {transformers.__version__}; tiny GPT-2 (2 layers, 32 wide, V = {v}), "
-          f"{new} new tokens, {n_sources} sources, one thread")  # fmt: skip
-    print("\n| beams | same tokens as HF | mean log p kexue | mean log p HF "
-          "| kexue tok/s (no cache) | HF tok/s (cache) | HF tok/s (no cache) |")  # fmt: skip
+    print(
+        f"transformers {transformers.__version__}; tiny GPT-2 (2 layers, 32 wide, V = {v}), "
+        f"{new} new tokens, {n_sources} sources, one thread"
+    )
+    print(
+        "\n| beams | same tokens as HF | mean log p kexue | mean log p HF "
+        "| kexue tok/s (no cache) | HF tok/s (cache) | HF tok/s (no cache) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for k in (1, 3, 5):
         same, lk, lh = 0, [], []
@@ -82,9 +86,11 @@ def bench_decoder(n_sources: int, repeats: int) -> None:
         t_ours = median_seconds(lambda src=src, k=k: ours(src, k, new), repeats, warmup=1)
         t_hf = median_seconds(lambda src=src, k=k: hf(src, k, True, new), repeats, warmup=1)
         t_hf0 = median_seconds(lambda src=src, k=k: hf(src, k, False, new), repeats, warmup=1)
-        print(f"| {k} | {same}/{n_sources} | {statistics.mean(lk):.3f} | "
-              f"{statistics.mean(lh):.3f} | {new / t_ours:.0f} | {new / t_hf:.0f} | "
-              f"{new / t_hf0:.0f} |")  # fmt: skip
+        print(
+            f"| {k} | {same}/{n_sources} | {statistics.mean(lk):.3f} | "
+            f"{statistics.mean(lh):.3f} | {new / t_ours:.0f} | {new / t_hf:.0f} | "
+            f"{new / t_hf0:.0f} |"
+        )
 
 
 def bench_onlstm(repeats: int) -> None:
@@ -92,8 +98,10 @@ def bench_onlstm(repeats: int) -> None:
     print("|---|---|")
     torch.manual_seed(0)
     x = torch.randn(32, 40, 64)
-    for name, net in (("kexue ONLSTM (16 levels)", ONLSTM(64, 128, n_levels=16, num_layers=2)),
-                      ("torch nn.LSTM", torch.nn.LSTM(64, 128, 2, batch_first=True))):  # fmt: skip
+    for name, net in (
+        ("kexue ONLSTM (16 levels)", ONLSTM(64, 128, n_levels=16, num_layers=2)),
+        ("torch nn.LSTM", torch.nn.LSTM(64, 128, 2, batch_first=True)),
+    ):
 
         def go(net=net):
             out = net(x)[0]
@@ -108,8 +116,9 @@ def bench_capsule(repeats: int) -> None:
     torch.manual_seed(0)
     x = torch.randn(64, 1, 8, 8)
     nn = torch.nn
-    trunk = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(32, 32, 3, padding=1), nn.ReLU())  # fmt: skip
+    trunk = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU()
+    )
     caps = Capsule(32, 10, 16, routings=3)
     gap = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
 

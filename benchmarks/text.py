@@ -123,8 +123,9 @@ def bench_segmentation(skip: set[str]) -> list[dict]:
     lex_n, _ = cohesion_lexicon([m[0] for m in masked], min_count=4)
     seg = UnigramSegmenter().fit(lex_n)
     pred = [unmask_numbers(seg.segment(m), nums) for m, nums in masked]
-    score("kexue cohesion + number masking + unigram", pred, time.perf_counter() - t0,
-          "unsupervised")  # fmt: skip
+    score(
+        "kexue cohesion + number masking + unigram", pred, time.perf_counter() - t0, "unsupervised"
+    )
     score("every character a word", [list(t) for t in texts], 0.0, "baseline")
     try:
         import jieba
@@ -295,15 +296,18 @@ def main() -> None:
     if "seg" not in skip:
         res["segmentation"] = bench_segmentation(skip)
     if "graph" not in skip:
-        res["infomap"] = bench_infomap([int(x) for x in args.sizes.split(",")],
-                                       [float(x) for x in args.mus.split(",")])  # fmt: skip
+        res["infomap"] = bench_infomap(
+            [int(x) for x in args.sizes.split(",")], [float(x) for x in args.mus.split(",")]
+        )
     if "vec" not in skip:
         res["vectors"] = bench_vectors(skip)
     Path(args.json).write_text(json.dumps(res, indent=1))
 
-    md = ["# Benchmarks: text and graph themes\n",
-          f"Command: `.venv/bin/python benchmarks/text.py` (machine: {os.cpu_count()} cores, "
-          "shared; timings are wall-clock, single thread).\n"]  # fmt: skip
+    md = [
+        "# Benchmarks: text and graph themes\n",
+        f"Command: `.venv/bin/python benchmarks/text.py` (machine: {os.cpu_count()} cores, "
+        "shared; timings are wall-clock, single thread).\n",
+    ]
     if "counting" in res:
         base = next(r for r in res["counting"] if r["method"] == "counter")
         for r in res["counting"]:

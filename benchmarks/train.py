@@ -44,11 +44,13 @@ def bench_min_norm() -> str:
         ref = [float(slsqp(gm) @ gm @ slsqp(gm)) for gm in grams]
         solvers = {
             "scipy SLSQP": lambda gm: slsqp(gm),
-            "kexue frank_wolfe": lambda gm: min_norm_weights(gram=torch.from_numpy(gm),
-                                                             method="frank_wolfe").numpy(),
+            "kexue frank_wolfe": lambda gm: min_norm_weights(
+                gram=torch.from_numpy(gm), method="frank_wolfe"
+            ).numpy(),
             "kexue away_frank_wolfe": lambda gm: min_norm_weights(
-                gram=torch.from_numpy(gm), method="away_frank_wolfe").numpy(),
-        }  # fmt: skip
+                gram=torch.from_numpy(gm), method="away_frank_wolfe"
+            ).numpy(),
+        }
         if n <= 8:
             solvers["kexue exact"] = lambda gm: min_norm_weights(
                 gram=torch.from_numpy(gm), method="exact"

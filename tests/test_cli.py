@@ -72,8 +72,9 @@ def test_planned_slug_is_a_usage_error(monkeypatch, tmp_path):
 def test_argparse_rejects_bad_budget():
     proc = subprocess.run(
         [sys.executable, "-m", "kexue", "run", "wgan", "--budget", "huge"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "invalid choice: 'huge'" in proc.stderr
 
 

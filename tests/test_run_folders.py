@@ -115,8 +115,10 @@ def test_ctrl_c_leaves_a_resumable_folder_and_exits_130(tmp_path):
     args += ["--set", "critic_steps=100000"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "kexue", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ckpt = out / "checkpoint.safetensors"
     deadline = time.monotonic() + 120
     while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -187,8 +189,9 @@ def test_reproduce_strict_exit_codes(tmp_path, capsys):
     base = ["reproduce", "--budget", "smoke", "--only", "wgan", "--out", str(out), "--quiet"]
     assert main([*base, "--strict"]) == 0  # smoke judges no claim, nothing crashed
     # A failed claim (written into the finished run: the gate reads claims.json, not the run).
-    claims = [{"text": "t", "metric": "m", "op": ">=", "threshold": 1.0, "measured": 0.0,
-               "pass": False}]  # fmt: skip
+    claims = [
+        {"text": "t", "metric": "m", "op": ">=", "threshold": 1.0, "measured": 0.0, "pass": False}
+    ]
     (out / "wgan" / "claims.json").write_text(json.dumps(claims))
     assert main([*base, "--strict"]) == 1
     assert main(base) == 0

@@ -156,8 +156,9 @@ def _metrics(folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("straight") / "run"
-    subprocess.run(_kexue("run", "wgan", "--out", str(out), *RESUME_ARGS), check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        _kexue("run", "wgan", "--out", str(out), *RESUME_ARGS), check=True, capture_output=True
+    )
     return out
 
 

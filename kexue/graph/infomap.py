@@ -236,12 +236,14 @@ def _codelength(net: _Net, labels: np.ndarray, node_entropy: float) -> float:
     ex = np.bincount(labels[net.src][cross], net.f[cross], minlength=k)
     en = np.bincount(labels[net.dst][cross], net.f[cross], minlength=k)
     fl = np.bincount(labels, net.p, minlength=k)
-    return float(plogp(en.sum()) - plogp(en).sum() - plogp(ex).sum() + plogp(ex + fl).sum()
-                 - node_entropy)  # fmt: skip
+    return float(
+        plogp(en.sum()) - plogp(en).sum() - plogp(ex).sum() + plogp(ex + fl).sum() - node_entropy
+    )
 
 
-def _trial(net: _Net, rng: np.random.Generator, node_entropy: float, max_tune: int,
-           tune_threshold: float) -> tuple[np.ndarray, float]:  # fmt: skip
+def _trial(
+    net: _Net, rng: np.random.Generator, node_entropy: float, max_tune: int, tune_threshold: float
+) -> tuple[np.ndarray, float]:
     labels = _levels(net, np.arange(net.n), rng)
     best = _codelength(net, labels, node_entropy)
     for it in range(max_tune):
@@ -339,8 +341,9 @@ class InfoMap(BaseEstimator):
         flow = compute_flow(graph, directed=self.directed, teleportation=self.teleportation,
                             to_nodes=self.to_nodes, weight=self.weight,
                             markov_time=self.markov_time)  # fmt: skip
-        labels, length = _infomap_flow(flow, self.random_state, self.num_trials, self.max_tune,
-                                       self.tune_threshold)  # fmt: skip
+        labels, length = _infomap_flow(
+            flow, self.random_state, self.num_trials, self.max_tune, self.tune_threshold
+        )
         mflow = np.bincount(labels, flow.p)
         rank = np.empty(len(mflow), np.int64)
         rank[np.argsort(-mflow, kind="stable")] = np.arange(len(mflow))

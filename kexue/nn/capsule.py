@@ -42,8 +42,9 @@ def squash(v: Tensor, const: float = 0.5, dim: int = -1, eps: float = 1e-7) -> T
     return v * s.sqrt() / (const + s)
 
 
-def dynamic_routing(u_hat: Tensor, routings: int = 3, mode: Routing = "su",
-                    squash_const: float = 0.5) -> Tensor:  # fmt: skip
+def dynamic_routing(
+    u_hat: Tensor, routings: int = 3, mode: Routing = "su", squash_const: float = 0.5
+) -> Tensor:
     """Route predictions û (B, k, n, d) to k output capsules (B, k, d)."""
     if mode not in ("su", "sabour"):
         raise ValueError(f"unknown routing {mode!r}; valid: su, sabour")
@@ -90,8 +91,9 @@ class Capsule(nn.Module):
         return dynamic_routing(self.predictions(u), self.routings, self.routing, self.squash_const)
 
 
-def margin_loss(lengths: Tensor, targets: Tensor, m_pos: float = 0.9, m_neg: float = 0.1,
-                lam: float = 0.25) -> Tensor:  # fmt: skip
+def margin_loss(
+    lengths: Tensor, targets: Tensor, m_pos: float = 0.9, m_neg: float = 0.1, lam: float = 0.25
+) -> Tensor:
     """Mean over the batch of the margin loss; lengths, targets (B, K), targets multi-hot."""
     pos = targets * (m_pos - lengths).clamp_min(0) ** 2
     neg = lam * (1 - targets) * (lengths - m_neg).clamp_min(0) ** 2

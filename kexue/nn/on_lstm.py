@@ -92,8 +92,9 @@ class ONLSTMCell(nn.Module):
         w = fm * im
         return w * (f * c_prev + i * c_hat) + (fm - w) * c_prev + (im - w) * c_hat
 
-    def forward(self, x_proj: Tensor, state: tuple[Tensor, Tensor], w_hh: Tensor
-                ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    def forward(
+        self, x_proj: Tensor, state: tuple[Tensor, Tensor], w_hh: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """x_proj = ih(x_t) precomputed; returns (h, c, f̃)."""
         h, c = state
         z = x_proj + h @ w_hh.T

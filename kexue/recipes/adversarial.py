@@ -210,9 +210,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     if out.is_main:
         groups = {a: [metrics[f"acc_{a}"], metrics[f"robust_{a}"]] for a in ARMS}
-        fig = _plot.bars(groups, ["clean accuracy", f"robust accuracy (ε = {cfg.attack_eps:g})"],
-                         f"reviews, {cfg.n_train} training texts, {cfg.n_seeds} seeds",
-                         )  # fmt: skip
+        fig = _plot.bars(
+            groups,
+            ["clean accuracy", f"robust accuracy (ε = {cfg.attack_eps:g})"],
+            f"reviews, {cfg.n_train} training texts, {cfg.n_seeds} seeds",
+        )
         out.save_figure(fig, "accuracy.png")
         rows = [{"step": float(np.log10(e)), "log10_gap_squared": float(np.log10(a)),
                  "log10_gap_norm": float(np.log10(b))}

@@ -91,28 +91,28 @@ CLAIMS = (
         "<=",
         0.5,
         ("quick", "full"),
-    ),  # fmt: skip
+    ),
     Claim(
         "sharing saves no inference time: ALBERT/BERT forward latency ratio ≥ 0.85 at E = H",
         "albert_bert_latency_ratio",
         ">=",
         0.85,
         ("quick", "full"),
-    ),  # fmt: skip
+    ),
     Claim(
         "ALBERT weights loaded into an unshared model reproduce its outputs (max |Δ| ≤ 1e-5)",
         "unshared_load_max_abs_diff",
         "<=",
         1e-5,
         ("quick", "full"),
-    ),  # fmt: skip
+    ),
     Claim(
         "the tiny ELECTRA discriminator detects replaced tokens (ROC AUC ≥ 0.7; chance 0.5)",
         "electra_rtd_auc",
         ">=",
         0.7,
         ("full",),
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -165,10 +165,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         cfg.timing_repeats,
     )
     metrics.update(
-        bert_forward_ms=1e3 * t["bert"], albert_forward_ms=1e3 * t["albert"],
+        bert_forward_ms=1e3 * t["bert"],
+        albert_forward_ms=1e3 * t["albert"],
         albert_bert_latency_ratio=t["albert"] / t["bert"],
         albert_small_e_latency_ratio=t["albert_small_e"] / t["bert"],
-    )  # fmt: skip
+    )
     opt_b = torch.optim.Adam(bert.parameters(), lr=1e-4)
     opt_a = torch.optim.Adam(albert.parameters(), lr=1e-4)
 
@@ -277,7 +278,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             (gen_logits[masked].argmax(-1) == ids_b[masked]).float().mean()
         ),
         electra_reload_max_abs_diff=float((scores - same).abs().max()),
-    )  # fmt: skip
+    )
     try:
         require_mlm_head(reloaded)
         metrics["electra_discriminator_refused_as_mlm"] = 0.0

@@ -72,35 +72,35 @@ CLAIMS = (
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "R2L decoding is more accurate on the last 4 characters than on the first 4",
         "r2l_last_minus_first",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "bidirectional decoding balances the two ends (|first − last| below both one-way models')",
         "bi_balance_margin",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "bidirectional decoding improves generation over L2R (char ROUGE-L F)",
         "bi_minus_l2r_rouge_l",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "leakage: the Bi model's CE_l + CE_r falls below the L2R model's CE under teacher forcing",
         "bi_ce_sum_minus_l2r_ce",
         "<",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -205,8 +205,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             _plot.bars(groups, ["first 4", "last 4"], "accuracy at the ends", "accuracy"),
             "ends.png",
         )
-        lines = [f"gold: {r}\n  l2r: {outs['l2r'][i]}\n  r2l: {outs['r2l'][i]}\n"
-                 f"  bi:  {outs['bi'][i]}"
-                 for i, r in enumerate(refs[:40])]  # fmt: skip
+        lines = [
+            f"gold: {r}\n  l2r: {outs['l2r'][i]}\n  r2l: {outs['r2l'][i]}\n  bi:  {outs['bi'][i]}"
+            for i, r in enumerate(refs[:40])
+        ]
         out.write_text("samples.txt", "\n".join(lines) + "\n")
     return metrics

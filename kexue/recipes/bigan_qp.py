@@ -112,8 +112,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             z_fake = torch.randn(b, cfg.z_dim, generator=g)
             with torch.no_grad():  # the critic step leaves E and G alone
                 z_real, x_fake = enc(x_real), gen(z_fake)
-            d_loss = bigan_qp_d_loss(T(x_real, z_real), T(x_fake, z_fake), x_real, z_real,
-                                     x_fake, z_fake, lam=cfg.lam)  # fmt: skip
+            d_loss = bigan_qp_d_loss(
+                T(x_real, z_real), T(x_fake, z_fake), x_real, z_real, x_fake, z_fake, lam=cfg.lam
+            )
             opt_d.zero_grad()
             acc.backward(d_loss)
             opt_d.step()
@@ -165,12 +166,16 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     }
 
     if out.is_main:
-        rows = np.concatenate([
-            np.concatenate([x_test[i * 10 : i * 10 + 10], x_rec.numpy()[i * 10 : i * 10 + 10]])
-            for i in range(3)
-        ])  # fmt: skip
-        title = (f"test digits (odd rows) and G(E(x)) (even rows); "
-                 f"label kept {metrics['label_preservation']:.2f}")  # fmt: skip
+        rows = np.concatenate(
+            [
+                np.concatenate([x_test[i * 10 : i * 10 + 10], x_rec.numpy()[i * 10 : i * 10 + 10]])
+                for i in range(3)
+            ]
+        )
+        title = (
+            f"test digits (odd rows) and G(E(x)) (even rows); "
+            f"label kept {metrics['label_preservation']:.2f}"
+        )
         out.save_figure(_plot.image_grid(rows, title), "reconstructions.png")
         title = (
             f"samples G(z): FD {metrics['fd_digits']:.2f} (floor {metrics['fd_digits_floor']:.2f})"

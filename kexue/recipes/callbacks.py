@@ -225,8 +225,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         fig = _plot.curves(out.history, keys, f"SGD lr {cfg.noisy_lr}: raw vs EMA weights",
                            xlabel="epoch (seeds in sequence)")  # fmt: skip
         out.save_figure(fig, "ema.png")
-        sets = [(feats_by_lam[cfg.center_lam], f"test features, λ = {cfg.center_lam:g}"),
-                (feats_by_lam[0.0], "test features, λ = 0")]  # fmt: skip
-        out.save_figure(_plot.scatter(sets, "2-D features with and without centre loss"),
-                        "center_loss.png")  # fmt: skip
+        sets = [
+            (feats_by_lam[cfg.center_lam], f"test features, λ = {cfg.center_lam:g}"),
+            (feats_by_lam[0.0], "test features, λ = 0"),
+        ]
+        out.save_figure(
+            _plot.scatter(sets, "2-D features with and without centre loss"), "center_loss.png"
+        )
     return metrics

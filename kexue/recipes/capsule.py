@@ -63,7 +63,7 @@ CLAIMS = (
         ">=",
         0.9,
         ("quick", "full"),
-    ),  # fmt: skip
+    ),
     Claim(
         "trained on single digits, capsules find both digits of a composite far more often than "
         "CNN+GAP (top-2 set accuracy gain ≥ 0.20; article: ≈ 40% vs > 90%)",
@@ -105,8 +105,9 @@ class GapNet(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.trunk = _trunk(cfg.channels)
-        self.head = nn.Sequential(nn.Linear(cfg.channels, cfg.dense), nn.ReLU(),
-                                  nn.Linear(cfg.dense, 10), nn.Sigmoid())  # fmt: skip
+        self.head = nn.Sequential(
+            nn.Linear(cfg.channels, cfg.dense), nn.ReLU(), nn.Linear(cfg.dense, 10), nn.Sigmoid()
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.trunk(x).mean((2, 3)))

@@ -82,28 +82,28 @@ CLAIMS = (
         "<=",
         0.0,
         ("quick", "full"),
-    ),  # fmt: skip
+    ),
     Claim(
         "the gated CNN trains faster per step than the BiLSTM tagger",
         "cnn_speedup",
         ">",
         1.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "the gated CNN is at least as accurate as the BiLSTM (article: BiLSTM worse)",
         "cnn_minus_bilstm_acc",
         ">=",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "the gated CNN uses context: char accuracy above the per-character lookup baseline",
         "cnn_minus_lookup_acc",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -149,10 +149,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     weights = torch.tensor([len(by_len[n]) for n in lengths], dtype=torch.float)
     # validation batches: all pairs of one length at a time (no padding needed)
     valid_batches = [
-        (torch.tensor([enc(valid[i][0]) for i in idx]),
-         torch.tensor([enc(valid[i][1]) for i in idx]))
+        (
+            torch.tensor([enc(valid[i][0]) for i in idx]),
+            torch.tensor([enc(valid[i][1]) for i in idx]),
+        )
         for idx in _by_length(valid).values()
-    ]  # fmt: skip
+    ]
 
     cnn = CoupletCNN(len(itos), d=cfg.d, n_blocks=cfg.n_blocks, dropout=cfg.dropout)
     # equal parameters (and so about equal multiply-adds per character, see macs_per_char)
@@ -264,12 +266,16 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     if out.is_main:
         keys = ["loss_cnn", "loss_bilstm", "valid_ce_cnn", "valid_ce_bilstm"]
-        out.save_figure(_plot.curves(out.history, keys, "tagging CE (train batches, validation)"),
-                        "curves.png")  # fmt: skip
-        groups = {"char accuracy": [metrics[f"{k}_char_acc"] for k in preds],
-                  "exact match": [metrics[f"{k}_exact_match"] for k in preds]}  # fmt: skip
-        out.save_figure(_plot.bars(groups, list(preds), "couplets (test)", "accuracy"),
-                        "accuracy.png")  # fmt: skip
+        out.save_figure(
+            _plot.curves(out.history, keys, "tagging CE (train batches, validation)"), "curves.png"
+        )
+        groups = {
+            "char accuracy": [metrics[f"{k}_char_acc"] for k in preds],
+            "exact match": [metrics[f"{k}_exact_match"] for k in preds],
+        }
+        out.save_figure(
+            _plot.bars(groups, list(preds), "couplets (test)", "accuracy"), "accuracy.png"
+        )
         lines = [
             f"{a}\t{b}\t{preds['cnn'][i]}\t{preds['bilstm'][i]}"
             for i, (a, b) in enumerate(test[:50])

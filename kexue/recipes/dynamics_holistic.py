@@ -149,11 +149,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.save_figure(fig, "demo.png")
         step = max(1, n // 200)
         rows = [
-            {"step": k * cfg.h,
-             **{f"log10_L_{nm}": math.log10(max(c[k], 1e-300)) for nm, c in curves.items()},
-             "log10_L0_exp_minus_t": math.log10(curves["polyak"][0]) - k * cfg.h / math.log(10)}
+            {
+                "step": k * cfg.h,
+                **{f"log10_L_{nm}": math.log10(max(c[k], 1e-300)) for nm, c in curves.items()},
+                "log10_L0_exp_minus_t": math.log10(curves["polyak"][0]) - k * cfg.h / math.log(10),
+            }
             for k in range(0, n + 1, step)
-        ]  # fmt: skip
+        ]
         fig = _plot.curves(rows, [*(f"log10_L_{nm}" for nm in curves), "log10_L0_exp_minus_t"],
                            "least squares: log10 L(t) under each flow", xlabel="t")  # fmt: skip
         out.save_figure(fig, "flows.png")

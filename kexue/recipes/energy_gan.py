@@ -253,8 +253,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         d_loss = d_loss + r1_penalty(disc, x_real, gamma=cfg.r1_gamma)
                     else:
                         d_loss = wgan_d_loss(disc(x_real), disc(x_fake))
-                        d_loss = d_loss + wgan_div_penalty(disc, x_real, x_fake, k=cfg.div_k,
-                                                           p=cfg.div_p)  # fmt: skip
+                        d_loss = d_loss + wgan_div_penalty(
+                            disc, x_real, x_fake, k=cfg.div_k, p=cfg.div_p
+                        )
                     opt_d.zero_grad()
                     acc.backward(d_loss)
                     opt_d.step()
@@ -269,8 +270,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 opt_g.step()
                 if i % 100 == 0:
                     log(**{f"{key}_d_loss": d_loss.item()})
-            x_gen, scores = evaluate_toy_generator(acc.unwrap_model(gen), "eight_gaussians",
-                                                   n=cfg.n_eval, ref=ref)  # fmt: skip
+            x_gen, scores = evaluate_toy_generator(
+                acc.unwrap_model(gen), "eight_gaussians", n=cfg.n_eval, ref=ref
+            )
             parts.finish(key, {**{f"{key}_{m}": v for m, v in scores.items()},
                                f"{key}_samples": torch.from_numpy(x_gen[:500])})  # fmt: skip
         for m in ("modes", "hq", "w1"):
@@ -288,17 +290,22 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             return field
 
         sets = [[(real_eval.numpy()[:300], "real")]] * len(cfg.lams)
-        titles = [f"U, λ = {lam:g}: ‖∇U‖ at real {metrics[f'pit_lam{lam:g}_grad_norm']:.3f}"
-                  for lam in cfg.lams]  # fmt: skip
+        titles = [
+            f"U, λ = {lam:g}: ‖∇U‖ at real {metrics[f'pit_lam{lam:g}_grad_norm']:.3f}"
+            for lam in cfg.lams
+        ]
         fields = [field_of(energies[lam]) for lam in cfg.lams]
         out.save_figure(_plot.panels(sets, titles, lim=3.0, fields=fields), "minima.png")
         sets = [[(particles[n], "particles")] for n in ROLLERS]
         titles = [f"{n}: nearest pit {metrics[f'roll_{n}_nearest_pit']:.2f}" for n in ROLLERS]
-        fig = _plot.panels(sets, titles, lim=5.0, centres=centres,
-                           fields=[field_of(u_grid)] * len(ROLLERS))  # fmt: skip
+        fig = _plot.panels(
+            sets, titles, lim=5.0, centres=centres, fields=[field_of(u_grid)] * len(ROLLERS)
+        )
         out.save_figure(fig, "particles.png")
         sets = [[(ref[:500], "real"), (samples[n], n)] for n in GAN_ARMS]
-        titles = [f"{n}: {int(metrics[f'gan_{n}_modes'])}/8, hq {metrics[f'gan_{n}_hq']:.2f}"
-                  for n in GAN_ARMS]  # fmt: skip
+        titles = [
+            f"{n}: {int(metrics[f'gan_{n}_modes'])}/8, hq {metrics[f'gan_{n}_hq']:.2f}"
+            for n in GAN_ARMS
+        ]
         out.save_figure(_plot.panels(sets, titles, centres=c8), "samples.png")
     return metrics

@@ -59,8 +59,7 @@ class Config:
     n_gan_eval: int = 1000
 
 
-QUICK = {"est_steps": 700, "gan_steps": 150, "gan_divergences": ("kl", "js"),
-         "n_eval": 50_000}  # fmt: skip
+QUICK = {"est_steps": 700, "gan_steps": 150, "gan_divergences": ("kl", "js"), "n_eval": 50_000}
 SMOKE = {"est_steps": 10, "gan_steps": 3, "gan_divergences": ("kl",), "n_eval": 2000,
          "est_hidden": (16,), "gan_hidden": (16,), "n_gan_eval": 200}  # fmt: skip
 
@@ -177,8 +176,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 if i % 100 == 0:
                     log(**{f"gan_{name}_d_loss": d_loss.item()})
             # a diverged generator's NaN samples score 0 modes, HQ 0 and W1 nan
-            x_gen, scores = evaluate_toy_generator(acc.unwrap_model(gen), cfg.gan_data,
-                                                   n=cfg.n_gan_eval, ref=ref)  # fmt: skip
+            x_gen, scores = evaluate_toy_generator(
+                acc.unwrap_model(gen), cfg.gan_data, n=cfg.n_gan_eval, ref=ref
+            )
             parts.finish(key, {
                 **{f"{key}_{m}": v for m, v in scores.items()},
                 f"{key}_diverged": diverged,
@@ -207,7 +207,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         keys = [k for k in rows[0] if k != "step"]
         out.save_figure(_plot.curves(rows, keys, "T = g(v) vs f′(p/q)", xlabel="x"), "critics.png")
         sets = [[(ref[:500], "real"), (samples[n], n)] for n in cfg.gan_divergences]
-        titles = [f"{n}: {int(metrics[f'gan_{n}_modes'])}/8, hq {metrics[f'gan_{n}_hq']:.2f}"
-                  for n in cfg.gan_divergences]  # fmt: skip
+        titles = [
+            f"{n}: {int(metrics[f'gan_{n}_modes'])}/8, hq {metrics[f'gan_{n}_hq']:.2f}"
+            for n in cfg.gan_divergences
+        ]
         out.save_figure(_plot.panels(sets, titles, centres=centres), "samples.png")
     return metrics

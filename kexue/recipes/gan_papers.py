@@ -109,8 +109,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     out.save_checkpoint(cfg.steps, {"paths": {k: torch.from_numpy(v) for k, v in paths.items()}})
 
     if out.is_main:
-        sets = [(paths[r], f"{r}: final distance {metrics[f'dirac_{r}_final_distance']:.3f}")
-                for r in REGULARISERS]  # fmt: skip
+        sets = [
+            (paths[r], f"{r}: final distance {metrics[f'dirac_{r}_final_distance']:.3f}")
+            for r in REGULARISERS
+        ]
         fig = _plot.scatter(sets, "Dirac GAN: (θ, ψ) iterates, equilibrium at (0, 0)",
                             lim=2.0, centres=np.zeros((1, 2)))  # fmt: skip
         out.save_figure(fig, "dirac.png")

@@ -217,9 +217,10 @@ def _train_digits(
     disc = _digit_critic(cfg.digits_hidden, batch_norm=arm == "qp" and cfg.digits_qp_bn)
     tg = torch.Generator().manual_seed(seed)
     n_d, lr, betas = (
-        (cfg.n_d, cfg.digits_qp_lr, cfg.digits_qp_betas) if arm == "qp"
+        (cfg.n_d, cfg.digits_qp_lr, cfg.digits_qp_betas)
+        if arm == "qp"
         else (cfg.digits_gp_n_d, cfg.digits_gp_lr, cfg.digits_gp_betas)
-    )  # fmt: skip
+    )
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
     gen, disc, opt_g, opt_d = acc.prepare(gen, disc, opt_g, opt_d)
@@ -230,8 +231,9 @@ def _train_digits(
             with torch.no_grad():
                 x_fake = gen(torch.randn(b, cfg.digits_z, generator=tg))
             if arm == "qp":
-                d_loss = gan_qp_d_loss(disc(x_real), disc(x_fake), x_real, x_fake,
-                                       lam=cfg.lam, norm=cfg.norm)  # fmt: skip
+                d_loss = gan_qp_d_loss(
+                    disc(x_real), disc(x_fake), x_real, x_fake, lam=cfg.lam, norm=cfg.norm
+                )
             else:
                 d_loss = wgan_d_loss(disc(x_real), disc(x_fake))
                 d_loss = d_loss + cfg.gp_lam * gradient_norm_penalty(
@@ -384,11 +386,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             for seed, x_gen in zip(seeds, x_gens, strict=True):
                 key = f"{name}_seed{seed}"
                 scores = toy_scores(x_gen, name, ref=toy2d(name, cfg.n_eval, seed=50_000 + seed))
-                done.update({
-                    **{f"{key}_{m}": v for m, v in scores.items()},
-                    f"{key}_seconds": seconds / len(seeds),
-                    f"{key}_samples": torch.from_numpy(x_gen[:300]),
-                })  # fmt: skip
+                done.update(
+                    {
+                        **{f"{key}_{m}": v for m, v in scores.items()},
+                        f"{key}_seconds": seconds / len(seeds),
+                        f"{key}_samples": torch.from_numpy(x_gen[:300]),
+                    }
+                )
             parts.finish(name, done)
         toy_samples[name] = [results[f"{name}_seed{s}_samples"].numpy() for s in seeds]
         seeds = [f"{name}_seed{s}" for s in seeds]
@@ -441,9 +445,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         rows = [{"step": d, **{a: metrics[f"delta_{a}_{d:g}"] for a in arms}} for d in dists]
         fig = _plot.curves(
             rows,
-            list(arms), "point masses: converged critic objective vs d",
-            {"log 2": math.log(2)}, xlabel="d",
-        )  # fmt: skip
+            list(arms),
+            "point masses: converged critic objective vs d",
+            {"log 2": math.log(2)},
+            xlabel="d",
+        )
         out.save_figure(fig, "delta.png")
         sets, titles = [], []
         for name in cfg.toy_sets:
@@ -451,8 +457,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 key = f"{name}_seed{cfg.seed + k}"
                 ref = toy2d(name, 300, seed=60_000)
                 sets.append([(ref, "real"), (x, "GAN-QP")])
-                titles.append(f"{name} seed {cfg.seed + k}: {int(metrics[f'{key}_modes'])} modes, "
-                              f"hq {metrics[f'{key}_hq']:.2f}")  # fmt: skip
+                titles.append(
+                    f"{name} seed {cfg.seed + k}: {int(metrics[f'{key}_modes'])} modes, "
+                    f"hq {metrics[f'{key}_hq']:.2f}"
+                )
         out.save_figure(_plot.panels(sets, titles), "toys.png")
         both = np.concatenate([grids["qp"], grids["gp"]])
         fd = {arm: metrics[f"digits_{arm}_seed{cfg.seed}_fd"] for arm in ("qp", "gp")}

@@ -107,8 +107,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         g, planted = lfr_graph(cfg.lfr_n, mu)
         est = InfoMap(random_state=cfg.seed + 1, num_trials=cfg.num_trials).fit(g)
         nodes = list(g)
-        nmi = normalized_mutual_info_score([planted[v] for v in nodes],
-                                           [est.partition_[v] for v in nodes])  # fmt: skip
+        nmi = normalized_mutual_info_score(
+            [planted[v] for v in nodes], [est.partition_[v] for v in nodes]
+        )
         ref_l, ref_nmi, _ = REFERENCE.get(mu, (np.nan, np.nan, 0))
         row = {"mu": mu, "codelength": est.codelength_, "nmi": nmi, "modules": est.n_modules_,
                "planted_codelength": map_equation(g, planted),

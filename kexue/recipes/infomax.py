@@ -194,10 +194,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         d = ((f_te[queries, None] - f_tr[None]) ** 2).sum(-1)
         nearest = np.argsort(d, 1)[:, : cfg.k]
         rows = [
-            (np.concatenate([x_te[q, 0].numpy()[None], x_tr[nearest[i], 0].numpy()]) + 0.5,
-             f"query {i}")
+            (
+                np.concatenate([x_te[q, 0].numpy()[None], x_tr[nearest[i], 0].numpy()]) + 0.5,
+                f"query {i}",
+            )
             for i, q in enumerate(queries)
-        ]  # fmt: skip
+        ]
         fig = _plot.image_rows(rows, f"{best}: test query, then its {cfg.k} nearest train images")
         out.save_figure(fig, "retrieval.png")
         hist = [(features[n][0].ravel(), n) for n in cfg.variants[:1]]

@@ -304,9 +304,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             ]
             metrics[f"ner_{name}_soft_f1"] = event_soft_f1(pd_, gd_)
             bad = sum(
-                1 for p in paths for prev, y in zip(p[:-1], p[1:], strict=False)
+                1
+                for p in paths
+                for prev, y in zip(p[:-1], p[1:], strict=False)
                 if y > 0 and y % 2 == 0 and prev not in (y - 1, y)
-            )  # fmt: skip
+            )
             metrics[f"ner_{name}_invalid_transitions"] = float(bad)
         metrics["ner_crf_minus_softmax_f1"] = metrics["ner_crf_f1"] - metrics["ner_soft_f1"]
 

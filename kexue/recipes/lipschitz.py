@@ -253,8 +253,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 opt_g.step()
                 if i % 100 == 0:
                     log(**{f"gan_{arm}_d_loss": d_loss.item()})
-            x_gen, scores = evaluate_toy_generator(acc.unwrap_model(gen), cfg.toy, n=cfg.n_eval,
-                                                   ref=ref)  # fmt: skip
+            x_gen, scores = evaluate_toy_generator(
+                acc.unwrap_model(gen), cfg.toy, n=cfg.n_eval, ref=ref
+            )
             parts.finish(key, {
                 **{f"{key}_{m}": v for m, v in scores.items()},
                 f"{key}_seconds": time.perf_counter() - t0,
@@ -308,12 +309,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
             fields.append(field)
         sets = [[(x_p[:400], "p"), (x_q[:400], "q = p + t")]] * len(CRITIC_ARMS)
-        titles = [f"{a}: est/L̂ = {metrics[f'{a}_certified_lb']:.3f} (W1 {w1:.2f})"
-                  for a in CRITIC_ARMS]  # fmt: skip
+        titles = [
+            f"{a}: est/L̂ = {metrics[f'{a}_certified_lb']:.3f} (W1 {w1:.2f})" for a in CRITIC_ARMS
+        ]
         out.save_figure(_plot.panels(sets, titles, fields=fields), "critics.png")
         sets = [[(ref[:500], "real"), (samples[a], "WGAN")] for a in GAN_ARMS]
-        titles = [f"WGAN-{a}: {int(metrics[f'gan_{a}_modes'])}/8, hq {metrics[f'gan_{a}_hq']:.2f}"
-                  for a in GAN_ARMS]  # fmt: skip
+        titles = [
+            f"WGAN-{a}: {int(metrics[f'gan_{a}_modes'])}/8, hq {metrics[f'gan_{a}_hq']:.2f}"
+            for a in GAN_ARMS
+        ]
         out.save_figure(_plot.panels(sets, titles, centres=centres), "samples.png")
         keys = [f"{a}_certified" for a in CRITIC_ARMS]
         fig = _plot.arm_curves(out.history, keys, "certified lower bound est/L̂", {"W1": w1},

@@ -153,8 +153,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         fig = _plot.curves(out.history, ["test_mse", "train_loss"], "output-free autoencoder",
                            {"initial test MSE": initial}, xlabel="epoch")  # fmt: skip
         out.save_figure(fig, "autoencoder.png")
-        groups = {"σ₂/σ₁ = 1/3": [metrics["sn_gap_within_1e-3_fraction"]],
-                  "Gaussian": [metrics["sn_gaussian_within_1e-3_fraction"]]}  # fmt: skip
+        groups = {
+            "σ₂/σ₁ = 1/3": [metrics["sn_gap_within_1e-3_fraction"]],
+            "Gaussian": [metrics["sn_gaussian_within_1e-3_fraction"]],
+        }
         fig = _plot.bars(groups, ["fraction within 1e-3"], "5 power iterations from u = 1")
         out.save_figure(fig, "spectral.png")
     return metrics

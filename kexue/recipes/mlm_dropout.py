@@ -194,10 +194,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             assert all(k.startswith(("classifier.", "bert.pooler.")) for k in missing), missing
         else:
             clf = load_pretrained(
-                hf.BertForSequenceClassification, folder,
+                hf.BertForSequenceClassification,
+                folder,
                 allow_missing=[r"^classifier\.", r"^bert\.pooler\."],
                 allow_unexpected=[r"^cls\.predictions\."],
-            )  # fmt: skip
+            )
         gi = torch.Generator().manual_seed(cfg.seed + 13)  # the new head: same init in every arm
         with torch.no_grad():
             for lin in (clf.bert.pooler.dense, clf.classifier):
@@ -257,7 +258,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         corrected_minus_plain_ci_high=float(np.quantile(means, 0.975)),
         drop15_speedup=metrics["drop15_steps_per_s"] / metrics["plain_steps_per_s"],
         drop50_speedup=metrics["drop50_steps_per_s"] / metrics["plain_steps_per_s"],
-    )  # fmt: skip
+    )
     if out.is_main:
         keys = ["mlm_loss", *[f"ft_loss_{n}" for n, *_ in ARMS]]
         out.save_figure(

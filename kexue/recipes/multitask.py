@@ -282,8 +282,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                            "log10 worst objective excess over SLSQP (running)",
                            xlabel="instances / 50")  # fmt: skip
         out.save_figure(fig, "min_norm.png")
-        groups = {s: [metrics[f"acc_a_{s}"], metrics[f"acc_b_{s}"],
-                      1 - min(metrics[f"mse_c_{s}"], 1.0)] for s in SCHEMES}  # fmt: skip
+        groups = {
+            s: [metrics[f"acc_a_{s}"], metrics[f"acc_b_{s}"], 1 - min(metrics[f"mse_c_{s}"], 1.0)]
+            for s in SCHEMES
+        }
         fig = _plot.bars(groups, ["acc A", "acc B", "1 − MSE C"], "digits, three tasks")
         out.save_figure(fig, "tasks.png")
     return metrics

@@ -68,28 +68,28 @@ CLAIMS = (
         "<=",
         1.05,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "trees induced from ON-LSTM distances beat right-branching (UF1 vs gold words)",
         "uf1_gain_over_right_branching",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "… and beat random distances (UF1 vs gold words)",
         "uf1_gain_over_random",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "ON-LSTM distances find word starts better than random distances (boundary F1)",
         "boundary_f1_gain_over_random",
         ">",
         0.0,
         ("quick", "full"),
-    ),  # fmt: skip
+    ),
 )
 
 

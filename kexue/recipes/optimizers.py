@@ -97,8 +97,10 @@ def _exactness(
                 j = idx[8 * m : 8 * m + 8]
                 F.cross_entropy(small(x[j]), y[j]).backward()
                 acc.step()
-        diff = max(float((p - q).abs().max()) for p, q in
-                   zip(big.parameters(), small.parameters(), strict=True))  # fmt: skip
+        diff = max(
+            float((p - q).abs().max())
+            for p, q in zip(big.parameters(), small.parameters(), strict=True)
+        )
         out[f"accumulation_max_diff_{name}"] = diff
         worst = max(worst, diff)
     out["accumulation_max_diff"] = worst
@@ -203,12 +205,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     if out.is_main:
         keys = [f"train_loss_{a}" for a in arms]
         title = "Adam(1e-3) on digits: mean training loss per epoch"
-        fig = _plot.arm_curves(out.history, keys, title, first=1,
-                               xlabel="epoch of each arm (one line per seed)")  # fmt: skip
+        fig = _plot.arm_curves(
+            out.history, keys, title, first=1, xlabel="epoch of each arm (one line per seed)"
+        )
         out.save_figure(fig, "accumulation.png")
         groups = {"SGD": [results["sgd"]], "Heun": [results["heun"]]}
-        fig = _plot.bars(groups, ["test accuracy"],
-                         f"{cfg.heun_evals} gradient evaluations each, lr {cfg.heun_lr}",
-                         )  # fmt: skip
+        fig = _plot.bars(
+            groups,
+            ["test accuracy"],
+            f"{cfg.heun_evals} gradient evaluations each, lr {cfg.heun_lr}",
+        )
         out.save_figure(fig, "heun.png")
     return metrics

@@ -70,28 +70,28 @@ CLAIMS = (
         ">=",
         0.0,
         ("quick", "full"),
-    ),  # fmt: skip
+    ),
     Claim(
         "generated titles beat the lead baseline (char ROUGE-L F)",
         "rouge_l_gain_over_lead",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "the prior speeds up training (lower mean training loss than without it)",
         "prior_mean_loss_gain",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
     Claim(
         "the prior makes titles copy more from the source (copy rate, greedy)",
         "prior_copy_rate_gain",
         ">",
         0.0,
         ("full",),
-    ),  # fmt: skip
+    ),
 )
 
 

@@ -127,7 +127,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.write_text("parses.txt", "\n".join(parses[:100]) + "\n")
         if per_slot:
             x, y = zip(*per_slot, strict=True)
-            fig = _plot.xy(x, y, f"POS purity of {n_slots} template slots", "random words",
-                           "slot fillers")  # fmt: skip
+            fig = _plot.xy(
+                x, y, f"POS purity of {n_slots} template slots", "random words", "slot fillers"
+            )
             out.save_figure(fig, "purity.png")
     return metrics

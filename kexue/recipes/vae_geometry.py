@@ -250,8 +250,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         line = f["c_mean"] + f["c_std"] * line
                     imgs = torch.sigmoid(f[key].decode(line)).view(-1, 8, 8).numpy()
                     rows.append((imgs, f"{name} {i}"))
-        out.save_figure(_plot.image_rows(rows, "decoded straight lines between test codes"),
-                        "lines.png")  # fmt: skip
+        out.save_figure(
+            _plot.image_rows(rows, "decoded straight lines between test codes"), "lines.png"
+        )
         labels = [f"z{z}" for z in cfg.z_dims]
         groups = {
             f"dim {i}": [float(figures[f"z{z}_"]["var"][i]) if i < z else 0.0 for z in cfg.z_dims]

@@ -108,14 +108,16 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     with torch.no_grad():  # function-space step E‖G(z) − G°(z)‖² of the round
                         moves.append(float(((gen(z) - x_anchor) ** 2).sum(1).mean()))
                     if (i + 1) % cfg.eval_every == 0:
-                        _, scores = evaluate_toy_generator(acc.unwrap_model(gen), cfg.toy,
-                                                           n=cfg.n_eval)  # fmt: skip
+                        _, scores = evaluate_toy_generator(
+                            acc.unwrap_model(gen), cfg.toy, n=cfg.n_eval
+                        )
                         trajectory.append(scores["modes"])
                         if s == cfg.seed:
                             log(**{f"modes_lam{lam:g}": trajectory[-1]})
                 # a diverged generator's NaN samples score 0 modes (collapsed) and HQ 0
-                x_gen, scores = evaluate_toy_generator(acc.unwrap_model(gen), cfg.toy,
-                                                       n=cfg.n_eval)  # fmt: skip
+                x_gen, scores = evaluate_toy_generator(
+                    acc.unwrap_model(gen), cfg.toy, n=cfg.n_eval
+                )
                 parts.finish(key, {
                     f"{key}_modes": scores["modes"],
                     f"{key}_hq": scores["hq"],
@@ -146,8 +148,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         ref = toy2d(cfg.toy, 400, seed=60_000)
         names = list(samples)
         sets = [[(ref, "real"), (samples[n], n)] for n in names]
-        titles = [f"{n}: {int(results[f'{n}_modes'])}/{k}, hq {results[f'{n}_hq']:.2f}"
-                  for n in names]  # fmt: skip
+        titles = [
+            f"{n}: {int(results[f'{n}_modes'])}/{k}, hq {results[f'{n}_hq']:.2f}" for n in names
+        ]
         out.save_figure(_plot.panels(sets, titles, centres=centres), "samples.png")
         keys = [f"modes_lam{lam:g}" for lam in cfg.lams]
         fig = _plot.arm_curves(out.history, keys, f"modes covered (seed {cfg.seed})",

@@ -226,9 +226,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
              np.array([np.std(summary[a]["accuracy"]) for a in names]), "test accuracy"),
         ]  # fmt: skip
         fig = _plot.errorbars(
-            acc_series, "VIB β sweep: test accuracy (mean ± sd over seeds)",
-            "arm: " + ", ".join(names), "accuracy",
-        )  # fmt: skip
+            acc_series,
+            "VIB β sweep: test accuracy (mean ± sd over seeds)",
+            "arm: " + ", ".join(names),
+            "accuracy",
+        )
         out.save_figure(fig, "beta_sweep.png")
         log_rates = [np.log10(np.array(summary[_arm_name(b)]["rate"])) for b in cfg.betas]
         rate_series = [
@@ -236,10 +238,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
              np.array([r.std() for r in log_rates]), "log10 rate (nats)"),
         ]  # fmt: skip
         fig = _plot.errorbars(
-            rate_series, "VIB β sweep: rate E_x KL(p(z|x) ‖ N(0, I))",
-            "β: " + ", ".join(f"{b:g}" for b in cfg.betas), "log10 nats",
+            rate_series,
+            "VIB β sweep: rate E_x KL(p(z|x) ‖ N(0, I))",
+            "β: " + ", ".join(f"{b:g}" for b in cfg.betas),
+            "log10 nats",
             {"ln 10": float(np.log10(math.log(10)))},
-        )  # fmt: skip
+        )
         out.save_figure(fig, "beta_rate.png")
         rate_mean = [float(np.mean(summary[_arm_name(b)]["rate"])) for b in cfg.betas]
         acc_mean = [float(np.mean(summary[_arm_name(b)]["accuracy"])) for b in cfg.betas]
@@ -257,11 +261,14 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 for label, path in (("lerp", path_l), ("slerp", path_s)):
                     imgs = torch.sigmoid(vae_m.decode(path)).view(-1, 8, 8).numpy()
                     rows.append((imgs, f"{label} {i}"))
-        out.save_figure(_plot.image_rows(rows, "decoded interpolations between prior samples"),
-                        "interpolation.png")  # fmt: skip
+        out.save_figure(
+            _plot.image_rows(rows, "decoded interpolations between prior samples"),
+            "interpolation.png",
+        )
         fig = _plot.histogram(
             [(norm_lerp.numpy(), "lerp midpoint"), (norm_slerp.numpy(), "slerp midpoint")],
-            f"‖z‖² of midpoints, z ∈ R^{cfg.vae_z_dim}", "‖z‖²",
-        )  # fmt: skip
+            f"‖z‖² of midpoints, z ∈ R^{cfg.vae_z_dim}",
+            "‖z‖²",
+        )
         out.save_figure(fig, "midpoint_norms.png")
     return metrics

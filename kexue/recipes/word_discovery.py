@@ -167,7 +167,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         ]
         out.write_text("examples.txt", "predicted (cohesion)\ngold\n\n" + "\n".join(lines))
         if cfg.tune_theta3 and cfg.tune_theta4:
-            fig = _plot.curves(out.history, ["dev_f1"], "threshold grid: F1 on the dev lines",
-                               xlabel="grid point")  # fmt: skip
+            fig = _plot.curves(
+                out.history, ["dev_f1"], "threshold grid: F1 on the dev lines", xlabel="grid point"
+            )
             out.save_figure(fig, "tuning.png")
     return metrics

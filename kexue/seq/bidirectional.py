@@ -74,8 +74,9 @@ class BiSeq2Seq(Seq2Seq):
             z = (z + self.prior(chi)[:, None, :]) / 2
         return z.log_softmax(-1)
 
-    def decode_both(self, memory: tuple[Tensor, Tensor, Tensor, Tensor], yl: Tensor,
-                    yr: Tensor) -> tuple[Tensor, Tensor]:  # fmt: skip
+    def decode_both(
+        self, memory: tuple[Tensor, Tensor, Tensor, Tensor], yl: Tensor, yr: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Log-probabilities (B, T, V) of both directions; yl, yr (B, T) of equal length."""
         h, mask, x_max, chi = memory
         sl = self.decoder(self.embed(yl), x_max)
@@ -99,8 +100,9 @@ class BiSeq2Seq(Seq2Seq):
         return (ce_l + ce_r) / 2
 
     @torch.no_grad()
-    def generate_bidirectional(self, x: Sequence[int], beam_size: int = 3,
-                               max_len: int = 32) -> tuple[Hypothesis, str]:  # fmt: skip
+    def generate_bidirectional(
+        self, x: Sequence[int], beam_size: int = 3, max_len: int = 32
+    ) -> tuple[Hypothesis, str]:
         """Joint bidirectional beam search; returns (hypothesis in reading order, winner)."""
         memory = self.encode(torch.tensor([list(x)]))
 

@@ -233,8 +233,9 @@ class Seq2Seq(nn.Module):
         return seq_cross_entropy(self(x, y), y)
 
     @torch.no_grad()
-    def generate(self, x: Sequence[int], beam_size: int = 3, max_len: int = 32,
-                 stop: str = "complete") -> Hypothesis:  # fmt: skip
+    def generate(
+        self, x: Sequence[int], beam_size: int = 3, max_len: int = 32, stop: str = "complete"
+    ) -> Hypothesis:
         """Beam search (beam_size 1 = greedy) for one source; pad, unk, start are never emitted."""
         memory = self.encode(torch.tensor([list(x)]))
 

@@ -354,8 +354,9 @@ class NgramCounter(BaseEstimator):
 
     def fit(self, texts: Iterable[str], y: None = None) -> NgramCounter:
         texts = _fit_texts(texts)
-        self.table_ = count_ngrams_table(texts, self.n, self.min_count, keep=self.keep,
-                                         nfkc=self.nfkc)  # fmt: skip
+        self.table_ = count_ngrams_table(
+            texts, self.n, self.min_count, keep=self.keep, nfkc=self.nfkc
+        )
         return self
 
     def to_dict(self) -> dict[str, int]:

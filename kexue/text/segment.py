@@ -44,12 +44,15 @@ def mask_numbers(text: str) -> tuple[str, list[str]]:
 def unmask_numbers(tokens: list[str], numbers: list[str]) -> list[str]:
     """Inverse of `mask_numbers` on a token list (placeholders filled left to right)."""
     it = iter(numbers)
-    return [t if NUMBER not in t else "".join(next(it) if c == NUMBER else c for c in t)
-            for t in tokens]  # fmt: skip
+    return [
+        t if NUMBER not in t else "".join(next(it) if c == NUMBER else c for c in t)
+        for t in tokens
+    ]
 
 
-def _viterbi_segment(text: str, logp: Mapping[str, float], prefixes: set[str] | frozenset[str],
-                     unknown: float) -> list[str]:  # fmt: skip
+def _viterbi_segment(
+    text: str, logp: Mapping[str, float], prefixes: set[str] | frozenset[str], unknown: float
+) -> list[str]:
     """Best split of `text` (one kept-class run) under word log-probabilities `logp`.
 
     Args:

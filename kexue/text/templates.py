@@ -59,8 +59,9 @@ def _skipgram_counts(pieces: Iterable[Sequence[str]], window: int) -> tuple[Coun
     return words, pairs
 
 
-def _strong_pairs(words: Mapping[str, int], pairs: Mapping[tuple, int], min_count: int = 5,
-                  min_pmi: float = 2.0) -> set[tuple[str, str]]:  # fmt: skip
+def _strong_pairs(
+    words: Mapping[str, int], pairs: Mapping[tuple, int], min_count: int = 5, min_pmi: float = 2.0
+) -> set[tuple[str, str]]:
     """Pairs with count ≥ min_count and PMI > min_pmi (p_ab over the pair total, as nlp-zero)."""
     n_w, n_p = sum(words.values()), sum(pairs.values())
     ln_w, ln_p = math.log(n_w), math.log(n_p)
@@ -75,8 +76,10 @@ def _strong_pairs(words: Mapping[str, int], pairs: Mapping[tuple, int], min_coun
 
 def _edges(piece: Sequence[str], strong: set, window: int) -> list[list[int]]:
     n = len(piece)
-    return [[j for j in range(i + 1, min(n, i + 1 + window)) if (piece[i], piece[j]) in strong]
-            for i in range(n)]  # fmt: skip
+    return [
+        [j for j in range(i + 1, min(n, i + 1 + window)) if (piece[i], piece[j]) in strong]
+        for i in range(n)
+    ]
 
 
 def count_paths(piece: Sequence[str], strong: set, window: int) -> int:
@@ -107,8 +110,9 @@ def _template(piece: Sequence[str], path: list[int]) -> tuple[Template, list[tup
     return tuple(out), gaps
 
 
-def piece_templates(piece: Sequence[str], strong: set, window: int, max_paths: int = 1000
-                    ) -> list[tuple[Template, list[tuple[int, int]]]] | None:  # fmt: skip
+def piece_templates(
+    piece: Sequence[str], strong: set, window: int, max_paths: int = 1000
+) -> list[tuple[Template, list[tuple[int, int]]]] | None:
     """(template, filler spans) for every maximal path; None if there are > max_paths paths."""
     if not piece:
         return []
@@ -144,8 +148,9 @@ class TemplateFinder(BaseEstimator):
         n_skipped_: pieces skipped for too many paths.
     """
 
-    def __init__(self, *, window: int = 3, min_count: int = 5, min_pmi: float = 2.0,
-                 max_paths: int = 1000) -> None:  # fmt: skip
+    def __init__(
+        self, *, window: int = 3, min_count: int = 5, min_pmi: float = 2.0, max_paths: int = 1000
+    ) -> None:
         self.window = window
         self.min_count = min_count
         self.min_pmi = min_pmi
@@ -268,8 +273,10 @@ class TemplateParser(BaseEstimator):
         check_is_fitted(self, "templates_")
         words = tuple(words)
         total = self.log_total_
-        table = [(t, math.log(c) - total, {w for w in t if w is not None})
-                 for t, c in self.templates_.items()]  # fmt: skip
+        table = [
+            (t, math.log(c) - total, {w for w in t if w is not None})
+            for t, c in self.templates_.items()
+        ]
 
         @cache
         def best(s: int, e: int):

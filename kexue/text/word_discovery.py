@@ -129,8 +129,9 @@ def merge_gain_k(p_w: float, p_parts: Sequence[float]) -> float:
 
 
 # ----------------------------------------------------------------------------- cohesion
-def cohesive_grams(table: NgramTable, thresholds: Sequence[float], total: float | None = None
-                   ) -> dict[int, np.ndarray]:  # fmt: skip
+def cohesive_grams(
+    table: NgramTable, thresholds: Sequence[float], total: float | None = None
+) -> dict[int, np.ndarray]:
     """G per order k ≥ 2: sorted packed keys with ln coh(s) ≥ thresholds[k] (index 0, 1 unused)."""
     total = float(table.total(1) if total is None else total)
     out = {}

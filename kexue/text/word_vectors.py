@@ -49,8 +49,9 @@ __all__ = [
 ]
 
 
-def cooccurrence(sentences: Sequence[Sequence[str]], vocab: Sequence[str], window: int = 5
-                 ) -> sp.csr_matrix:  # fmt: skip
+def cooccurrence(
+    sentences: Sequence[Sequence[str]], vocab: Sequence[str], window: int = 5
+) -> sp.csr_matrix:
     """Symmetric counts of in-vocabulary word pairs at distance 1..window within a sentence."""
     index = {w: i for i, w in enumerate(vocab)}
     rows, cols = [], []
@@ -90,8 +91,9 @@ def ppmi_matrix(counts: sp.spmatrix, alpha: float = 0.75) -> sp.csr_matrix:
     return sp.csr_matrix((val[keep], (c.row[keep], c.col[keep])), shape=counts.shape)
 
 
-def ppmi_svd(counts: sp.spmatrix, dim: int = 100, alpha: float = 0.75, seed: int = 0
-             ) -> np.ndarray:  # fmt: skip
+def ppmi_svd(
+    counts: sp.spmatrix, dim: int = 100, alpha: float = 0.75, seed: int = 0
+) -> np.ndarray:
     """Truncated SVD of positive PMI with context smoothing α (Levy & Goldberg's closed-form
     peer): V = U_d √S_d, by randomized SVD (Halko et al.; 7 power iterations)."""
     from sklearn.utils.extmath import randomized_svd
@@ -123,8 +125,9 @@ class LibraryEmbedding(nn.Module):
         self.centre = nn.Parameter(torch.randn(n_items, dim, generator=generator) / math.sqrt(dim))
         self.context = (
             nn.Parameter(torch.randn(n_items, dim, generator=generator) / math.sqrt(dim))
-            if two_sets else None
-        )  # fmt: skip
+            if two_sets
+            else None
+        )
 
     def logits(self, i: torch.Tensor) -> torch.Tensor:
         """(B, N) scores of every item j for the centres i."""
@@ -173,8 +176,9 @@ def dimension_rule(n_words: int) -> float:
     return 8.33 * math.log(n_words)
 
 
-def top_words(sentences: Sequence[Sequence[str]], size: int, exclude: set[str] | None = None
-              ) -> list[str]:  # fmt: skip
+def top_words(
+    sentences: Sequence[Sequence[str]], size: int, exclude: set[str] | None = None
+) -> list[str]:
     """The `size` most frequent words (ties by string), skipping `exclude`."""
     counts = Counter(w for s in sentences for w in s if not exclude or w not in exclude)
     return [w for w, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:size]]

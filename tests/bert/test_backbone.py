@@ -90,8 +90,10 @@ def _tf_names(model, n_layers):
             tf[p + tf_sub + "/kernel"] = sd[q + hf_sub + ".weight"].T
             tf[p + tf_sub + "/bias"] = sd[q + hf_sub + ".bias"]
             tf[p + tf_sub + "/kernel/adam_m"] = sd[q + hf_sub + ".weight"].T * 0
-        for tf_sub, hf_sub in [("attention/output/LayerNorm", "attention.output.LayerNorm"),
-                               ("output/LayerNorm", "output.LayerNorm")]:  # fmt: skip
+        for tf_sub, hf_sub in [
+            ("attention/output/LayerNorm", "attention.output.LayerNorm"),
+            ("output/LayerNorm", "output.LayerNorm"),
+        ]:
             tf[p + tf_sub + "/gamma"] = sd[q + hf_sub + ".weight"]
             tf[p + tf_sub + "/beta"] = sd[q + hf_sub + ".bias"]
     return tf

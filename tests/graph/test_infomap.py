@@ -112,8 +112,9 @@ def test_equals_infomap_package_undirected(graph):
 @pytest.mark.parametrize("to_nodes", [False, True])
 def test_equals_infomap_package_directed(recorded, to_nodes):
     g = digraph()
-    length, parts = run_peer(g, two_level=True, directed=True, recorded_teleportation=recorded,
-                             to_nodes=to_nodes)  # fmt: skip
+    length, parts = run_peer(
+        g, two_level=True, directed=True, recorded_teleportation=recorded, to_nodes=to_nodes
+    )
     top = {v: p[0] for v, p in parts.items()}
     assert map_equation(g, top, recorded=recorded, to_nodes=to_nodes) == pytest.approx(
         length, abs=1e-6

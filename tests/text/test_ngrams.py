@@ -76,8 +76,9 @@ def test_dask_two_workers_equals_local(peoples_small):
     db = importlib.import_module("dask.bag")
     distributed = importlib.import_module("distributed")
     texts = peoples_small
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster):
             bag = db.from_sequence(texts, npartitions=6)
             table = count_ngrams_dask(bag, 4, [2, 2, 2, 2])

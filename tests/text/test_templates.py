@@ -57,8 +57,10 @@ def test_dp_path_count_equals_enumeration(seed):
     rnd = random.Random(seed)
     words = [f"w{i}" for i in range(14)]
     strong = {(a, b) for a, b in itertools.permutations(words, 2) if rnd.random() < 0.35}
-    edges = [[j for j in range(i + 1, min(14, i + 4)) if (words[i], words[j]) in strong]
-             for i in range(14)]  # fmt: skip
+    edges = [
+        [j for j in range(i + 1, min(14, i + 4)) if (words[i], words[j]) in strong]
+        for i in range(14)
+    ]
     n_paths = count_paths(words, strong, 3)
     assert n_paths == brute_paths(14, edges)
     assert len(piece_templates(words, strong, 3, max_paths=10**6)) == n_paths
