@@ -262,7 +262,10 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _folder_state(out: Path, config: dict[str, Any]) -> tuple[str, list[str]]:
-    """Read-only look at `out`: ("new" | "resume" | "complete" | "other", differences).
+    """Read-only look at `out`: ("new" | "resume" | "complete" | "other" | "foreign", reasons).
+
+    "other" is another kexue run (--overwrite may replace it); "foreign" is a folder that holds
+    no kexue run, which kexue never deletes.
 
     Raises:
         UsageError: `out` is a file, or cannot be read.
@@ -276,11 +279,13 @@ def _folder_state(out: Path, config: dict[str, Any]) -> tuple[str, list[str]]:
         return "new", []
     saved = out / "config.json"
     if not saved.exists():
-        return "other", [f"{out} is not empty and holds no kexue run (no config.json)"]
+        return "foreign", [f"{out} is not empty and holds no kexue run (no config.json)"]
     try:
         old = json.loads(saved.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        return "other", [f"{saved} cannot be read ({err})"]
+        return "foreign", [f"{saved} cannot be read ({err})"]
+    if not isinstance(old, dict) or "slug" not in old:
+        return "foreign", [f"{saved} is not a kexue run's config (no slug)"]
     diffs = _differences(_identity(old), _identity(config))
     if diffs:
         return "other", diffs
@@ -364,6 +369,11 @@ def execute(
         "versions": _versions(),
     }
     status, diffs = _folder_state(out, config)
+    if status == "foreign":
+        raise UsageError(
+            f"--out {out}: {diffs[0]}; kexue writes runs only into new, empty or run folders "
+            f"and never deletes other files (--overwrite included)"
+        )
     if status == "other" and not overwrite:
         raise UsageError(
             f"--out {out} holds another run ({'; '.join(diffs)}); choose another --out, or "

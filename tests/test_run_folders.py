@@ -60,9 +60,10 @@ def test_another_recipe_into_a_finished_folder_is_refused_untouched(finished, ca
     assert _snapshot(finished) == before
 
 
-def test_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+def test_a_folder_that_is_no_run_is_refused_even_with_overwrite(tmp_path, overwrite, capsys):
     (tmp_path / "notes.txt").write_text("mine")
-    assert main(["run", "wgan", *SMOKE, "--out", str(tmp_path)]) == 2
+    assert main(["run", "wgan", *SMOKE, "--out", str(tmp_path), *overwrite]) == 2
     assert "holds no kexue run" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
