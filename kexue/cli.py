@@ -233,13 +233,14 @@ _TIMING = re.compile(
 
 
 def _identity(config: dict[str, Any]) -> dict[str, Any]:
-    """What makes two runs the same run: slug, budget, every Config value, data, kexue."""
+    """What makes two runs the same run: slug, budget, Config, data, kexue version, processes."""
     return {
         "slug": config.get("slug"),
         "budget": config.get("budget"),
         "config": json.loads(json.dumps(config.get("config"))),
         "data": (config.get("data_fingerprint") or {}).get("listing_sha256"),
         "kexue": (config.get("versions") or {}).get("kexue"),
+        "world_size": config.get("world_size", 1),
     }
 
 
@@ -247,7 +248,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if old["slug"] != new["slug"]:
         return [f"slug {old['slug']} → {new['slug']}"]  # the Config fields differ wholesale
     diffs = []
-    for key in ("budget", "kexue"):
+    for key in ("budget", "kexue", "world_size"):
         if old[key] != new[key]:
             diffs.append(f"{key} {old[key]} → {new[key]}")
     old_cfg, new_cfg = old["config"] or {}, new["config"] or {}
@@ -368,6 +369,8 @@ def execute(
         "data_fingerprint": data_fingerprint(data_path) if data_path else None,
         "versions": _versions(),
     }
+    state = PartialState(cpu=not torch.cuda.is_available())
+    config["world_size"] = state.num_processes  # each process draws its own batches
     status, diffs = _folder_state(out, config)
     if status == "foreign":
         raise UsageError(
@@ -379,7 +382,6 @@ def execute(
             f"--out {out} holds another run ({'; '.join(diffs)}); choose another --out, or "
             f"pass --overwrite to remove it and start afresh"
         )
-    state = PartialState(cpu=not torch.cuda.is_available())
     if threads is not None:
         torch.set_num_threads(threads)
     if overwrite and status != "new":
@@ -410,7 +412,6 @@ def execute(
     previous = None
     if status == "new":
         config.update(
-            world_size=state.num_processes,
             distributed_type=getattr(state.distributed_type, "value", str(state.distributed_type)),
             backend=state.backend,
             started=datetime.now(UTC).isoformat(timespec="seconds"),
