@@ -1,6 +1,5 @@
-"""The gan-qp recipe trains its toy seeds as one vmapped ensemble: each member must train exactly
-as if alone (same outputs, same GAN-QP gradients, same Adam step as a separate network)."""
-
+"""kexue.nn.Ensemble: K networks under one vmap train exactly as if alone (same outputs, same
+gradients, same Adam step as separate networks); the gan-qp recipe trains its toy seeds so."""
 from __future__ import annotations
 
 import copy
