@@ -1,5 +1,6 @@
 """kexue.nn.Ensemble: K networks under one vmap train exactly as if alone (same outputs, same
 gradients, same Adam step as separate networks); the gan-qp recipe trains its toy seeds so."""
+
 from __future__ import annotations
 
 import copy
