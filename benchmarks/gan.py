@@ -156,7 +156,7 @@ ARMS = ("sgan_ns", "sgan_sn", "hinge_sn", "wgan_gp", "wgan_sn", "wgan_div", "r1"
 SETS = ("eight_gaussians", "twentyfive_gaussians", "swiss_roll")
 
 
-def _import_torchgan():
+def _import_torchgan() -> types.ModuleType | None:
     for name in ("torchvision", "torchvision.utils", "wget"):
         try:
             __import__(name)
@@ -181,7 +181,12 @@ def loss_equivalence() -> list[str]:
     vr = torch.randn(64, generator=g, dtype=torch.float64, requires_grad=True)
     vf = torch.randn(64, generator=g, dtype=torch.float64, requires_grad=True)
 
-    def compare(name: str, peer: str, ours, theirs) -> None:
+    def compare(
+        name: str,
+        peer: str,
+        ours: Callable[[Tensor, Tensor], Tensor],
+        theirs: Callable[[Tensor, Tensor], Tensor],
+    ) -> None:
         a, b = ours(vr, vf), theirs(vr, vf)
         ga = torch.autograd.grad(a, (vr, vf), allow_unused=True, materialize_grads=True)
         gb = torch.autograd.grad(b, (vr, vf), allow_unused=True, materialize_grads=True)

@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from kexue.latent import gumbel_noise, gumbel_softmax
 from kexue.runs import atomic_write_text
 
 
-def _best_time(fn, repeats: int = 5) -> float:
+def _best_time(fn: Callable[[], object], repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -17,6 +17,7 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from scipy.spatial.distance import pdist
@@ -33,7 +34,9 @@ def _command() -> str:
     return f"{python} {shlex.join(sys.argv)}"
 
 
-def _power(fn, name: str, n: int, reps: int) -> float:
+def _power(
+    fn: Callable[[np.ndarray, np.ndarray, int], float], name: str, n: int, reps: int
+) -> float:
     rejected = 0
     for r in range(reps):
         x, y = dependence_sim(name, n, seed=r)

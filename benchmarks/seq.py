@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from typing import TYPE_CHECKING, Any
 
 import torch
 from _timing import median_seconds
+from torch import Tensor
 
 from kexue.nn import ONLSTM, Capsule
-from kexue.seq import beam_search, greedy_search
+from kexue.seq import Hypothesis, beam_search, greedy_search
+
+if TYPE_CHECKING:
+    from transformers import GPT2LMHeadModel
 
 
-def _logp(model, ids: list[int], prefix: int) -> float:
+def _logp(model: GPT2LMHeadModel, ids: list[int], prefix: int) -> float:
     x = torch.tensor([ids])
     with torch.no_grad():
         lp = model(x).logits.log_softmax(-1)[0]
@@ -45,16 +50,16 @@ def bench_decoder(n_sources: int, repeats: int) -> None:
     g = torch.Generator().manual_seed(1)
     sources = [torch.randint(2, v, (4,), generator=g).tolist() for _ in range(n_sources)]
 
-    def step(tokens, state):
+    def step(tokens: Tensor, state: Any) -> tuple[Tensor, Any]:
         with torch.no_grad():
             return model(tokens).logits[:, -1].log_softmax(-1), state
 
-    def ours(src, k, min_len=0):
+    def ours(src: list[int], k: int, min_len: int = 0) -> Hypothesis:
         if k == 1:
             return greedy_search(step, src, new, end, min_len=min_len)
         return beam_search(step, src, k, new, end, min_len=min_len, stop="complete")
 
-    def hf(src, k, cache=True, min_len=0):
+    def hf(src: list[int], k: int, cache: bool = True, min_len: int = 0) -> list[int]:
         x = torch.tensor([src])
         return model.generate(
             x, attention_mask=torch.ones_like(x), num_beams=k, do_sample=False,
@@ -103,7 +108,7 @@ def bench_onlstm(repeats: int) -> None:
         ("torch nn.LSTM", torch.nn.LSTM(64, 128, 2, batch_first=True)),
     ):
 
-        def go(net=net):
+        def go(net: torch.nn.Module = net) -> None:
             out = net(x)[0]
             out.sum().backward()
 
@@ -122,10 +127,10 @@ def bench_capsule(repeats: int) -> None:
     caps = Capsule(32, 10, 16, routings=3)
     gap = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
 
-    def run_caps():
+    def run_caps() -> None:
         caps(trunk(x).flatten(2).transpose(1, 2)).norm(dim=-1).sum().backward()
 
-    def run_gap():
+    def run_gap() -> None:
         gap(trunk(x).mean((2, 3))).sum().backward()
 
     for name, fn in (("capsule (3 routings)", run_caps), ("CNN + GAP", run_gap)):

@@ -27,6 +27,7 @@ import time
 import unicodedata
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ def bench_segmentation(skip: set[str]) -> list[dict]:
     texts = ["".join(s) for s in gold]
     rows = []
 
-    def score(name, pred, dt, note=""):
+    def score(name: str, pred: Sequence[Sequence[str]], dt: float, note: str = "") -> None:
         s = cws_scores(pred, gold[: len(pred)])
         row = {"system": name, "P": s["precision"], "R": s["recall"], "F1": s["f1"],
                "time_s": dt, "note": note}  # fmt: skip

@@ -16,6 +16,7 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy
@@ -25,7 +26,7 @@ from kexue.runs import atomic_write_text
 from kexue.stats import w1_exact
 
 
-def _time(fn, repeats: int) -> tuple[float, float]:
+def _time(fn: Callable[[], float], repeats: int) -> tuple[float, float]:
     times, value = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -86,7 +87,7 @@ def main() -> None:
         y = toy2d("two_moons", n, seed=2).astype(np.float64)
         ours, t_ours = _time(lambda x=x, y=y: w1_exact(x, y), args.repeats)
 
-        def pot(x=x, y=y, n=n):
+        def pot(x: np.ndarray = x, y: np.ndarray = y, n: int = n) -> float:
             cost = ot.dist(x, y, metric="euclidean")
             w = np.full(n, 1.0 / n)
             return float(ot.emd2(w, w, cost, numItermax=10_000_000))

@@ -186,7 +186,9 @@ def set_prf(pred: Iterable[set], gold: Iterable[set]) -> dict[str, float]:
 class EventTagger(nn.Module):
     """Emissions Dense(K) over H, then a CRF (or plain per-token softmax when `crf=False`)."""
 
-    def __init__(self, d: int, n_labels: int, *, crf: bool = True, lr_multiplier: float = 100.0):
+    def __init__(
+        self, d: int, n_labels: int, *, crf: bool = True, lr_multiplier: float = 100.0
+    ) -> None:
         super().__init__()
         self.emit = nn.Linear(d, n_labels)
         self.crf = CRF(n_labels, lr_multiplier=lr_multiplier) if crf else None

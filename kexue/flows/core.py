@@ -30,8 +30,8 @@ Deviations from the article:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -206,7 +206,7 @@ class ActNorm(Bijector):
         # Python mirror of `initialized`, so the hot path does not read a tensor each call
         self._ready = not ddi
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self._ready = bool(self.initialized)
 
@@ -409,7 +409,7 @@ def bits_per_dim(log_prob_y: Tensor, dims: int, levels: int) -> Tensor:
     return nats_to_bpd(-log_prob_y, dims, levels)
 
 
-def brute_force_logabsdet(fn, x: Tensor) -> Tensor:
+def brute_force_logabsdet(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """log|det ∂fn(x_b)/∂x_b| per example from the full autograd Jacobian (slow; for tests)."""
     out = []
     for xb in x:
@@ -428,7 +428,7 @@ def dequantize_uniform(
 
 @torch.no_grad()
 def dequantized_bpd(
-    log_prob,
+    log_prob: Callable[[Tensor], Tensor],
     images: Tensor,
     levels: int,
     draws: int = 10,
@@ -451,7 +451,9 @@ def dequantized_bpd(
 
 
 @torch.no_grad()
-def density_on_grid(log_prob, lim: float, n: int, batch: int = 20000) -> tuple[Tensor, float]:
+def density_on_grid(
+    log_prob: Callable[[Tensor], Tensor], lim: float, n: int, batch: int = 20000
+) -> tuple[Tensor, float]:
     """exp(log p) on an n×n grid over [−lim, lim]² (rows = y) and its Riemann sum (≈ 1)."""
     g = torch.linspace(-lim, lim, n)
     yy, xx = torch.meshgrid(g, g, indexing="ij")

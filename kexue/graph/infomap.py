@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from typing import TypedDict, Unpack
 
 import networkx as nx
 import numpy as np
@@ -44,6 +45,19 @@ from sklearn.base import BaseEstimator
 from kexue.graph.mapequation import Flow, compute_flow, plogp, two_level_codelength
 
 __all__ = ["InfoMap", "infomap"]
+
+
+class _InfoMapOptions(TypedDict, total=False):
+    """The keyword options of `infomap`: `InfoMap`'s hyperparameters but `random_state`."""
+
+    num_trials: int
+    max_tune: int
+    tune_threshold: float
+    directed: bool | None
+    teleportation: float
+    to_nodes: bool
+    weight: str | None
+    markov_time: float
 
 
 def _plogp(x: float) -> float:
@@ -64,8 +78,9 @@ class _Net:
         src, dst = u // n, u % n
         self.p, self.src, self.dst, self.f = p, src, dst, f
         self.n = n
-        self.out = [[] for _ in range(n)]
-        self.inn = [[] for _ in range(n)]
+        # per node: (neighbour, link flow) of its out-links / in-links
+        self.out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        self.inn: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         for a, b, w in zip(src.tolist(), dst.tolist(), f.tolist(), strict=True):
             self.out[a].append((b, w))
             self.inn[b].append((a, w))
@@ -296,7 +311,9 @@ def _infomap_flow(flow: Flow, seed: int | None = None, num_trials: int = 1, max_
     return best_labels, two_level_codelength(flow, best_labels)[0]
 
 
-def infomap(graph, seed: int | None = None, **options) -> dict[Hashable, int]:
+def infomap(
+    graph: nx.Graph, seed: int | None = None, **options: Unpack[_InfoMapOptions]
+) -> dict[Hashable, int]:
     """Node → module id (0 = the module with the most flow) minimising the map equation.
 
     Options: num_trials (1), max_tune (10), tune_threshold (1e-5), and the flow options of

@@ -19,20 +19,36 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
+import networkx as nx
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["Flow", "compute_flow", "plogp", "two_level_codelength", "multilevel_codelength",
            "map_equation"]  # fmt: skip
 
 
-def plogp(x) -> np.ndarray:
+def plogp(x: npt.ArrayLike) -> np.ndarray:
     """x log2 x elementwise with 0 log 0 = 0."""
     x = np.asarray(x, dtype=np.float64)
     out = np.zeros_like(x)
     pos = x > 0
     out[pos] = x[pos] * np.log2(x[pos])
     return out
+
+
+class _FlowOptions(TypedDict, total=False):
+    """The keyword options of `compute_flow` (the `flow_options` of `map_equation`)."""
+
+    directed: bool | None
+    teleportation: float
+    recorded: bool
+    to_nodes: bool
+    weight: str | None
+    markov_time: float
+    tol: float
+    max_iter: int
 
 
 @dataclass
@@ -56,7 +72,9 @@ class Flow:
     target: np.ndarray | None = None
 
 
-def _edges(graph, weight: str):
+def _edges(
+    graph: nx.Graph, weight: str | None
+) -> tuple[list[Hashable], np.ndarray, np.ndarray, np.ndarray]:
     nodes = list(graph.nodes())
     index = {u: i for i, u in enumerate(nodes)}
     src, dst, w = [], [], []
@@ -67,7 +85,7 @@ def _edges(graph, weight: str):
     return nodes, np.array(src, np.int64), np.array(dst, np.int64), np.array(w, np.float64)
 
 
-def compute_flow(graph, directed: bool | None = None, teleportation: float = 0.15,
+def compute_flow(graph: nx.Graph, directed: bool | None = None, teleportation: float = 0.15,
                  recorded: bool = False, to_nodes: bool = False, weight: str | None = "weight",
                  markov_time: float = 1.0, tol: float = 1e-15, max_iter: int = 1000
                  ) -> Flow:  # fmt: skip
@@ -115,7 +133,7 @@ def compute_flow(graph, directed: bool | None = None, teleportation: float = 0.1
     return Flow(nodes, np.bincount(dst, f, minlength=n), src, dst, markov_time * f)
 
 
-def _boundary(flow: Flow, labels: np.ndarray, k: int):
+def _boundary(flow: Flow, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Enter rates, exit rates and total node flow of each of k modules."""
     cross = labels[flow.src] != labels[flow.dst]
     exit_ = np.bincount(labels[flow.src][cross], flow.f[cross], minlength=k)
@@ -175,7 +193,9 @@ def multilevel_codelength(flow: Flow, paths: Sequence[Sequence[int]]) -> float:
     return total
 
 
-def map_equation(graph, partition: Mapping[Hashable, object], **flow_options) -> float:
+def map_equation(
+    graph: nx.Graph, partition: Mapping[Hashable, object], **flow_options: Unpack[_FlowOptions]
+) -> float:
     """Two-level codelength in bits of `partition` (node → module) on a networkx graph.
 
     Undirected graphs use the undirected flow; directed graphs Infomap's default (unrecorded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,7 +29,9 @@ def batch(images: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
     return dequantize_uniform(images[idx], DIGIT_LEVELS, g)
 
 
-def bpd(log_prob, images: torch.Tensor, draws: int, seed: int) -> float:
+def bpd(
+    log_prob: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, draws: int, seed: int
+) -> float:
     """Bits/dim with fresh, seeded noise draws (evaluation never touches the training stream)."""
     return dequantized_bpd(
         log_prob, images, DIGIT_LEVELS, draws, torch.Generator().manual_seed(seed)

@@ -29,6 +29,7 @@ Recorded: `kexue show albert-electra` prints the recorded full run (claims and m
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,7 +117,7 @@ CLAIMS = (
 )
 
 
-def _median_times(fns: dict[str, callable], repeats: int) -> dict[str, float]:
+def _median_times(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():  # interleaved so that load changes hit both alike
@@ -153,8 +154,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     ids = torch.randint(5, V, (cfg.timing_batch, cfg.timing_len), generator=g)
     bert.eval(), albert.eval(), albert_small_e.eval()
 
-    def fwd(model):
-        def f():
+    def fwd(model: hf.PreTrainedModel) -> Callable[[], None]:
+        def f() -> None:
             with torch.no_grad():
                 model(ids)
 
@@ -173,8 +174,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opt_b = torch.optim.Adam(bert.parameters(), lr=1e-4)
     opt_a = torch.optim.Adam(albert.parameters(), lr=1e-4)
 
-    def train_step(model, opt):
-        def f():
+    def train_step(model: hf.PreTrainedModel, opt: torch.optim.Optimizer) -> Callable[[], None]:
+        def f() -> None:
             model.train()
             loss = model(ids).last_hidden_state.pow(2).mean()
             opt.zero_grad()
@@ -224,7 +225,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     state = {"disc": disc, "gen": gen, "opt": opt, "rng": g}
     start = out.restore(state)
 
-    def corrupt(batch_texts, gen_model, generator):
+    def corrupt(
+        batch_texts: list[str], gen_model: torch.nn.Module, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         ids = pad_batch([tok.encode(t)[0] for t in batch_texts])
         mask = (ids != PAD).long()
         special = (ids == PAD) | (ids == CLS) | (ids == SEP)

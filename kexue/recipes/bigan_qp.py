@@ -76,7 +76,9 @@ CLAIMS = (
 )  # fmt: skip
 
 
-def _probe(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray):
+def _probe(
+    f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray
+) -> float:
     scaler = StandardScaler().fit(f_train)
     clf = LogisticRegression(max_iter=2000).fit(scaler.transform(f_train), y_train)
     return float(clf.score(scaler.transform(f_test), y_test))

@@ -113,7 +113,9 @@ class GapNet(nn.Module):
         return self.head(self.trunk(x).mean((2, 3)))
 
 
-def _composites(images: np.ndarray, labels: np.ndarray, n: int, seed: int):
+def _composites(
+    images: np.ndarray, labels: np.ndarray, n: int, seed: int
+) -> tuple[Tensor, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     i = rng.integers(len(labels), size=4 * n)
     j = rng.integers(len(labels), size=4 * n)

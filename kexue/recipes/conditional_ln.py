@@ -114,7 +114,11 @@ def _batch_loss(model: torch.nn.Module, ids: torch.Tensor, prefix: bool) -> torc
 
 @torch.no_grad()
 def _per_review_nll(
-    model, ids: torch.Tensor, prefix: bool, cond: torch.Tensor | None = None, chunk: int = 200
+    model: torch.nn.Module,
+    ids: torch.Tensor,
+    prefix: bool,
+    cond: torch.Tensor | None = None,
+    chunk: int = 200,
 ) -> np.ndarray:
     out = []
     for i in range(0, len(ids), chunk):

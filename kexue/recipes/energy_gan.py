@@ -27,6 +27,7 @@ Recorded: `kexue show energy-gan` prints the recorded full run (claims and metri
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -121,7 +122,13 @@ def _energy(hidden: tuple[int, ...]) -> nn.Module:
 
 
 def _fit_energy(
-    cfg: Config, real: torch.Tensor, fake_fn, lam: float, seed: int, log, progress
+    cfg: Config,
+    real: torch.Tensor,
+    fake_fn: Callable[[int, torch.Generator], torch.Tensor],
+    lam: float,
+    seed: int,
+    log: Callable[..., None],
+    progress: Callable[[Iterable[int]], Iterable[int]],
 ) -> nn.Module:
     """U minimising E_p U − E_q U + λ E_p‖∇U‖² against fixed fakes (the loop, visible).
 
@@ -282,7 +289,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     if out.is_main:
 
-        def field_of(u: nn.Module):
+        def field_of(u: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
             def field(points: np.ndarray) -> np.ndarray:
                 with torch.no_grad():
                     return u(torch.from_numpy(points)).squeeze(1).numpy()

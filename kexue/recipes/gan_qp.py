@@ -182,7 +182,9 @@ def _digit_critic(hidden: tuple[int, ...], batch_norm: bool) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(hidden[-1], 1))
 
 
-def _delta_objective(arm: str, t_a: torch.Tensor, t_b: torch.Tensor, d: torch.Tensor, lam: float):
+def _delta_objective(
+    arm: str, t_a: torch.Tensor, t_b: torch.Tensor, d: torch.Tensor, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The dual objective (to maximise) of each arm at point masses, and the critic's loss."""
     if arm == "sgan":  # ½E_p log σ(T) + ½E_q log(1 − σ(T)) + log 2
         loss = sgan_d_loss(t_a, t_b)

@@ -114,7 +114,7 @@ CLAIMS = (
 )
 
 
-def _rejection_rate(name: str, cfg: Config, reps: int, seed0: int, bandwidth: Bandwidth):
+def _rejection_rate(name: str, cfg: Config, reps: int, seed0: int, bandwidth: Bandwidth) -> float:
     rejected = 0
     for r in range(reps):
         x, y = dependence_sim(name, cfg.n, seed=seed0 + r)

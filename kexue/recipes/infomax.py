@@ -89,7 +89,9 @@ def _images(split: str) -> tuple[torch.Tensor, np.ndarray]:
     return x, data.labels
 
 
-def _probe(f_tr: np.ndarray, y_tr: np.ndarray, f_te: np.ndarray, y_te: np.ndarray, k: int):
+def _probe(
+    f_tr: np.ndarray, y_tr: np.ndarray, f_te: np.ndarray, y_te: np.ndarray, k: int
+) -> dict[str, float]:
     return {
         "knn": knn_accuracy(f_tr, y_tr, f_te, y_te, k=k),
         "knn_cos": knn_accuracy(f_tr, y_tr, f_te, y_te, k=k, metric="cosine"),

@@ -108,7 +108,14 @@ def _constrained(arm: str, hidden: tuple[int, ...]) -> nn.Module:
     return net
 
 
-def _critic_step(arm: str, cfg: Config, critic: nn.Module, x_real, x_fake, g) -> torch.Tensor:
+def _critic_step(
+    arm: str,
+    cfg: Config,
+    critic: nn.Module,
+    x_real: torch.Tensor,
+    x_fake: torch.Tensor,
+    g: torch.Generator,
+) -> torch.Tensor:
     loss = wgan_d_loss(critic(x_real), critic(x_fake))
     if arm == "gp":
         loss = loss + cfg.lam * gradient_norm_penalty(critic, x_real, x_fake, generator=g)

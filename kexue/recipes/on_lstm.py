@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kexue.data import peoples_daily
+from kexue.data import TaggedSentence, peoples_daily
 from kexue.nn import ONLSTM, build_tree, right_branching, tree_brackets, unlabeled_f1
 from kexue.recipes import _plot
 from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
@@ -93,7 +94,7 @@ CLAIMS = (
 )
 
 
-def _sentences(sents, max_chars: int) -> list[list[str]]:
+def _sentences(sents: Iterable[TaggedSentence], max_chars: int) -> list[list[str]]:
     out = []
     for s in sents:
         cur: list[str] = []

@@ -28,6 +28,7 @@ Recorded: `kexue show word-discovery` prints the recorded full run (claims and m
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from kexue.data import peoples_daily
@@ -82,7 +83,14 @@ CLAIMS = (
 )  # fmt: skip
 
 
-def _evaluate(name, lexicon, masked, gold, is_test, metrics):
+def _evaluate(
+    name: str,
+    lexicon: Mapping[str, float],
+    masked: Sequence[tuple[str, list[str]]],
+    gold: Sequence[Sequence[str]],
+    is_test: Sequence[bool],
+    metrics: MutableMapping[str, float],
+) -> list[list[str]]:
     seg = UnigramSegmenter().fit(lexicon)
     pred = [unmask_numbers(seg.segment(text), numbers) for text, numbers in masked]
     scores = cws_scores(pred, gold)

@@ -23,10 +23,14 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    from dask.bag import Bag
 
 __all__ = [
     "KEEP",
@@ -67,7 +71,9 @@ def join_chunks(texts: Iterable[str], keep: str = KEEP, nfkc: bool = True) -> st
     return "\0".join(c for t in texts for c in split_chunks(t, keep, nfkc))
 
 
-def _merge_sorted(keys: Sequence[np.ndarray], counts: Sequence[np.ndarray]):
+def _merge_sorted(
+    keys: Sequence[np.ndarray], counts: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum counts of equal keys over several (keys, counts) tables (the reduce step)."""
     k = np.concatenate(keys)
     c = np.concatenate(counts)
@@ -314,7 +320,13 @@ def count_ngrams_table(
     return _finish(vocab, bits, n, mins, parts)
 
 
-def _finish(vocab, bits, n, mins, parts) -> NgramTable:
+def _finish(
+    vocab: np.ndarray,
+    bits: int,
+    n: int,
+    mins: Sequence[int],
+    parts: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+) -> NgramTable:
     keys, counts = [], []
     for k in range(n):
         u, c = _merge_sorted([p[0][k] for p in parts], [p[1][k] for p in parts])
@@ -324,8 +336,19 @@ def _finish(vocab, bits, n, mins, parts) -> NgramTable:
     return NgramTable(vocab, bits, keys, counts)
 
 
+class _TableOptions(TypedDict, total=False):
+    """The keyword options of `count_ngrams_table` (the `options` of `count_ngrams`)."""
+
+    keep: str
+    nfkc: bool
+    shard_chars: int
+
+
 def count_ngrams(
-    texts: Iterable[str], n: int, min_count: int | Sequence[int] = 1, **options
+    texts: Iterable[str],
+    n: int,
+    min_count: int | Sequence[int] = 1,
+    **options: Unpack[_TableOptions],
 ) -> dict[str, int]:
     """Exact counts of all character k-grams, k = 1..n, with count ≥ min_count (per order).
 
@@ -365,16 +388,20 @@ class NgramCounter(BaseEstimator):
 
 
 # ----------------------------------------------------------------------------- Dask
-def _partition_vocab(texts, keep, nfkc):
+def _partition_vocab(texts: Iterable[str], keep: str, nfkc: bool) -> list[np.ndarray]:
     return [_vocab_of(join_chunks(texts, keep, nfkc))]
 
 
-def _partition_counts(texts, vocab, bits, n, keep, nfkc):
+def _partition_counts(
+    texts: Iterable[str], vocab: np.ndarray, bits: int, n: int, keep: str, nfkc: bool
+) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
     keys, counts = _count_joined(join_chunks(texts, keep, nfkc), vocab, bits, n, None)
     return [(keys, counts)]
 
 
-def _reduce_counts(parts):
+def _reduce_counts(
+    parts: Iterable[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     parts = list(parts)
     n = len(parts[0][0])
     merged = [_merge_sorted([p[0][k] for p in parts], [p[1][k] for p in parts]) for k in range(n)]
@@ -382,7 +409,7 @@ def _reduce_counts(parts):
 
 
 def count_ngrams_dask(
-    bag, n: int, min_count: int | Sequence[int] = 1, *, keep: str = KEEP, nfkc: bool = True,
+    bag: Bag, n: int, min_count: int | Sequence[int] = 1, *, keep: str = KEEP, nfkc: bool = True,
     split_every: int = 8,
 ) -> NgramTable:  # fmt: skip
     """The same exact counts from a `dask.bag.Bag` of texts (any scheduler or cluster).

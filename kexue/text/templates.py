@@ -31,6 +31,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
+from typing import TypeAlias
 
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 Template = tuple  # tuple[str | None, ...]
+#: a parse: a single word, or (template or None, parts), each part a literal word or
+#: ("slot", sub-parse); an unparsed span is (None, [words])
+_Parse: TypeAlias = "str | tuple[Template | None, list[str | tuple[str, _Parse]]]"
 
 
 def _skipgram_counts(pieces: Iterable[Sequence[str]], window: int) -> tuple[Counter, Counter]:
@@ -219,13 +223,13 @@ def match(template: Template, words: Sequence[str]) -> list[tuple[int, ...]]:
     return list(go(0, 0))
 
 
-def _flat(tree) -> str:
+def _flat(tree: _Parse) -> str:
     if isinstance(tree, str):
         return tree
     return "".join(p if isinstance(p, str) else _flat(p[1]) for p in tree[1])
 
 
-def render(tree, depth: int | None = None) -> str:
+def render(tree: _Parse, depth: int | None = None) -> str:
     """Bracketed string of a parse: slots in parentheses, literals bare; below `depth` levels of
     slots the text is printed flat (depth=1 is the article's top line)."""
     if isinstance(tree, str):
@@ -269,7 +273,7 @@ class TemplateParser(BaseEstimator):
         self.log_total_ = math.log(sum(self.templates_.values()))
         return self
 
-    def parse(self, words: Sequence[str]):
+    def parse(self, words: Sequence[str]) -> _Parse:
         check_is_fitted(self, "templates_")
         words = tuple(words)
         total = self.log_total_
@@ -279,7 +283,7 @@ class TemplateParser(BaseEstimator):
         ]
 
         @cache
-        def best(s: int, e: int):
+        def best(s: int, e: int) -> tuple[float, _Parse]:
             span = words[s:e]
             if len(span) == 1:
                 return 0.0, span[0]
@@ -289,6 +293,7 @@ class TemplateParser(BaseEstimator):
                 if not lits or not lits <= present or len(t) > len(span):
                     continue
                 for pos in match(t, span):
+                    parts: list[str | tuple[str, _Parse]]
                     score, parts, i = lp, [], 0
                     for k, tok in enumerate(t):
                         if tok is None:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -303,7 +303,9 @@ def refine_lexicon(texts: Sequence[str], lexicon: Mapping[str, int], n_iter: int
 
 
 # ----------------------------------------------------------------------------- front door
-def discover_words(texts: Iterable[str], method: str = "cohesion", **options) -> dict[str, int]:
+def discover_words(
+    texts: Iterable[str], method: str = "cohesion", **options: Any
+) -> dict[str, int]:
     """Induced lexicon (word → count) from raw texts.
 
     Args:
