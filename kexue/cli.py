@@ -465,7 +465,8 @@ def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> li
     for c in result["claims"]:
         mark = "PASS" if c["pass"] else "FAIL"
         bar = f"{c['op']} {_sig(c['threshold'])}"
-        lines.append(f"  {mark}  {c['metric']} = {_sig(c['measured'])} ({bar}): {c['text']}")
+        kind = "goal: " if c.get("kind") == "goal" else ""
+        lines.append(f"  {mark}  {c['metric']} = {_sig(c['measured'])} ({bar}): {kind}{c['text']}")
     for c in getattr(recipe, "CLAIMS", ()):
         if budget not in c.budgets:
             judged = "/".join(c.budgets)

@@ -45,6 +45,7 @@ from kexue.articles import did_you_mean
 
 __all__ = [
     "BUDGETS",
+    "CLAIM_KINDS",
     "Claim",
     "DataSpec",
     "NonFiniteLossError",
@@ -53,6 +54,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "claims_summary",
     "best_state",
     "config_dict",
     "data_fingerprint",
@@ -346,6 +348,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+CLAIM_KINDS = ("article", "goal")
+
+
 @dataclass(frozen=True)
 class Claim:
     """A statement of the article checked against a metric of the run.
@@ -356,6 +361,9 @@ class Claim:
         op: comparison, one of >=, <=, >, <, ==.
         threshold: the bar (from the issue or the article; never lowered to pass).
         budgets: the budgets at which the claim is judged (smoke is never judged).
+        kind: "article" for a statement the article makes (or a number it reports), "goal" for
+            an aim beyond the article or parity with a peer library. Identities and bookkeeping
+            are not claims at all: they are unit tests.
     """
 
     text: str
@@ -363,10 +371,13 @@ class Claim:
     op: str
     threshold: float
     budgets: tuple[str, ...] = ("full",)
+    kind: str = "article"
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ValueError(f"claim op {self.op!r} not in {sorted(_OPS)}")
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"claim kind {self.kind!r} not in {CLAIM_KINDS}")
 
 
 def judge_claims(
@@ -386,6 +397,7 @@ def judge_claims(
         out.append(
             {
                 "text": c.text,
+                "kind": c.kind,
                 "metric": c.metric,
                 "op": c.op,
                 "threshold": c.threshold,
@@ -394,6 +406,19 @@ def judge_claims(
             }
         )
     return out
+
+
+def claims_summary(claims: Iterable[Mapping[str, Any]]) -> str:
+    """'article 3/4 · goal 1/1': passed over judged, per kind (records without a kind are
+    article claims; a claim whose `pass` is None was not judged and is not counted)."""
+    counts: dict[str, list[int]] = {}
+    for c in claims:
+        if c.get("pass") is None:
+            continue
+        tally = counts.setdefault(c.get("kind", "article"), [0, 0])
+        tally[0] += bool(c["pass"])
+        tally[1] += 1
+    return " · ".join(f"{k} {p}/{n}" for k in CLAIM_KINDS if k in counts for p, n in [counts[k]])
 
 
 # ----------------------------------------------------------------------------- checkpoints

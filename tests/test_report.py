@@ -126,7 +126,7 @@ def test_markdown_escapes_pipes_and_newlines_so_every_row_has_its_cells(report):
         widths = {len(_cells(row)) for row in table}
         assert len(widths) == 1, table
     row = next(line for line in md.splitlines() if "shrinks" in line)
-    assert len(_cells(row)) == 5
+    assert len(_cells(row)) == 6  # claim, kind, metric, measured, bar, pass
     assert r"\|gap\| shrinks: train \| test accuracy<br>stays close" in row
 
 
@@ -134,7 +134,7 @@ def test_statuses_and_colours(report):
     html, md = report
     classes = _parse(html).classes
     assert classes["no claims at this budget"] == "none"  # grey, not a pass
-    assert classes["1/2"] == "fail"
+    assert classes["article 1/2"] == "fail"
     assert classes["crashed"] == "crashed"
     assert classes["not run"] == "notrun"
     css = html[html.index("<style>") : html.index("</style>")]
@@ -234,3 +234,16 @@ def test_arm_curves_start_each_arm_at_zero():
     xs = [list(line.get_xdata()) for line in lines]
     assert xs == [[5, 15, 25], [5, 15], [5, 15, 25, 35]]
     assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
+
+
+def test_recorded_runs_are_judged_on_the_recipes_current_claims():
+    from kexue.recipes import wgan
+    from kexue.report import rejudged
+
+    record = {"budget": "full", "claims": [{"text": "an old claim", "metric": "gone"}],
+              "metrics": {"critic_gp_rel_error": 0.05}}  # fmt: skip
+    judged = rejudged("wgan", record)
+    assert [c["text"] for c in judged] == [c.text for c in wgan.CLAIMS]  # the old one left
+    by_metric = {c["metric"]: c for c in judged}
+    assert by_metric["critic_gp_rel_error"]["pass"] is True
+    assert by_metric["gan_modes_covered"]["pass"] is None  # not measured: not a failure

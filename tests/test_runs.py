@@ -262,3 +262,16 @@ def test_parts_finished_before_a_stop_are_skipped_and_keep_their_results(tmp_pat
     assert _run_parts(tmp_path / "stopped", finished) == want and finished == []
     with pytest.raises(ValueError, match="state"):
         Parts(RunDir(tmp_path / "x"), {}, {"rng": torch.Generator()})
+
+
+def test_claim_kinds_are_judged_and_counted_apart():
+    with pytest.raises(ValueError, match="claim kind 'check'"):
+        Claim("t", "m", ">=", 1.0, kind="check")
+    from kexue.runs import claims_summary
+
+    claims = [Claim("a", "x", ">=", 1.0, ("quick",)), Claim("b", "y", "<", 0.0, ("quick",)),
+              Claim("g", "z", "==", 2, ("quick",), kind="goal")]  # fmt: skip
+    judged = judge_claims(claims, {"x": 2.0, "y": 1.0, "z": 2.0}, "quick")
+    assert [c["kind"] for c in judged] == ["article", "article", "goal"]
+    assert claims_summary(judged) == "article 1/2 · goal 1/1"
+    assert claims_summary([{**judged[0], "pass": None}]) == ""  # not judged, not counted
