@@ -562,7 +562,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     crashed: list[str] = []
     failed: list[str] = []
     finished: list[str] = []
-    bar = tqdm(articles, desc=f"reproduce ({args.budget})", unit="recipe", disable=args.quiet)
+    bar = tqdm(
+        articles,
+        desc=f"reproduce ({args.budget})",
+        unit="recipe",
+        disable=True if args.quiet else None,
+    )
     try:
         for a in bar:
             bar.set_postfix_str(a.slug)
@@ -600,6 +605,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 crashed.append(a.slug)
             elif not all(c["pass"] for c in json.loads(claims_file.read_text(encoding="utf-8"))):
                 failed.append(a.slug)
+            if bar.disable and not args.quiet:  # no terminal (a log): one line per recipe
+                outcome = "ok"
+                if a.slug in failed:
+                    outcome = "a claim failed"
+                if a.slug in crashed:
+                    outcome = "crashed"
+                print(f"[{len(finished)}/{len(articles)}] {a.slug}: {outcome}", file=sys.stderr)
     except KeyboardInterrupt:
         bar.close()
         html, md = write_report(
