@@ -14,8 +14,9 @@ Key equation (Roth et al. 2017, the one list item small enough to add here), for
 Symbols: φ the discriminator's logit, γ the weight.
 
 Deviations from the article: the article is a reading list; nothing to deviate from. The
-entries kexue does not offer (PGGAN, StyleGAN, BigGAN training, IntroVAE, VDB, CT-GAN) are out
-of CPU/toy scope and are marked as such.
+entries kexue does not offer (PGGAN, IntroVAE, VDB, StyleGAN, CT-GAN) are out of CPU/toy scope:
+their `offers` is empty and their note says "not offered" (IntroVAE and CT-GAN name kexue's
+nearest alternative under `related`); of BigGAN kexue offers the hinge loss and SN only.
 """
 
 from __future__ import annotations
@@ -28,12 +29,17 @@ from torch import Tensor
 
 from kexue.gan.losses import _flat
 
-__all__ = ["Paper", "PAPERS", "roth_regularizer"]
+__all__ = ["Paper", "PAPERS", "papers_table", "roth_regularizer"]
 
 
 @dataclass(frozen=True)
 class Paper:
-    """One entry of the list: what it is and what kexue offers for it (importable names)."""
+    """One entry of the list: what it is and what kexue offers for it (importable names).
+
+    `offers` names what implements the paper (all of it or the parts the note lists); it is
+    empty exactly when the note starts with "not offered". `related` names kexue's nearest
+    alternative for a paper it does not offer (not counted as offered).
+    """
 
     index: int
     section: str
@@ -41,6 +47,7 @@ class Paper:
     arxiv: str
     offers: tuple[str, ...]
     note: str
+    related: tuple[str, ...] = ()
 
 
 _RESULTS, _STABLE = "let results speak", "stabilise training first"
@@ -51,8 +58,9 @@ PAPERS: tuple[Paper, ...] = (
     Paper(2, _RESULTS, "Which Training Methods for GANs do actually Converge?", "1801.04406",
           ("kexue.gan.r1_penalty", "kexue.gan.energy_gradient_penalty"),
           "R1 = zero-centred GP on real samples (energy-gan recipe); a special case of WGAN-div"),
-    Paper(3, _RESULTS, "IntroVAE", "1807.06358", ("kexue.gan.bigan_qp_g_loss",),
-          "not offered; the encoder-GAN route is BiGAN-QP (bigan-qp recipe)"),
+    Paper(3, _RESULTS, "IntroVAE", "1807.06358", (),
+          "not offered; the encoder-GAN route is BiGAN-QP (bigan-qp recipe)",
+          ("kexue.gan.bigan_qp_g_loss",)),
     Paper(4, _RESULTS, "BigGAN", "1809.11096",
           ("kexue.gan.hinge_d_loss", "kexue.gan.hinge_g_loss", "kexue.gan.spectral_norm"),
           "hinge loss and SN offered; orthogonal regularisation and truncation not offered"),
@@ -65,7 +73,7 @@ PAPERS: tuple[Paper, ...] = (
           "the noise-derived gradient regulariser for the JS-GAN"),
     Paper(8, _STABLE, "GANs Trained by a Two Time-Scale Update Rule (TTUR)", "1706.08500",
           ("kexue.recipes.gan_qp.Config",),
-          "separate lr_d / lr_g in the GAN recipes' configs"),
+          "a critic learning rate apart from the generator's: gan-qp's lr_d_scale (TTUR if ≠ 1)"),
     Paper(9, _STABLE, "Which Training Methods for GANs do actually Converge? (with The Numerics "
           "of GANs 1705.10461, GD GAN optimization is locally stable 1706.04156)", "1801.04406",
           ("kexue.gan.r1_penalty", "kexue.gan.gradient_norm_penalty"),
@@ -75,9 +83,25 @@ PAPERS: tuple[Paper, ...] = (
            "kexue.gan.spectral_norm_penalty"),
           "persistent (PyTorch's) and fresh (the author's) SN; spectral-norm regularisation"),
     Paper(11, _STABLE, "Improving the Improved Training of WGANs: a Consistency Term (CT-GAN)",
-          "1803.01541", ("kexue.gan.gan_qp_d_loss",),
-          "CT term not offered; the article likens it to GAN-QP's quadratic term, which is"),
+          "1803.01541", (),
+          "not offered: no CT term; the article likens it to GAN-QP's quadratic term (offered)",
+          ("kexue.gan.gan_qp_d_loss",)),
 )  # fmt: skip
+
+
+def papers_table() -> str:
+    """`PAPERS` as the Markdown table of docs/gan_papers.md (what kexue offers, and its nearest
+    alternative where it offers nothing)."""
+
+    def names(dotted: tuple[str, ...]) -> str:
+        return ", ".join(f"`{d}`" for d in dotted)
+
+    rows = ["| # | section | paper | arXiv | kexue offers | note |", "|---|---|---|---|---|---|"]
+    for p in PAPERS:
+        note = p.note + (f" (nearest in kexue: {names(p.related)})" if p.related else "")
+        cells = [str(p.index), p.section, p.title, p.arxiv, names(p.offers) or "—", note]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def roth_regularizer(

@@ -14,8 +14,9 @@ baseline; FGM in the article's reference mode (δ = ε·G/‖G‖_F from the den
 embedding matrix E, one step on the adversarial loss only, E restored before the update); the
 gradient penalty ½ε Σ_{b,t} ‖∂L/∂e_{b,t}‖² on the looked-up embeddings (the GP script); test
 and robust accuracy (per-sample FGM attack of radius `attack_eps`), ‖∂L/∂e‖, seconds per step.
-Claims: E is restored bit for bit after every FGM step; ‖∇_θL(E + εg) − ∇_θ(L + ½ε‖g‖²)‖ and
-its normalised pair shrink as ε² (float64, one batch); FGM and the penalty raise test accuracy.
+Claims: ‖∇_θL(E + εg) − ∇_θ(L + ½ε‖g‖²)‖ and its normalised pair shrink as ε² (float64, one
+batch); FGM and the penalty raise test accuracy.
+Checks (in the tests): E is restored bit for bit after every FGM step (reported, not judged).
 
 Deviations:
     - a TextCNN, not BERT: embedding → Conv1d(k = 3) → GELU → smooth max-pool τ·logsumexp(h/τ)
@@ -66,8 +67,6 @@ QUICK = {"n_train": 2000, "epochs": 2, "n_seeds": 1}
 SMOKE = {"n_train": 200, "epochs": 1, "n_seeds": 1, "maxlen": 32, "dim": 16, "filters": 16}
 
 CLAIMS = (
-    Claim("the embedding matrix is restored bit for bit after every FGM step (max |diff|)",
-          "embedding_restore_max_diff", "==", 0.0, ("quick", "full")),
     Claim("FGM with Δ = εg ≡ the penalty ½ε‖g‖² to first order (log-log slope of the gap 2 ± 0.1)",
           "equivalence_slope_squared_abs_err", "<=", 0.1, ("quick", "full")),
     Claim("FGM with Δ = εg/‖g‖ ≡ the penalty ε‖g‖ to first order (slope 2 ± 0.1)",

@@ -17,9 +17,9 @@ sampled original counts as original, every selected token (15%) becomes [MASK] f
 generator, as in the ELECTRA paper) pre-trained on People's Daily, scored by the ROC AUC of
 replaced-token detection (ties ½) on held-out text, all non-padding positions but [CLS]/[SEP];
 the discriminator is saved, reloaded with `load_pretrained`, and refused as an MLM.
-Claims: ALBERT has at most half of BERT's parameters but saves no inference time at E = H;
-the unshared load reproduces its outputs; the discriminator detects replaced tokens (AUC ≥ 0.7;
-diagnosis and probes for this claim: the recipe's notes in the kexue repository).
+Claims: ALBERT saves no inference time at E = H; the discriminator detects replaced tokens
+(AUC ≥ 0.7; diagnosis and probes for this claim: the recipe's notes in the kexue repository).
+Checks (in the tests): ALBERT has at most half of BERT's parameters; the unshared load is exact.
 
 Deviations:
     - tiny random-init models and a small ELECTRA pre-trained here, not released checkpoints.
@@ -87,24 +87,10 @@ SMOKE = {
 
 CLAIMS = (
     Claim(
-        "ALBERT (E < H, shared blocks) has at most half of BERT's parameters at equal (L, H)",
-        "albert_bert_param_ratio",
-        "<=",
-        0.5,
-        ("quick", "full"),
-    ),
-    Claim(
         "sharing saves no inference time: ALBERT/BERT forward latency ratio ≥ 0.85 at E = H",
         "albert_bert_latency_ratio",
         ">=",
         0.85,
-        ("quick", "full"),
-    ),
-    Claim(
-        "ALBERT weights loaded into an unshared model reproduce its outputs (max |Δ| ≤ 1e-5)",
-        "unshared_load_max_abs_diff",
-        "<=",
-        1e-5,
         ("quick", "full"),
     ),
     Claim(

@@ -19,8 +19,9 @@ Writes:  config.json metrics.json claims.json history.csv ema.png center_loss.pn
    records which epoch it keeps under ≥ (the article) and > (bert4keras).
 4. Centre loss (feature size 2, λ = 0.5) vs plain cross-entropy: the ratio of mean intra-class
    variance to mean squared distance between class centres of the test features.
-Claims: the schedules and the EMA match their formulas to round-off; the EMA weights are at
-least as accurate as the raw ones and vary less; centre loss shrinks the intra-class spread.
+Claims: the EMA weights are at least as accurate as the raw ones and vary less; centre loss
+shrinks the intra-class spread.
+Checks (in the tests): the schedules and the EMA match their formulas to round-off (reported).
 Recorded: `kexue show callbacks` prints the recorded full run (claims and metrics).
 """
 
@@ -66,12 +67,6 @@ SMOKE = {"epochs": 2, "last_epochs": 1, "center_epochs": 1, "n_seeds": 1, "ema_p
          "hidden": (32,)}  # fmt: skip
 
 CLAIMS = (
-    Claim("Keras warm-up: lr at batch n = base·(n+1)/(S·W) (max relative diff, round-off only)",
-          "warmup_max_rel_diff", "<=", 1e-12, ("quick", "full")),
-    Claim("MultiStepLR([50, 80], 0.1) = the article's step schedule (max |diff|)",
-          "step_schedule_max_abs_diff", "<=", 0.0, ("quick", "full")),
-    Claim("EMA = the recurrence Θ ← αΘ + (1−α)θ in float32, written as a lerp (max |diff|)",
-          "ema_parity_max_diff", "<=", 1e-7, ("quick", "full")),
     Claim("EMA weights (α = 0.99) test accuracy ≥ raw weights (mean over seeds, final epoch)",
           "ema_gain_0.99", ">=", 0.0),
     Claim("EMA weights vary less over the last epochs than raw ones (std ratio EMA/raw < 1)",

@@ -16,8 +16,8 @@ best-validation-loss weights, and decode with the article's prior (never repeat 
 line's character at the same position, never unk); the BiLSTM's width matches the CNN's
 parameter count (and so its multiply-adds per character); per-step time is the median after
 warm-up. Baseline without context: each character's most frequent partner in training.
-Claims: the decode never repeats; the CNN trains faster per step, is at least as accurate as
-the BiLSTM (the article) and beats the lookup (it uses context).
+Claims: the CNN trains faster per step, is at least as accurate as the BiLSTM (the article)
+and beats the lookup (it uses context). Checks (in the tests): the decode never repeats.
 
 Deviations (why claims can fail here: the recipe's notes in the kexue repository):
     - 3,057 training pairs, not the article's > 700 k; CPU timings (its "LSTM is slower" is
@@ -76,13 +76,6 @@ SMOKE = {
 }
 
 CLAIMS = (
-    Claim(
-        "the constrained decode never repeats the first line's character at a position",
-        "cnn_repeat_rate",
-        "<=",
-        0.0,
-        ("quick", "full"),
-    ),
     Claim(
         "the gated CNN trains faster per step than the BiLSTM tagger",
         "cnn_speedup",

@@ -10,13 +10,17 @@ Run:     kexue run gan-papers                 (full; seconds)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          dirac.png (the (θ, ψ) trajectories per regulariser)
 
-Part 1 resolves every dotted name in `PAPERS[i].offers`. Part 2 is the example of Mescheder et
-al. (1801.04406, listed twice by the article): alternating gradient steps on the non-saturating
-SGAN with D(x) = ψx, real data at 0 and the generator a point mass at θ. Unregularised, the
-iterates circle the equilibrium (0, 0) and approach it only sublinearly; with R1 (γ/2)ψ² or
-Roth et al.'s regulariser they converge linearly.
-Claims: every offered name imports; with R1 the Dirac GAN reaches the equilibrium, without a
-regulariser it is still away from it after the same number of steps.
+Part 1 resolves every dotted name in `PAPERS[i].offers` (names that implement the paper; a
+paper kexue does not offer lists its nearest kexue names in `PAPERS[i].related`, not counted).
+Part 2 is the example of Mescheder et al. (1801.04406, listed twice by the article):
+alternating gradient steps on the non-saturating SGAN with D(x) = ψx, real data at 0 and the
+generator a point mass at θ. Unregularised, the iterates circle the equilibrium (0, 0) and
+approach it only sublinearly; with R1 (γ/2)ψ² or Roth et al.'s regulariser they converge
+linearly.
+Claims: with R1 the Dirac GAN reaches the equilibrium, without a regulariser it is still away
+from it after the same number of steps. That every offered name imports, and that a paper
+counts as offered only when its note does not say "not offered", are unit tests
+(tests/gan/test_papers.py); missing_offered_names stays a reported metric.
 Recorded: `kexue show gan-papers` prints the recorded full run (claims and metrics).
 """
 
@@ -50,8 +54,6 @@ QUICK = {"steps": 2000}
 SMOKE = {"steps": 20}
 
 CLAIMS = (
-    Claim("every name the reading-list table says kexue offers imports",
-          "missing_offered_names", "==", 0, ("quick", "full")),
     Claim("Dirac GAN with R1 converges to the equilibrium (distance < 0.05)",
           "dirac_r1_final_distance", "<", 0.05, ("quick", "full")),
     Claim("Dirac GAN without regulariser is still ≥ 0.05 away after the same number of steps",

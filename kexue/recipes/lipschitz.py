@@ -19,8 +19,8 @@ largest slope over all pairs of held-out points, a lower bound on the exact W1 =
 training, the σ that the persistent SN divides by is compared with the SVD's. Part 2 trains a
 WGAN on eight_gaussians with clip / GP / SN critics. Part 3 trains a small digits
 classifier with and without λΣ‖W‖₂² and reports the train-test gap (the article's first half).
-Claims: the GP and SN critics' certified bounds reach 0.9·W1; the persistent SN's σ matches the
-SVD's.
+Claims: the GP and SN critics' certified bounds reach 0.9·W1. The persistent SN's σ against the
+SVD's is reported (sn_sigma_max_abs_err) and checked as an identity in tests/gan/test_lipschitz.py.
 Recorded: `kexue show lipschitz` prints the recorded full run (claims and metrics).
 """
 
@@ -88,8 +88,6 @@ SMOKE = {"critic_steps": 5, "gen_steps": 2, "n_eval": 100, "batch_size": 64, "re
 CLAIMS = (
     Claim("GP critic: certified lower bound est/L̂ ≥ 0.9·W1", "gp_tightness", ">=", 0.9),
     Claim("SN critic: certified lower bound est/L̂ ≥ 0.9·W1", "sn_tightness", ">=", 0.9),
-    Claim("SN's σ (persistent power iteration) within 1e-4 of the SVD's largest singular value",
-          "sn_sigma_max_abs_err", "<=", 1e-4),
 )  # fmt: skip
 
 

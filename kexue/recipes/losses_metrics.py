@@ -15,8 +15,9 @@ Writes:  config.json metrics.json claims.json history.csv autoencoder.png spectr
    estimate falls short; the fraction within 1e-3 is reported).
 3. `RunningMean` reproduces Keras' Progbar averaging on a scripted sequence (a transcription of
    its update rule: value·(current − seen) accumulated, divided by the steps seen).
-Claims: the autoencoder trains (test MSE below half the initial); the hook metric, the
-spectral norm with a clear gap and the running mean match their exact values.
+Claims: the autoencoder trains (test MSE below half the initial); the spectral norm with a
+clear gap matches the exact σ₁.
+Checks (in the tests): the hook metric and the running mean match their exact values.
 Recorded: `kexue show losses-metrics` prints the recorded full run (claims and metrics).
 """
 
@@ -55,12 +56,8 @@ SMOKE = {"epochs": 1, "n_matrices": 5}
 CLAIMS = (
     Claim("the output-free autoencoder trains: test MSE after 20 epochs < 50% of the initial",
           "recon_mse_ratio", "<", 0.5, ("quick", "full")),
-    Claim("the hook metric equals mean_b Σ_j h_bj² computed directly (max |diff|)",
-          "hook_metric_max_diff", "<=", 1e-6, ("quick", "full")),
     Claim("fixed-init spectral norm (r = 5) within 1e-3 (relative) of the exact σ₁ when "
           "σ₂/σ₁ = 1/3 (fraction of matrices)", "sn_gap_within_1e-3_fraction", ">=", 1.0,
-          ("quick", "full")),
-    Claim("RunningMean = Keras Progbar averaging (max |diff|)", "progbar_max_diff", "<=", 1e-12,
           ("quick", "full")),
 )  # fmt: skip
 

@@ -14,8 +14,9 @@ Writes:  config.json metrics.json claims.json history.csv limits.png f1.png
    soft accuracy and soft F1 of hard predictions equal the exact ones.
 2. Imbalanced binary classification (a logistic regression on the 64 pixels): CE only; CE then
    soft-F1 fine-tuning (the article's advice); soft-F1 from scratch; test F1 of the argmax.
-Claims: the limits and identities of item 1; CE then soft-F1 fine-tuning raises test F1 over CE
-alone (mean over seeds).
+Claims: the τ → 0 limits of item 1; CE then soft-F1 fine-tuning raises test F1 over CE alone
+(mean over seeds).
+Checks (in the tests): the smooth-max bounds and soft F1 = sklearn's F1 (reported).
 Recorded: `kexue show smoothing` prints the recorded full run (claims and metrics).
 """
 
@@ -57,10 +58,6 @@ SMOKE = {"n_seeds": 1, "ce_epochs": 2, "ft_epochs": 1, "n_vectors": 100}
 
 CLAIMS = (
     Claim(
-        "max ≤ smooth_max_τ ≤ max + τ log n for every vector and τ ∈ {1, 0.1, 0.01, 0.001}",
-        "smooth_max_bound_fraction", ">=", 1.0, ("quick", "full"),
-    ),
-    Claim(
         "soft argmax → argmax as τ → 0, ties excluded (all vectors with gap ≥ 0.05 within 0.01 "
         "at τ = 0.001)",
         "soft_argmax_close_fraction_no_ties_tau_0.001", ">=", 1.0, ("quick", "full"),
@@ -69,10 +66,6 @@ CLAIMS = (
         "soft-k-max → the top-k indicator as τ → 0, ties excluded (all vectors with gaps ≥ 0.05 "
         "within 0.01 at τ = 0.001)",
         "soft_kmax_close_fraction_no_ties_tau_0.001", ">=", 1.0, ("quick", "full"),
-    ),
-    Claim(
-        "soft F1 of hard predictions equals sklearn's F1 (|diff| ≤ 1e-6)",
-        "soft_f1_vs_sklearn_abs_diff", "<=", 1e-6, ("quick", "full"),
     ),
     Claim(
         "CE then soft-F1 fine-tuning raises test F1 over CE alone (mean over seeds)",

@@ -19,8 +19,10 @@ Writes:  beta_sweep.png (test accuracy per arm), beta_rate.png (log rate against
    has E‖·‖² = 8 and the article's z₁ cos θ + z₂ sin θ, midpoint (z₁ + z₂)/√2, keeps 16.
    Decoded by a latent-16 VAE, slerp midpoints look more like digits (classifier confidence,
    paired one-sided Wilcoxon test).
-Claims: every statement of items 1 and 2 (rate falls strictly, β = 1 forgets, small β costs no
-accuracy, the midpoint scales, slerp midpoints more digit-like).
+Claims: every statement of items 1 and 2 that training decides (rate falls strictly, β = 1
+forgets, small β costs no accuracy, slerp midpoints more digit-like). The midpoint scales are
+Gaussian arithmetic: reported (slerp/lerp_midpoint_scale_error) and checked in
+tests/latent/test_vib.py (test_slerp_and_lerp_midpoint_norms).
 Recorded: `kexue show vib` prints the recorded full run (claims and metrics).
 """
 
@@ -79,10 +81,6 @@ CLAIMS = (
     Claim("β = 1 keeps less than ln 10 nats: rate < 2.303", "beta1_rate", "<", math.log(10), _QF),
     Claim("β ∈ {1e-3, 1e-2} costs no accuracy: min acc − deterministic acc ≥ −0.005",
           "vib_accuracy_margin", ">=", -0.005, _F),
-    Claim("the slerp midpoint keeps the prior's scale: |E‖z_mid‖²/d − 1| ≤ 0.05",
-          "slerp_midpoint_scale_error", "<=", 0.05, _QF),
-    Claim("the lerp midpoint halves it: |E‖z_mid‖²/d − 0.5| ≤ 0.05",
-          "lerp_midpoint_scale_error", "<=", 0.05, _QF),
     Claim("decoded slerp midpoints are more digit-like than lerp's (Wilcoxon p < 0.05)",
           "midpoint_confidence_pvalue", "<", 0.05, _F),
 )  # fmt: skip
@@ -197,7 +195,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     metrics["lerp_midpoint_sq_norm"] = float(norm_lerp.mean())
     metrics["slerp_midpoint_sq_norm"] = float(norm_slerp.mean())
     # The ratio is 2 for every pair: (z₁ + z₂)/√2 against (z₁ + z₂)/2. The claims compare each
-    # midpoint with the prior's own E‖z‖² = d instead.
+    # midpoint with the prior's own E‖z‖² = d (reported; the identity is a unit test).
     metrics["midpoint_norm_ratio"] = float(norm_slerp.mean() / norm_lerp.mean())
     d = cfg.vae_z_dim
     metrics["slerp_midpoint_scale_error"] = abs(metrics["slerp_midpoint_sq_norm"] / d - 1.0)

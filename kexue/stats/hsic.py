@@ -16,8 +16,8 @@ It is 0 iff X ⟂ Y for a characteristic kernel (Gaussian, Laplace); a linear ke
 correlation.
 
 Implemented:
+    hsic(x, y, estimator="unbiased")  the default: Song et al.'s U-statistic (unbiased, can be < 0)
     hsic(x, y, estimator="biased")    Tr(K J L J)/(n−1)²  (the article's estimator)
-    hsic(x, y, estimator="unbiased")  Song et al.'s U-statistic (unbiased, may be < 0)
     hsic_test(x, y)                   permutation test on the biased statistic,
                                       p = (1 + #{T_b ≥ T}) / (1 + B); or the Gamma approximation
     normalized_hsic(k, l)             HSIC(K,L)/sqrt(HSIC(K,K) HSIC(L,L)) ∈ [0, 1] (CKA)
@@ -27,10 +27,20 @@ Implemented:
 Symbols: x (n, p), y (n, q) paired samples; K, L their Gram matrices; σ a bandwidth.
 
 Deviations from the article:
-    - none in the formulas. The article leaves σ free; the default "median" sets σ = √2 × the
-      median pairwise distance of each variable separately, i.e. exp(−d²/(2 m²)) with m the
-      median: the usual median heuristic (as in hyppo and the HSIC-bottleneck code), so powers
-      compare with published tables, and the statistic is invariant to rescaling x or y.
+    - the default estimator of `hsic` is not the article's. The article's eq. hsic-m,
+      Tr(K J L J)/(n−1)², is what the article calls unbiased, but replacing 1/n² by 1/(n−1)²
+      does not remove the bias: its expectation is HSIC + O(1/n) (Gretton et al. 2005's biased
+      empirical HSIC, rescaled), > 0 for independent X, Y. `hsic` defaults to
+      estimator="unbiased", Song et al. 2012's U-statistic, whose expectation is HSIC exactly,
+      so values at different n compare and independence gives 0 on average; the article's
+      estimator is `estimator="biased"`. `hsic_from_grams` (default "biased"), `hsic_test`
+      and the normalised forms (`normalized_hsic`, the bottleneck's `torch_normalized_hsic`)
+      use the article's centred form (a permutation test is exact with either statistic).
+    - none in the formulas otherwise. The article leaves σ free; the default "median" sets
+      σ = √2 × the median pairwise distance of each variable separately, i.e. exp(−d²/(2 m²))
+      with m the median: the usual median heuristic (as in hyppo and the HSIC-bottleneck
+      code), so powers compare with published tables, and the statistic is invariant to
+      rescaling x or y.
       `bandwidth=float` is the article's σ.
 """
 

@@ -34,6 +34,23 @@ def test_albert_parameters_shared_once_and_unshared_counts_per_layer():
     assert count_parameters(albert, per_use=True) == count_parameters(unshared)
 
 
+def test_albert_has_at_most_half_of_berts_parameters_at_the_recipes_config():
+    # config arithmetic (V1): one shared block instead of L, embeddings (V + P + T)·E plus the
+    # E → H projection instead of (V + P + T)·H; at the recipe's (L, H, E) = (4, 128, 32)
+    kw = dict(hidden=128, layers=4, heads=4, dropout=0.0)
+    for vocab in (1000, 3541, 8000):  # 3541: the recipe's People's Daily vocabulary
+        cb = tiny_config("bert", vocab, **kw)
+        bert = hf.BertModel(cb, add_pooling_layer=False)
+        albert = hf.AlbertModel(
+            tiny_config("albert", vocab, embedding_size=32, **kw), add_pooling_layer=False
+        )
+        n_bert, n_albert = count_parameters(bert), count_parameters(albert)
+        block = sum(p.numel() for p in bert.encoder.layer[0].parameters())
+        rows = cb.vocab_size + cb.max_position_embeddings + cb.type_vocab_size
+        assert n_albert == n_bert - 3 * block - (rows + 2) * (128 - 32) + 32 * 128 + 128
+        assert n_albert / n_bert <= 0.5
+
+
 def test_flops_equal_at_equal_layers_and_hidden():
     a = tiny_config("albert", 100, hidden=32, layers=4, embedding_size=32)
     b = tiny_config("bert", 100, hidden=32, layers=4)

@@ -27,7 +27,7 @@ from kexue.nn import (
 vectors = st.lists(st.floats(-5, 5), min_size=2, max_size=8)
 
 
-@given(vectors, st.sampled_from([1.0, 0.1, 0.01]))
+@given(vectors, st.sampled_from([1.0, 0.1, 0.01, 0.001]))
 def test_smooth_max_bounds(xs, tau):
     x = torch.tensor(xs, dtype=torch.float64)
     s = float(smooth_max(x, tau=tau))
@@ -35,6 +35,15 @@ def test_smooth_max_bounds(xs, tau):
     assert m - 1e-12 <= s <= m + tau * math.log(len(xs)) + 1e-12
     s_min = float(smooth_min(x, tau=tau))
     assert min(xs) - tau * math.log(len(xs)) - 1e-12 <= s_min <= min(xs) + 1e-12
+
+
+def test_smooth_max_bounds_on_the_recipes_vectors():
+    # the recipe's item 1, seeded: every random 10-vector, every τ
+    x = torch.randn(2000, 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m = x.max(-1).values
+    for tau in (1.0, 0.1, 0.01, 0.001):
+        s = smooth_max(x, tau=tau)
+        assert bool((s >= m - 1e-12).all()) and bool((s <= m + tau * math.log(10) + 1e-12).all())
 
 
 def test_article_example_and_limits():

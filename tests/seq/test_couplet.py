@@ -56,6 +56,19 @@ def test_constrained_decode_never_repeats_the_input_char_or_emits_unk():
     assert (y != 0).all() and (y != x).all()
 
 
+def test_constrained_decode_never_repeats_on_random_logits():
+    # random logits that favour the first line's character and unk everywhere: the decode
+    # still never repeats it at its position (the recipe's repeat rate is 0 by construction)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 30, (64, 9), generator=g)
+    logits = torch.randn(64, 9, 30, generator=g)
+    logits.scatter_add_(-1, x[..., None], torch.full((64, 9, 1), 6.0))
+    logits[..., 0] += 4.0
+    y = constrained_decode(logits, x)
+    assert (y != x).all() and (y != 0).all()
+    assert (logits.argmax(-1) == x).float().mean() > 0.5  # unconstrained, it would repeat
+
+
 def test_exempt_ids_may_repeat_at_their_position():
     logits = torch.zeros(1, 2, 5)
     logits[0, 0, 4], logits[0, 1, 4] = 5.0, 5.0  # the model wants id 4 (a comma) everywhere

@@ -57,6 +57,12 @@ def test_weight_restored_bit_for_bit_even_on_error():
         assert not torch.equal(m.emb.weight, before)
         raise RuntimeError
     assert torch.equal(m.emb.weight, before)
+    # the recipe's path, in float32: a backward at E + δ, normal exit, E back bit for bit
+    m32 = Tiny()
+    before32 = m32.emb.weight.detach().clone()
+    with perturbed_weight(m32.emb.weight, fgm_delta(torch.randn(9, 4), 0.37)):
+        nn.functional.cross_entropy(m32(ids), y).backward()
+    assert torch.equal(m32.emb.weight, before32)
 
 
 def test_reference_fgm_step_by_hand():

@@ -92,6 +92,22 @@ def test_running_mean_is_keras_progbar_averaging():
     assert bar.update(30, loss=3.0)["loss"] == pytest.approx(2.5)
 
 
+def test_running_mean_matches_keras_progbar_rule_on_a_random_sequence():
+    # Keras' Progbar.update, transcribed: v·(current − seen) summed, over the steps seen;
+    # a stateful value is shown as last given
+    rng = np.random.default_rng(0)
+    bar, sums, current, seen = RunningMean(stateful=["lr"]), [0.0, 0], 0, 0
+    for _ in range(50):
+        n = int(rng.integers(1, 5))
+        current += n
+        loss, lr = float(rng.normal()), float(rng.random())
+        shown = bar.update(n, loss=loss, lr=lr)
+        sums = [sums[0] + loss * (current - seen), sums[1] + current - seen]
+        seen = current
+        assert abs(shown["loss"] - sums[0] / sums[1]) <= 1e-12
+        assert shown["lr"] == lr
+
+
 def test_max_norm_constraint():
     w = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
     max_norm_(w, 1.0)

@@ -58,6 +58,24 @@ def test_min_norm_direction_decreases_every_task(seed, n):
     assert bool(((g @ u) >= u.norm() ** 2 - tol).all())
 
 
+def test_min_norm_solvers_on_the_recipes_instances():
+    # the recipe's item 1, seeded: n = 2..8 correlated tasks in dimension 50; Frank–Wolfe with
+    # away steps (all n) and the exact oracle (n ≤ 6) reach the brute-force QP's objective, and
+    # u* = Σ α_i g_i decreases every task to first order: ⟨g_i, u*⟩ ≥ ‖u*‖²
+    rng = np.random.default_rng(0)
+    for i in range(28):
+        n = 2 + i % 7
+        g = rng.normal(size=(n, 50)) + rng.normal(size=50)
+        gt = torch.from_numpy(g)
+        gram, best = gt @ gt.T, _qp(g)
+        for method in ("away_frank_wolfe", "exact") if n <= 6 else ("away_frank_wolfe",):
+            a = min_norm_weights(gt, method=method)
+            assert float(a @ gram @ a) - best <= 1e-6, (i, method)
+        if n <= 6:
+            u = a @ gt
+            assert float((gt @ u).min() - u @ u) >= -1e-8, i
+
+
 def test_plain_frank_wolfe_converges_but_slowly_on_a_face():
     rng = np.random.default_rng(1)
     g = torch.from_numpy(rng.normal(size=(3, 5)) + rng.normal(size=5))
@@ -116,6 +134,8 @@ def test_scale_and_shift_invariance():
     ub, _ = min_norm_direction(gb, normalize="l2")
     us, _ = min_norm_direction(gs, normalize="l2")
     assert torch.allclose(ub, us, atol=1e-8)
+    uh, _ = min_norm_direction(task_gradients(list(shifted), [w]), normalize="l2")
+    assert torch.allclose(ub, uh, atol=1e-8)
     # real-time weighting = ∇ Σ log L_i
     assert torch.allclose(grad_of(realtime_normalized_loss(base)), grad_of(base.log().sum()))
 
