@@ -98,7 +98,7 @@ CLAIMS = (
         "electra_rtd_auc",
         ">=",
         0.7,
-        ("full",),
+        ("quick", "full"),
     ),
 )
 

@@ -68,11 +68,11 @@ SMOKE = {"epochs": 2, "last_epochs": 1, "center_epochs": 1, "n_seeds": 1, "ema_p
 
 CLAIMS = (
     Claim("EMA weights (α = 0.99) test accuracy ≥ raw weights (mean over seeds, final epoch)",
-          "ema_gain_0.99", ">=", 0.0),
+          "ema_gain_0.99", ">=", 0.0, ("quick", "full")),
     Claim("EMA weights vary less over the last epochs than raw ones (std ratio EMA/raw < 1)",
-          "ema_std_ratio_0.99", "<", 1.0),
+          "ema_std_ratio_0.99", "<", 1.0, ("quick", "full")),
     Claim("centre loss shrinks intra-class spread relative to centre distances (ratio λ=.5 / λ=0)",
-          "center_ratio_relative", "<", 1.0),
+          "center_ratio_relative", "<", 1.0, ("quick", "full")),
 )  # fmt: skip
 
 

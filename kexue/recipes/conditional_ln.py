@@ -80,14 +80,14 @@ CLAIMS = (
         "cln_control_accuracy",
         ">=",
         0.7,
-        ("full",),
+        ("quick", "full"),
     ),
     Claim(
         "conditioning does not hurt the LM: CLN NLL(true label) ≤ unconditional NLL",
         "cln_minus_uncond_nll",
         "<=",
         0.0,
-        ("full",),
+        ("quick", "full"),
     ),
 )
 

@@ -111,9 +111,9 @@ CLAIMS = (
     Claim("real points move less when rolled down U (displacement ratio, largest over smallest "
           "positive λ, < 1)", "displacement_ratio", "<", 1.0, ("quick", "full")),
     Claim("momentum carries particles past their nearest pit: fewer end there with SGD μ = 0.9 "
-          "than μ = 0", "momentum_nearest_pit_drop", ">", 0.0),
+          "than μ = 0", "momentum_nearest_pit_drop", ">", 0.0, ("quick", "full")),
     Claim("the energy GAN (zero-centred GP on real) covers 8/8 modes", "gan_energy_r1_modes",
-          ">=", 8),
+          ">=", 8, ("quick", "full")),
 )  # fmt: skip
 
 

@@ -64,14 +64,17 @@ SMOKE = {"est_steps": 10, "gan_steps": 3, "gan_divergences": ("kl",), "n_eval": 
          "est_hidden": (16,), "gan_hidden": (16,), "n_gan_eval": 200}  # fmt: skip
 
 CLAIMS = (
-    Claim("KL(P‖Q) estimate within 5% of μ²/2", "kl_rel_err", "<=", 0.05),
-    Claim("reverse KL estimate within 5% of μ²/2", "reverse_kl_rel_err", "<=", 0.05),
+    Claim("KL(P‖Q) estimate within 5% of μ²/2", "kl_rel_err", "<=", 0.05, ("quick", "full")),
+    Claim("reverse KL estimate within 5% of μ²/2",
+          "reverse_kl_rel_err", "<=", 0.05, ("quick", "full")),
     Claim("squared Hellinger estimate within 5% of 2(1 − e^{−μ²/8})",
-          "squared_hellinger_rel_err", "<=", 0.05),
+          "squared_hellinger_rel_err", "<=", 0.05, ("quick", "full")),
     Claim("total variation estimate within 5% of 2Φ(μ/2) − 1", "total_variation_rel_err",
-          "<=", 0.05),
-    Claim("JS estimate within 5% of the quadrature value", "js_rel_err", "<=", 0.05),
-    Claim("Pearson χ² estimate within 10% of e^{μ²} − 1", "pearson_rel_err", "<=", 0.10),
+          "<=", 0.05, ("quick", "full")),
+    Claim("JS estimate within 5% of the quadrature value",
+          "js_rel_err", "<=", 0.05, ("quick", "full")),
+    Claim("Pearson χ² estimate within 10% of e^{μ²} − 1",
+          "pearson_rel_err", "<=", 0.10, ("quick", "full")),
 )  # fmt: skip
 
 

@@ -87,7 +87,7 @@ CLAIMS = (
         "fvae_minus_vae_iwae_bpd",
         "<=",
         0.0,
-        ("full",),
+        ("quick", "full"),
     ),
 )
 

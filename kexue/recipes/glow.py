@@ -81,14 +81,14 @@ CLAIMS = (
         "test_bpd",
         "<",
         2.95,
-        ("full",),
+        ("quick", "full"),
     ),
     Claim(
         "Glow-mini is at least as good as NICE on the same split (test bpd difference ≤ 0)",
         "glow_minus_nice_bpd",
         "<=",
         0.0,
-        ("full",),
+        ("quick", "full"),
     ),
 )
 

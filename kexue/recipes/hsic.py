@@ -94,8 +94,20 @@ SMOKE = {
 }
 
 CLAIMS = (
-    Claim("type-I error of the permutation test ≥ 0.03 at α = 0.05", "type1_error", ">=", 0.03),
-    Claim("type-I error of the permutation test ≤ 0.07 at α = 0.05", "type1_error", "<=", 0.07),
+    Claim(
+        "type-I error of the permutation test ≥ 0.03 at α = 0.05",
+        "type1_error",
+        ">=",
+        0.03,
+        ("quick", "full"),
+    ),
+    Claim(
+        "type-I error of the permutation test ≤ 0.07 at α = 0.05",
+        "type1_error",
+        "<=",
+        0.07,
+        ("quick", "full"),
+    ),
     *(
         Claim(
             f"power on {name} within ±0.1 of the reference {ref}",
@@ -110,6 +122,7 @@ CLAIMS = (
         "gamma_perm_max_abs_diff",
         "<=",
         0.05,
+        ("quick", "full"),
     ),
 )
 

@@ -85,21 +85,21 @@ CLAIMS = (
         "re_f1",
         ">=",
         0.3,
-        ("full",),
+        ("quick", "full"),
     ),
     Claim(
         "the CRF tagger's exact entity F1 is at least the softmax tagger's",
         "ner_crf_minus_softmax_f1",
         ">=",
         0.0,
-        ("full",),
+        ("quick", "full"),
     ),
     Claim(
         "span extraction answers the cloze questions: exact match ≥ 0.3 (random span ≈ 0)",
         "mrc_em",
         ">=",
         0.3,
-        ("full",),
+        ("quick", "full"),
     ),
 )
 

@@ -70,7 +70,7 @@ CLAIMS = (
         "test_bpd",
         "<",
         2.95,
-        ("full",),
+        ("quick", "full"),
     ),
 )
 

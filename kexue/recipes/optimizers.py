@@ -60,11 +60,11 @@ SMOKE = {
 
 CLAIMS = (
     Claim("Adam at batch 1 is beaten by SoftBatch(Adam, 32) at batch 1 (test accuracy gain)",
-          "accum_gain_over_batch1", ">", 0.0),
+          "accum_gain_over_batch1", ">", 0.0, ("quick", "full")),
     Claim("SoftBatch(Adam, 32) at batch 1 matches Adam at batch 32 (|Δ test accuracy|)",
-          "accum_vs_batch32_abs_diff", "<=", 0.01),
+          "accum_vs_batch32_abs_diff", "<=", 0.01, ("quick", "full")),
     Claim("Heun does not beat SGD at equal gradient evaluations (accuracy Heun − SGD)",
-          "heun_minus_sgd_accuracy", "<=", 0.0),
+          "heun_minus_sgd_accuracy", "<=", 0.0, ("quick", "full")),
 )  # fmt: skip
 
 
