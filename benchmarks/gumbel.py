@@ -19,10 +19,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _report import write_report
 from scipy import stats as sps
 
 from kexue.latent import gumbel_noise, gumbel_softmax
-from kexue.runs import atomic_write_text
 
 
 def _best_time(fn: Callable[[], object], repeats: int = 5) -> float:
@@ -108,9 +108,7 @@ def main() -> None:
         f"{min(ratios):.2f}–{max(ratios):.2f}× torch's, {verdict} the spec's 1.5× bar.",
         "",
     ]
-    text = "\n".join(lines)
-    atomic_write_text(args.out, text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from _report import write_report
 from scipy.spatial.distance import pdist
 
 from kexue.data import DEPENDENCE_SIMS, dependence_sim
-from kexue.runs import atomic_write_text
 from kexue.stats import hsic_test
 
 ALPHA = 0.05
@@ -168,9 +168,7 @@ def main() -> None:
         f"Whole run: {time.perf_counter() - start:.0f} s.",
         "",
     ]
-    text = "\n".join(lines)
-    atomic_write_text(args.out, text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

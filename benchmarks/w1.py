@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy
+from _report import write_report
 
 from kexue.data import toy2d
-from kexue.runs import atomic_write_text
 from kexue.stats import w1_exact
 
 
@@ -100,9 +100,7 @@ def main() -> None:
         )
         print(lines[-1], flush=True)
     lines += ["", _discussion(results), ""]
-    text = "\n".join(lines)
-    atomic_write_text(args.out, text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

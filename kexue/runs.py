@@ -62,8 +62,10 @@ __all__ = [
     "judge_claims",
     "make_accelerator",
     "param",
+    "prepare_arms",
     "resolve_config",
     "seed_everything",
+    "start_parts",
 ]
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -755,3 +757,42 @@ class Parts:
         self.results.update(values)
         self.results[f"_done_{key}"] = 1.0
         self.out.save_checkpoint(self.out.next_step, self.state)
+
+
+def prepare_arms(
+    acc: Any, models: dict[str, Any], opts: dict[str, Any], g: torch.Generator, out: RunDir
+) -> tuple[dict[str, Any], int]:
+    """Prepare each model with its optimiser for the accelerator (in place in `models` and
+    `opts`) and restore the run's state `{"model_k": …, "opt_k": …, "rng": g}` from `out`.
+
+    Returns:
+        (state, start): the state to checkpoint and the step to resume from (0 when fresh).
+    """
+    for k in models:
+        models[k], opts[k] = acc.prepare(models[k], opts[k])
+    state = {**{f"model_{k}": m for k, m in models.items()},
+             **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
+    return state, out.restore(state)
+
+
+def start_parts(
+    seed: int, out: RunDir
+) -> tuple[torch.Generator, Any, Parts, dict[str, Any], dict[str, Any]]:
+    """The scaffold of a recipe made of resumable parts (arms, seeds, sets), restored.
+
+    Seeds everything, makes the accelerator, gives each process its own stream
+    (`seed * 1000 + process index`), restores `{"results": results, "rng": g}` from the run
+    folder's checkpoint (rows are numbered on across the parts: `out.log_next`) and wraps it in
+    `Parts`. The loops stay in the recipe.
+
+    Returns:
+        (g, acc, parts, results, state): the generator, the accelerator, the `Parts`, its
+        results (the finished parts' values) and the checkpointed state.
+    """
+    g = seed_everything(seed)
+    acc = make_accelerator()
+    g.manual_seed(seed * 1000 + acc.process_index)
+    results: dict[str, Any] = {}  # finished parts (checkpointed); a resume skips them
+    state: dict[str, Any] = {"results": results, "rng": g}
+    out.restore(state)
+    return g, acc, Parts(out, results, state), results, state

@@ -24,7 +24,10 @@ from kexue.runs import (
     RunDir,
     atomic_write_text,
     judge_claims,
+    make_accelerator,
+    prepare_arms,
     resolve_config,
+    start_parts,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,6 +265,32 @@ def test_parts_finished_before_a_stop_are_skipped_and_keep_their_results(tmp_pat
     assert _run_parts(tmp_path / "stopped", finished) == want and finished == []
     with pytest.raises(ValueError, match="state"):
         Parts(RunDir(tmp_path / "x"), {}, {"rng": torch.Generator()})
+
+
+def test_start_parts_seeds_per_process_and_restores_finished_parts(tmp_path):
+    g, acc, parts, results, state = start_parts(3, RunDir(tmp_path))
+    assert acc.process_index == 0 and state == {"results": results, "rng": g}
+    want = torch.rand(2, generator=torch.Generator().manual_seed(3 * 1000))
+    assert torch.equal(torch.rand(2, generator=g), want)  # the stream of seed * 1000 + rank
+    parts.finish("a", {"a_value": 1.5})
+    g2, _, parts2, results2, _ = start_parts(3, RunDir(tmp_path))
+    assert parts2.done("a") and results2["a_value"] == 1.5
+    assert torch.equal(g2.get_state(), g.get_state())  # the stream goes on where it was
+
+
+def test_prepare_arms_prepares_each_model_and_restores_the_state(tmp_path):
+    acc, g = make_accelerator(), torch.Generator().manual_seed(0)
+    models = {"a": torch.nn.Linear(2, 1), "b": torch.nn.Linear(2, 1)}
+    opts = {k: torch.optim.SGD(m.parameters(), lr=0.1) for k, m in models.items()}
+    out = RunDir(tmp_path)
+    state, start = prepare_arms(acc, models, opts, g, out)
+    assert start == 0 and list(state) == ["model_a", "model_b", "opt_a", "opt_b", "rng"]
+    assert state["model_a"] is models["a"] and state["opt_b"] is opts["b"]
+    out.save_checkpoint(5, state)
+    again = {"a": torch.nn.Linear(2, 1), "b": torch.nn.Linear(2, 1)}
+    opts2 = {k: torch.optim.SGD(m.parameters(), lr=0.1) for k, m in again.items()}
+    _, start2 = prepare_arms(acc, again, opts2, torch.Generator(), RunDir(tmp_path))
+    assert start2 == 5 and torch.equal(again["a"].weight, models["a"].weight)
 
 
 def test_claim_kinds_are_judged_and_counted_apart():

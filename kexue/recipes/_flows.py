@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,3 +75,59 @@ def cosine_lr(step: int, total: int, base: float, warmup: int = 0) -> float:
     """Linear warm-up over `warmup` steps, then cosine decay from `base` to 0 at `total`."""
     ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     return base * ramp * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+
+
+def prepare_keep_best(
+    acc: Any,
+    models: dict[str, torch.nn.Module],
+    opts: dict[str, torch.optim.Optimizer],
+    g: torch.Generator,
+    **extra: Any,
+) -> tuple[dict[str, BestCheckpoint], dict[str, int], dict[str, Any]]:
+    """Prepare each model with its optimiser (in place in `models` and `opts`) and build the
+    per-model keep-best on validation bits/dim (strictly lower) and the run's checkpointed state.
+
+    Returns:
+        (best, trained, state): a `BestCheckpoint` per model, the steps trained per model (0),
+        and the state `{"rng": g, "trained": trained, **extra, "best:k", "model:k", "opt:k"…}`
+        to restore and checkpoint.
+    """
+    for k in models:
+        models[k], opts[k] = acc.prepare(models[k], opts[k])
+    best = {
+        k: BestCheckpoint(acc.unwrap_model(m), mode="min", tie="gt") for k, m in models.items()
+    }
+    trained = dict.fromkeys(models, 0)
+    state = {
+        "rng": g,
+        "trained": trained,
+        **extra,
+        **{f"best:{k}": b for k, b in best.items()},
+        **{f"model:{k}": m for k, m in models.items()},
+        **{f"opt:{k}": o for k, o in opts.items()},
+    }
+    return best, trained, state
+
+
+def log_step(
+    out: Any,
+    state: dict[str, Any],
+    step: int,
+    row: dict[str, float],
+    key: str,
+    best: dict[str, BestCheckpoint],
+    trained: dict[str, int],
+    local_step: int,
+    patience: int,
+) -> bool:
+    """After model `key`'s step `step` (its `local_step`-th, 1-based): keep-best on the step's
+    validation bits/dim when it validated (`f"{key}/valid_bpd"` in `row`), count it as trained,
+    log `row`, maybe checkpoint `state`; whether the model should stop early (only on a step
+    that validated, see `patience_exhausted`)."""
+    valid = row.get(f"{key}/valid_bpd")
+    if valid is not None:
+        best[key].update(valid, local_step)
+    trained[key] = local_step
+    out.log(step, **row)
+    out.maybe_checkpoint(step + 1, state)
+    return valid is not None and patience_exhausted(best[key], local_step, patience)

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.data import csl_split
-from kexue.recipes import _plot
-from kexue.runs import Claim, DataSpec, RunDir, make_accelerator, param, seed_everything
-from kexue.seq import BiSeq2Seq, CharVocab, Seq2Seq, bleu, pad_batch, position_accuracy, rouge_l
+from kexue.recipes import _plot, _titles
+from kexue.runs import Claim, RunDir, make_accelerator, param, prepare_arms, seed_everything
+from kexue.seq import BiSeq2Seq, Seq2Seq, bleu, pad_batch, position_accuracy, rouge_l
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,7 @@ class Config:
     data: str | None = None
 
 
-DATA = DataSpec(
-    "data",
-    "a CSL title folder: dev.tsv and test.tsv, columns task<TAB>abstract<TAB>title",
-    "../shared/data/csl_ts beside the checkout, or $KEXUE_DATA/csl_ts",
-)
+DATA = _titles.DATA  # a CSL title folder (dev.tsv, test.tsv)
 
 QUICK = {"steps": 30, "n_eval": 6, "max_source": 60}
 SMOKE = {"steps": 2, "n_eval": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8, "max_source": 40,
@@ -107,23 +102,15 @@ CLAIMS = (
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
-    train, held = csl_split(cfg.data, cfg.n_eval)  # held: test pairs 0..n_eval (of 200)
-    vocab = CharVocab([a[: cfg.max_source] + t for a, t in train], cfg.min_count)
-    src = [vocab.encode(a[: cfg.max_source]) for a, _ in train]
-    tgt = [vocab.encode(t[: cfg.max_title], start_end=True) for _, t in train]
+    train, held, vocab, src, tgt = _titles.title_data(cfg)  # held: test pairs 0..n_eval
     tgt_rev = [vocab.encode(t[: cfg.max_title][::-1], start_end=True) for _, t in train]
     v, hp = len(vocab), {"emb": cfg.emb, "d": cfg.d, "heads": cfg.heads, "head_dim": cfg.head_dim}
     models = {"l2r": Seq2Seq(v, **hp), "r2l": Seq2Seq(v, **hp), "bi": BiSeq2Seq(v, **hp)}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
-    for k in models:
-        models[k], opts[k] = acc.prepare(models[k], opts[k])
-    state = {**{f"model_{k}": m for k, m in models.items()},
-             **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
-    start = out.restore(state)
+    state, start = prepare_arms(acc, models, opts, g, out)
 
     for step in out.progress(range(start, cfg.steps), "training"):
-        idx = torch.randint(len(src), (cfg.batch_size,), generator=g).tolist()
-        x, y = pad_batch([src[i] for i in idx]), pad_batch([tgt[i] for i in idx])
+        idx, x, y = _titles.sample_batch(src, tgt, cfg.batch_size, g)
         y_rev = pad_batch([tgt_rev[i] for i in idx])
         row = {}
         for k, m in models.items():
@@ -135,10 +122,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             else:
                 loss = m.loss(x, y if k == "l2r" else y_rev)
                 row[f"ce_{k}"] = loss.item()
-            opts[k].zero_grad()
-            acc.backward(loss)
-            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-            opts[k].step()
+            _titles.clipped_step(acc, m, opts[k], loss)
         out.log(step, **row)
         out.maybe_checkpoint(step + 1, state)
     out.save_checkpoint(cfg.steps, state)

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from kexue.data import digits
 from kexue.nn import Capsule, margin_loss
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, make_accelerator, prepare_arms, seed_everything
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     models = {"capsule": CapsNet(cfg), "cnn_gap": GapNet(cfg)}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
-    for k in models:
-        models[k], opts[k] = acc.prepare(models[k], opts[k])
-    state = {**{f"model_{k}": m for k, m in models.items()},
-             **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
-    start = out.restore(state)
+    state, start = prepare_arms(acc, models, opts, g, out)
 
     for step in out.progress(range(start, cfg.steps), "capsule + cnn"):
         idx = torch.randint(len(y_train), (cfg.batch_size,), generator=g)

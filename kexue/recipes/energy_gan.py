@@ -40,7 +40,6 @@ from kexue.gan import (
     energy_d_loss,
     energy_g_loss,
     energy_gradient_penalty,
-    evaluate_toy_generator,
     r1_penalty,
     roll_downhill,
     sgan_d_loss,
@@ -51,8 +50,8 @@ from kexue.gan import (
     wgan_g_loss,
 )
 from kexue.nn import MLP
-from kexue.recipes import _plot
-from kexue.runs import Claim, Parts, RunDir, make_accelerator, seed_everything
+from kexue.recipes import _gan, _plot
+from kexue.runs import Claim, RunDir, start_parts
 
 ROLLERS = {  # name: (optimizer, momentum / β₁)
     "sgd_m0": ("sgd", 0.0),
@@ -153,13 +152,7 @@ def _fit_energy(
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
-    g = seed_everything(cfg.seed)
-    acc = make_accelerator()
-    g.manual_seed(cfg.seed * 1000 + acc.process_index)
-    results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
-    state = {"results": results, "rng": g}
-    out.restore(state)  # rows are numbered on across the parts: out.log_next
-    parts = Parts(out, results, state)
+    _, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
     metrics: dict[str, float] = {}
@@ -277,11 +270,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 opt_g.step()
                 if i % 100 == 0:
                     log(**{f"{key}_d_loss": d_loss.item()})
-            x_gen, scores = evaluate_toy_generator(
-                acc.unwrap_model(gen), "eight_gaussians", n=cfg.n_eval, ref=ref
-            )
-            parts.finish(key, {**{f"{key}_{m}": v for m, v in scores.items()},
-                               f"{key}_samples": torch.from_numpy(x_gen[:500])})  # fmt: skip
+            _gan.finish_toy_arm(parts, key, acc.unwrap_model(gen), "eight_gaussians",
+                                n=cfg.n_eval, ref=ref)  # fmt: skip
         for m in ("modes", "hq", "w1"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
         samples[name] = results[f"{key}_samples"].numpy()

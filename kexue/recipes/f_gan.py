@@ -26,16 +26,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from scipy import integrate, stats
 from torch import nn
 
 from kexue.data import mode_centres, toy2d
-from kexue.gan import divergence, evaluate_toy_generator, f_d_loss, f_estimate, f_g_loss
+from kexue.gan import divergence, f_d_loss, f_estimate, f_g_loss
 from kexue.nn import MLP
-from kexue.recipes import _plot
-from kexue.runs import Claim, Parts, RunDir, make_accelerator, param, seed_everything
+from kexue.recipes import _gan, _plot
+from kexue.runs import Claim, RunDir, param, start_parts
 
 ESTIMATED = ("kl", "reverse_kl", "pearson", "squared_hellinger", "total_variation", "js",
              "jeffrey")  # fmt: skip
@@ -99,13 +98,7 @@ def closed_forms(mu: float) -> dict[str, float]:
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
-    g = seed_everything(cfg.seed)
-    acc = make_accelerator()
-    g.manual_seed(cfg.seed * 1000 + acc.process_index)
-    results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
-    state = {"results": results, "rng": g}
-    out.restore(state)  # rows are numbered on across the parts: out.log_next
-    parts = Parts(out, results, state)
+    _, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
     truth = closed_forms(cfg.mu)
@@ -179,14 +172,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 if i % 100 == 0:
                     log(**{f"gan_{name}_d_loss": d_loss.item()})
             # a diverged generator's NaN samples score 0 modes, HQ 0 and W1 nan
-            x_gen, scores = evaluate_toy_generator(
-                acc.unwrap_model(gen), cfg.gan_data, n=cfg.n_gan_eval, ref=ref
-            )
-            parts.finish(key, {
-                **{f"{key}_{m}": v for m, v in scores.items()},
-                f"{key}_diverged": diverged,
-                f"{key}_samples": torch.from_numpy(np.nan_to_num(x_gen[:500])),
-            })  # fmt: skip
+            _gan.finish_toy_arm(parts, key, acc.unwrap_model(gen), cfg.gan_data,
+                                n=cfg.n_gan_eval, ref=ref, extra={f"{key}_diverged": diverged},
+                                nan_to_zero=True)  # fmt: skip
         for m in ("modes", "hq", "w1", "diverged"):
             metrics[f"{key}_{m}"] = float(results[f"{key}_{m}"])
         samples[name] = results[f"{key}_samples"].numpy()

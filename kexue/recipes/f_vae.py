@@ -36,7 +36,6 @@ import torch
 from kexue.flows import FVAE, Flatten, Flow, Glow, Sequential, StandardNormal, decoder, encoder
 from kexue.recipes import _flows, _plot
 from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
-from kexue.train import BestCheckpoint
 
 THRESHOLDS = (3.2, 3.0, 2.8, 2.6)
 
@@ -122,24 +121,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     data = _flows.digit_splits(cfg.seed)
     models = {k: _build(k, cfg) for k in cfg.models}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
-    for k in models:
-        models[k], opts[k] = acc.prepare(models[k], opts[k])
-    # keep-best on validation bits/dim (strictly lower) and steps trained, per model
-    best = {
-        k: BestCheckpoint(acc.unwrap_model(m), mode="min", tie="gt") for k, m in models.items()
-    }
-    trained = dict.fromkeys(models, 0)
     reach = {
         k: {f"{t}": torch.tensor([-1.0, -1.0]) for t in THRESHOLDS} for k in models
     }  # (step, seconds)
-    state = {
-        "rng": g,
-        "trained": trained,
-        "reach": reach,
-        **{f"best:{k}": b for k, b in best.items()},
-        **{f"model:{k}": m for k, m in models.items()},
-        **{f"opt:{k}": o for k, o in opts.items()},
-    }
+    # keep-best on validation bits/dim (strictly lower) and steps trained, per model
+    best, trained, state = _flows.prepare_keep_best(acc, models, opts, g, reach=reach)
     start = out.restore(state)
     seconds: dict[str, float] = {}
 
@@ -175,14 +161,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                         reach[k][f"{t}"] = torch.tensor(
                             [step - lo + 1.0, time.perf_counter() - t0]
                         )
-                best[k].update(val, step - lo + 1)
-            trained[k] = step - lo + 1
-            out.log(step, **row)
-            out.maybe_checkpoint(step + 1, state)
             last = step + 1
-            if f"{k}/valid_bpd" in row and _flows.patience_exhausted(
-                best[k], step - lo + 1, cfg.patience
-            ):
+            if _flows.log_step(out, state, step, row, k, best, trained, last - lo, cfg.patience):
                 break
         if first < last:
             seconds[k] = (time.perf_counter() - t0) / (last - first)

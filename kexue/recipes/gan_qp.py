@@ -60,7 +60,7 @@ from kexue.gan import (
 )
 from kexue.nn import MLP, Ensemble
 from kexue.recipes import _plot
-from kexue.runs import Claim, Parts, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, start_parts
 from kexue.stats import w1_exact
 
 if TYPE_CHECKING:
@@ -277,14 +277,7 @@ def _train_digits(
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
-    g = seed_everything(cfg.seed)
-    acc = make_accelerator()
-    g.manual_seed(cfg.seed * 1000 + acc.process_index)
-    # Finished parts' metrics and samples; a resumed run skips the parts already done.
-    results: dict[str, object] = {}
-    state = {"results": results, "rng": g}
-    out.restore(state)  # rows are numbered on across the parts: out.log_next
-    parts = Parts(out, results, state)
+    g, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
     # ---- part 1: point masses at distance d

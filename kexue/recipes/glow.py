@@ -38,7 +38,6 @@ from kexue.data import DIGIT_LEVELS
 from kexue.flows import NICE, Glow, categorical_bpd
 from kexue.recipes import _flows, _plot
 from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
-from kexue.train import BestCheckpoint
 
 
 @dataclass(frozen=True)
@@ -119,20 +118,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         v: torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         for v, m in models.items()
     }
-    for v in models:
-        models[v], opts[v] = acc.prepare(models[v], opts[v])
     # keep-best on validation bits/dim (strictly lower) and steps trained, per model
-    best = {
-        v: BestCheckpoint(acc.unwrap_model(m), mode="min", tie="gt") for v, m in models.items()
-    }
-    trained = dict.fromkeys(models, 0)
-    state = {
-        "rng": g,
-        "trained": trained,
-        **{f"best:{v}": b for v, b in best.items()},
-        **{f"model:{v}": m for v, m in models.items()},
-        **{f"opt:{v}": o for v, o in opts.items()},
-    }
+    best, trained, state = _flows.prepare_keep_best(acc, models, opts, g)
     start = out.restore(state)
     steps = {v: cfg.nice_steps if v == "nice" else cfg.steps for v in cfg.variants}
     offsets = np.cumsum([0] + [steps[v] for v in cfg.variants])
@@ -162,14 +149,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 )
                 model.train()
                 row[f"{v}/valid_bpd"] = val
-                best[v].update(val, step - lo + 1)
-            trained[v] = step - lo + 1
-            out.log(step, **row)
-            out.maybe_checkpoint(step + 1, state)
             last = step + 1
-            if f"{v}/valid_bpd" in row and _flows.patience_exhausted(
-                best[v], step - lo + 1, cfg.patience
-            ):
+            if _flows.log_step(out, state, step, row, v, best, trained, last - lo, cfg.patience):
                 break
         if first < last:
             seconds[v] = (time.perf_counter() - t0) / (last - first)

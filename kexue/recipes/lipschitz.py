@@ -39,7 +39,6 @@ from kexue.gan import (
     certified_lower_bound,
     clip_weights,
     digits_to_unit,
-    evaluate_toy_generator,
     gradient_norm_penalty,
     lipschitz_upper_bound,
     project_spectral_,
@@ -51,8 +50,8 @@ from kexue.gan import (
     wgan_g_loss,
 )
 from kexue.nn import MLP
-from kexue.recipes import _plot
-from kexue.runs import Claim, Parts, RunDir, make_accelerator, param, seed_everything
+from kexue.recipes import _gan, _plot
+from kexue.runs import Claim, RunDir, param, start_parts
 from kexue.stats import w1_exact
 
 CRITIC_ARMS = ("clip", "gp", "one_sided_gp", "sn", "sn_fresh", "sn_project")
@@ -134,13 +133,7 @@ def _after_step(arm: str, cfg: Config, critic: nn.Module) -> None:
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
-    g = seed_everything(cfg.seed)
-    acc = make_accelerator()
-    g.manual_seed(cfg.seed * 1000 + acc.process_index)
-    results: dict[str, object] = {}  # finished parts (checkpointed); a resume skips them
-    state = {"results": results, "rng": g}
-    out.restore(state)  # rows are numbered on across the parts: out.log_next
-    parts = Parts(out, results, state)
+    _, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
     shift = torch.tensor([cfg.shift, 0.0])
@@ -260,14 +253,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 opt_g.step()
                 if i % 100 == 0:
                     log(**{f"gan_{arm}_d_loss": d_loss.item()})
-            x_gen, scores = evaluate_toy_generator(
-                acc.unwrap_model(gen), cfg.toy, n=cfg.n_eval, ref=ref
-            )
-            parts.finish(key, {
-                **{f"{key}_{m}": v for m, v in scores.items()},
-                f"{key}_seconds": time.perf_counter() - t0,
-                f"{key}_samples": torch.from_numpy(x_gen[:500]),
-            })  # fmt: skip
+            seconds = time.perf_counter() - t0
+            _gan.finish_toy_arm(parts, key, acc.unwrap_model(gen), cfg.toy, n=cfg.n_eval,
+                                ref=ref, extra={f"{key}_seconds": seconds})  # fmt: skip
         for m in ("modes", "hq", "w1", "seconds"):
             metrics[f"{key}_{m}"] = results[f"{key}_{m}"]
         samples[arm] = results[f"{key}_samples"].numpy()

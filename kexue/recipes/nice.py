@@ -36,7 +36,6 @@ from kexue.data import DIGIT_LEVELS
 from kexue.flows import NICE, categorical_bpd, gaussian_bpd
 from kexue.recipes import _flows, _plot
 from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
-from kexue.train import BestCheckpoint
 
 VARIANTS = {
     "nice": {},
@@ -84,20 +83,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         for v in cfg.variants
     }
     opts = {v: torch.optim.Adam(m.parameters(), lr=cfg.lr) for v, m in models.items()}
-    for v in models:
-        models[v], opts[v] = acc.prepare(models[v], opts[v])
     # keep-best on validation bits/dim (strictly lower) and steps trained, per model
-    best = {
-        v: BestCheckpoint(acc.unwrap_model(m), mode="min", tie="gt") for v, m in models.items()
-    }
-    trained = dict.fromkeys(models, 0)
-    state = {
-        "rng": g,
-        "trained": trained,
-        **{f"best:{v}": b for v, b in best.items()},
-        **{f"model:{v}": m for v, m in models.items()},
-        **{f"opt:{v}": o for v, o in opts.items()},
-    }
+    best, trained, state = _flows.prepare_keep_best(acc, models, opts, g)
     start = out.restore(state)
     seconds: dict[str, float] = {}
 
@@ -123,14 +110,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 )
                 nice.train()
                 row[f"{v}/valid_bpd"] = val
-                best[v].update(val, local + 1)
-            trained[v] = local + 1
-            out.log(step, **row)
-            out.maybe_checkpoint(step + 1, state)
             last = step + 1
-            if f"{v}/valid_bpd" in row and _flows.patience_exhausted(
-                best[v], local + 1, cfg.patience
-            ):
+            if _flows.log_step(out, state, step, row, v, best, trained, local + 1, cfg.patience):
                 break
         if first < last:
             seconds[v] = (time.perf_counter() - t0) / (last - first)

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from kexue.data import TaggedSentence, peoples_daily
 from kexue.nn import ONLSTM, build_tree, right_branching, tree_brackets, unlabeled_f1
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, make_accelerator, prepare_arms, seed_everything
 
 
 @dataclass(frozen=True)
@@ -213,11 +213,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     lstm = CharLM(len(itos), cfg, "lstm", _lstm_hidden_for(n_on, len(itos), cfg))
     models = {"onlstm": on, "lstm": lstm}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
-    for k in models:
-        models[k], opts[k] = acc.prepare(models[k], opts[k])
-    state = {**{f"model_{k}": m for k, m in models.items()},
-             **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
-    start = out.restore(state)
+    state, start = prepare_arms(acc, models, opts, g, out)
 
     for step in out.progress(range(start, cfg.steps), "on-lstm + lstm"):
         idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=g).tolist()

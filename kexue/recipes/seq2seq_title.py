@@ -28,10 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kexue.data import csl_split
-from kexue.recipes import _plot
-from kexue.runs import Claim, DataSpec, RunDir, make_accelerator, param, seed_everything
-from kexue.seq import CharVocab, Seq2Seq, bleu, copy_rate, pad_batch, rouge_l, rouge_n
+from kexue.recipes import _plot, _titles
+from kexue.runs import Claim, RunDir, make_accelerator, param, prepare_arms, seed_everything
+from kexue.seq import Seq2Seq, bleu, copy_rate, rouge_l, rouge_n
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,7 @@ class Config:
     data: str | None = None
 
 
-DATA = DataSpec(
-    "data",
-    "a CSL title folder: dev.tsv and test.tsv, columns task<TAB>abstract<TAB>title",
-    "../shared/data/csl_ts beside the checkout, or $KEXUE_DATA/csl_ts",
-)
+DATA = _titles.DATA  # a CSL title folder (dev.tsv, test.tsv)
 
 QUICK = {"steps": 60, "n_eval": 10, "n_eval_off": 6, "max_source": 60}
 SMOKE = {"steps": 3, "n_eval": 3, "n_eval_off": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8,
@@ -105,10 +100,7 @@ def _scores(cands: list[str], refs: list[str]) -> dict[str, float]:
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
-    train, held = csl_split(cfg.data, cfg.n_eval)  # held: test pairs 0..n_eval (of 200)
-    vocab = CharVocab([a[: cfg.max_source] + t for a, t in train], cfg.min_count)
-    src = [vocab.encode(a[: cfg.max_source]) for a, _ in train]
-    tgt = [vocab.encode(t[: cfg.max_title], start_end=True) for _, t in train]
+    _, held, vocab, src, tgt = _titles.title_data(cfg)  # held: test pairs 0..n_eval
 
     def build(prior: bool) -> Seq2Seq:
         return Seq2Seq(
@@ -117,23 +109,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     models = {"prior": build(True), "noprior": build(False)}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
-    for k in models:
-        models[k], opts[k] = acc.prepare(models[k], opts[k])
-    state = {**{f"model_{k}": m for k, m in models.items()},
-             **{f"opt_{k}": o for k, o in opts.items()}, "rng": g}  # fmt: skip
-    start = out.restore(state)
+    state, start = prepare_arms(acc, models, opts, g, out)
 
     for step in out.progress(range(start, cfg.steps), "prior + no-prior"):
-        idx = torch.randint(len(src), (cfg.batch_size,), generator=g).tolist()
-        x, y = pad_batch([src[i] for i in idx]), pad_batch([tgt[i] for i in idx])
+        _, x, y = _titles.sample_batch(src, tgt, cfg.batch_size, g)
         row = {}
         for k, m in models.items():
             m.train()
             loss = m.loss(x, y)
-            opts[k].zero_grad()
-            acc.backward(loss)
-            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-            opts[k].step()
+            _titles.clipped_step(acc, m, opts[k], loss)
             row[f"loss_{k}"] = loss.item()
         out.log(step, **row)
         out.maybe_checkpoint(step + 1, state)

@@ -33,7 +33,7 @@ from kexue.data import mode_centres, toy2d
 from kexue.gan import anchor_regularizer, evaluate_toy_generator, sgan_d_loss, sgan_g_loss
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, Parts, RunDir, make_accelerator, param, seed_everything
+from kexue.runs import Claim, RunDir, param, start_parts
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,7 @@ CLAIMS = (
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
-    g = seed_everything(cfg.seed)
-    acc = make_accelerator()
-    g.manual_seed(cfg.seed * 1000 + acc.process_index)
-    results: dict[str, object] = {}  # finished (arm, seed) runs (checkpointed)
-    state = {"results": results, "rng": g}
-    out.restore(state)  # rows are numbered on across the parts: out.log_next
-    parts = Parts(out, results, state)
+    _, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
     centres = mode_centres(cfg.toy)
