@@ -326,15 +326,19 @@ def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     root = Path(path).resolve()
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     digest = hashlib.sha256()
-    total = 0
+    total = counted = 0
     for f in files:
-        size = f.stat().st_size
+        try:
+            size = f.stat().st_size
+        except OSError:  # vanished or unreadable since the listing: not part of the data
+            continue
         total += size
+        counted += 1
         rel = f.name if f == root else f.relative_to(root).as_posix()
         digest.update(f"{rel}\t{size}\n".encode())
     return {
         "path": str(root),
-        "files": len(files),
+        "files": counted,
         "bytes": total,
         "listing_sha256": digest.hexdigest(),
     }
