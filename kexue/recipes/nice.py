@@ -16,7 +16,8 @@ steps, the best checkpoint is the one reported. Baselines on the same split: ful
 Gaussian and independent per-pixel categorical. Ablations (reported, not judged): normal prior,
 the author's orientation (h₂ = x₂ − relu(m(x₁)), normal prior), zero-initialised scaling.
 Every variant stops once its validation bits/dim has not improved for 500 steps (`patience`).
-Claims: NICE's best-checkpoint test bits/dim beats the full-covariance Gaussian.
+Claims: NICE's best-checkpoint test bits/dim beats the full-covariance Gaussian fitted to the
+same training split (the measured baseline, not a fixed number).
 
 Deviations:
     - the author's orientation (subtract a ReLU'd m, normal prior) is an ablation here, not the
@@ -65,10 +66,11 @@ SMOKE = {"steps": 20, "eval_every": 10, "variants": ("nice",), "hidden": (32,), 
 
 CLAIMS = (
     Claim(
-        "NICE's best-checkpoint test bits/dim beats the full-covariance Gaussian (< 2.95)",
-        "test_bpd",
+        "NICE's best-checkpoint test bits/dim beats the full-covariance Gaussian fitted to the "
+        "same training split (difference < 0)",
+        "gap_to_gaussian_bpd",
         "<",
-        2.95,
+        0.0,
         ("quick", "full"),
     ),
 )
@@ -142,6 +144,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             metrics["gap_to_categorical_bpd"] = (
                 metrics["test_bpd"] - metrics["baseline_categorical_bpd"]
             )
+            metrics["gap_to_gaussian_bpd"] = metrics["test_bpd"] - metrics["baseline_gaussian_bpd"]
             w = _flows.dequantize_test(data["test"]).flatten(1)
             with torch.no_grad():
                 z, _ = nice(w)
