@@ -447,36 +447,29 @@ def execute(
     return {"metrics": metrics, "claims": claims, "out": str(run.path), "status": "ran"}
 
 
-def _sig(value: Any) -> str:
-    """A number at 4 significant figures (integers as they are); None as an em dash."""
-    if value is None:
-        return "—"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> list[str]:
     """The end of a run: the claims judged, those not judged at this budget, headline metrics."""
+    from kexue.report import format_number
+
     metrics = result["metrics"]
     lines = [f"claims ({budget} budget):"] if getattr(recipe, "CLAIMS", ()) else []
     for c in result["claims"]:
         mark = "PASS" if c["pass"] else "FAIL"
-        bar = f"{c['op']} {_sig(c['threshold'])}"
+        bar = f"{c['op']} {format_number(c['threshold'])}"
         kind = "goal: " if c.get("kind") == "goal" else ""
-        lines.append(f"  {mark}  {c['metric']} = {_sig(c['measured'])} ({bar}): {kind}{c['text']}")
+        lines.append(
+            f"  {mark}  {c['metric']} = {format_number(c['measured'])} ({bar}): {kind}{c['text']}"
+        )
     for c in getattr(recipe, "CLAIMS", ()):
         if budget not in c.budgets:
             judged = "/".join(c.budgets)
-            value = _sig(metrics.get(c.metric))
+            value = format_number(metrics.get(c.metric))
             lines.append(
                 f"  ----  {c.metric} = {value} (not judged at {budget}; at {judged}): {c.text}"
             )
     keys = [k for k in metrics if k != "wall_time_s"][:5] if not result["claims"] else []
     keys.append("wall_time_s")
-    lines.append("metrics: " + ", ".join(f"{k} = {_sig(metrics.get(k))}" for k in keys))
+    lines.append("metrics: " + ", ".join(f"{k} = {format_number(metrics.get(k))}" for k in keys))
     lines.append(f"({len(metrics)} metrics in {Path(result['out']) / 'metrics.json'})")
     return lines
 

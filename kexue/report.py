@@ -30,6 +30,7 @@ __all__ = [
     "articles_markdown",
     "record_measurements",
     "rejudged",
+    "format_number",
 ]
 
 FOLD_ROWS = 12  # a metrics table longer than this is folded, headline metrics kept outside
@@ -42,7 +43,8 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _fmt(value: Any) -> str:
+def format_number(value: Any) -> str:
+    """A metric for people: 4 significant figures, scientific outside [1e-3, 1e5), — for None."""
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -72,10 +74,10 @@ def headline(claims: list[dict] | None, metrics: dict | None) -> str:
     """The first claim's metric as measured, else the first metric."""
     if claims:
         c = claims[0]
-        return f"{c['metric']} = {_fmt(c['measured'])}"
+        return f"{c['metric']} = {format_number(c['measured'])}"
     if metrics:
         key = next(iter(metrics))
-        return f"{key} = {_fmt(metrics[key])}"
+        return f"{key} = {format_number(metrics[key])}"
     return ""
 
 
@@ -121,7 +123,7 @@ def _view(entry: dict[str, Any]) -> dict[str, Any]:
     status, summary = _status(entry)
     metrics = entry["metrics"] or {}
     claims = entry["claims"] or []
-    rows = [(k, _fmt(v)) for k, v in metrics.items()]
+    rows = [(k, format_number(v)) for k, v in metrics.items()]
     head, rest = rows, []
     if len(rows) > FOLD_ROWS:
         # what the claims judge (else the summary's headline metric) and the wall time
@@ -140,7 +142,7 @@ def _view(entry: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "summary": summary,
         "headline": headline(claims, metrics),
-        "wall": _fmt(metrics.get("wall_time_s")),
+        "wall": format_number(metrics.get("wall_time_s")),
         "error": error,
         "fence": "`" * max(3, longest + 1),
         "figures": entry["figures"],
@@ -149,8 +151,8 @@ def _view(entry: dict[str, Any]) -> dict[str, Any]:
                 "text": c["text"],
                 "kind": c.get("kind", "article"),
                 "metric": c["metric"],
-                "measured": _fmt(c["measured"]),
-                "bar": f"{c['op']} {_fmt(c['threshold'])}",
+                "measured": format_number(c["measured"]),
+                "bar": f"{c['op']} {format_number(c['threshold'])}",
                 "passed": bool(c["pass"]),
             }
             for c in claims
@@ -397,9 +399,11 @@ def articles_markdown(measured: dict[str, Any]) -> str:
                 verdict = {True: "PASS", False: "FAIL", None: "not measured"}[c["pass"]]
                 body.append(
                     f"| {_md_cell(c['text'])} | {c.get('kind', 'article')} | "
-                    f"{_md_cell(_fmt(c['measured']))} | "
-                    f"{_md_cell(c['op'])} {_md_cell(_fmt(c['threshold']))} | {verdict} |"
+                    f"{_md_cell(format_number(c['measured']))} | "
+                    f"{_md_cell(c['op'])} {_md_cell(format_number(c['threshold']))} | {verdict} |"
                 )
             body.append("")
-        body.append("Metrics: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in m["metrics"].items()))
+        body.append(
+            "Metrics: " + ", ".join(f"`{k}` = {format_number(v)}" for k, v in m["metrics"].items())
+        )
     return "\n".join(head + body) + "\n"

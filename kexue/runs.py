@@ -55,7 +55,6 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "claims_summary",
-    "best_state",
     "config_dict",
     "data_fingerprint",
     "field_rules",
@@ -428,11 +427,6 @@ def claims_summary(claims: Iterable[Mapping[str, Any]]) -> str:
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def best_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of the state dict (the best-validation checkpoint kept in memory)."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
