@@ -389,6 +389,7 @@ def execute(
             _set_aside(out)
         status = "new"
     state.wait_for_everyone()
+    fresh = status == "new"  # a folder this command starts (nothing of an earlier run in it)
     if state.is_main_process:
         _make_folder(out)
     if status == "complete" and not re_evaluate:
@@ -430,7 +431,14 @@ def execute(
         run.write_text("error.txt", traceback.format_exc())
         run.write_history()
         if isinstance(err, (DataFormatError, FileNotFoundError)) and data_path is not None:
-            raise UsageError(str(err)) from None  # the user's data, not our code
+            # The user's data, not our code. A run that never reached a checkpoint leaves no
+            # folder behind, so the same command works once the data is mended.
+            if fresh and run.is_main and not (run.path / "checkpoint.safetensors").exists():
+                for name in ("config.json", "error.txt", "history.csv"):
+                    (run.path / name).unlink(missing_ok=True)
+                if not any(run.path.iterdir()):
+                    run.path.rmdir()
+            raise UsageError(str(err)) from None
         raise
     metrics = {k: float(v) for k, v in metrics.items()}
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)

@@ -178,6 +178,7 @@ def test_bad_data_is_one_line_naming_file_and_line(tmp_path, capsys):
     assert main(["run", "couplet", *SMOKE, "--data", str(data), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "out.txt, line 2" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()  # nothing half-written: mend the data, run again
 
 
 def test_data_recipes_are_the_ones_that_declare_it():
