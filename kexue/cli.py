@@ -139,7 +139,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{name.lower()} overrides: {getattr(recipe, name, {})}")
     print("\nClaims:")
     for c in getattr(recipe, "CLAIMS", ()):
-        print(f"  [{'/'.join(c.budgets)}] {c.metric} {c.op} {c.threshold}: {c.text}")
+        how = " (on its confidence bound)" if c.interval else ""
+        kind = "goal: " if c.kind == "goal" else ""
+        print(f"  [{'/'.join(c.budgets)}] {c.metric} {c.op} {c.threshold}{how}: {kind}{c.text}")
     record = recorded().get(a.slug)
     if record:
         print(
@@ -457,7 +459,7 @@ def execute(
 
 def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> list[str]:
     """The end of a run: the claims judged, those not judged at this budget, headline metrics."""
-    from kexue.report import format_number
+    from kexue.report import format_measured, format_number
 
     metrics = result["metrics"]
     lines = [f"claims ({budget} budget):"] if getattr(recipe, "CLAIMS", ()) else []
@@ -465,9 +467,7 @@ def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> li
         mark = "PASS" if c["pass"] else "FAIL"
         bar = f"{c['op']} {format_number(c['threshold'])}"
         kind = "goal: " if c.get("kind") == "goal" else ""
-        lines.append(
-            f"  {mark}  {c['metric']} = {format_number(c['measured'])} ({bar}): {kind}{c['text']}"
-        )
+        lines.append(f"  {mark}  {c['metric']} = {format_measured(c)} ({bar}): {kind}{c['text']}")
     for c in getattr(recipe, "CLAIMS", ()):
         if budget not in c.budgets:
             judged = "/".join(c.budgets)
@@ -641,7 +641,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- docs
 def cmd_docs(args: argparse.Namespace) -> int:
     """Regenerate README's article table and docs/articles.md (merging run folders first)."""
-    from kexue.report import articles_markdown, record_measurements
+    from kexue.report import articles_markdown, claims_markdown, record_measurements
     from kexue.runs import atomic_write_json, atomic_write_text
 
     root = Path(args.root)
@@ -658,6 +658,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         print(f"{folder}: recorded {', '.join(updated) or 'nothing'}")
     atomic_write_json(measured_path, dict(sorted(measured.items())))
     atomic_write_text(root / "docs" / "articles.md", articles_markdown(measured))
+    atomic_write_text(root / "docs" / "claims.md", claims_markdown(measured))
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8")
     marker = "| # | slug | theme |"
@@ -669,7 +670,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         "\n".join(lines[: next(i for i, ln in enumerate(lines) if not ln.startswith("|"))])
     )
     atomic_write_text(readme, text[:start] + table_markdown().rstrip("\n") + text[end:])
-    print(f"wrote {readme}, {root / 'docs' / 'articles.md'}, {measured_path}")
+    print(f"wrote {readme}, {root / 'docs' / 'articles.md'}, docs/claims.md, {measured_path}")
     return 0
 
 

@@ -51,10 +51,13 @@ __all__ = [
     "NonFiniteLossError",
     "Parts",
     "RunDir",
+    "STATEMENT_STATUSES",
+    "Statement",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "claims_summary",
+    "statements_doc",
     "config_dict",
     "data_fingerprint",
     "field_rules",
@@ -369,6 +372,10 @@ class Claim:
         kind: "article" for a statement the article makes (or a number it reports), "goal" for
             an aim beyond the article or parity with a peer library. Identities and bookkeeping
             are not claims at all: they are unit tests.
+        interval: judge on a confidence bound, not the point estimate: the run records
+            `metric_lo` and `metric_hi` (`kexue.stats.record_interval`), and the claim passes
+            only when the bound on the pass side clears the bar (the lower bound for > and >=,
+            the upper for < and <=). For small evaluations (under ~500 items, or one seed).
     """
 
     text: str
@@ -377,40 +384,101 @@ class Claim:
     threshold: float
     budgets: tuple[str, ...] = ("full",)
     kind: str = "article"
+    interval: bool = False
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ValueError(f"claim op {self.op!r} not in {sorted(_OPS)}")
         if self.kind not in CLAIM_KINDS:
             raise ValueError(f"claim kind {self.kind!r} not in {CLAIM_KINDS}")
+        if self.interval and self.op == "==":
+            raise ValueError("an interval claim needs an inequality, not ==")
+
+    @property
+    def bound_key(self) -> str | None:
+        """The metric whose value decides the claim: the interval's bound on the pass side."""
+        if not self.interval:
+            return None
+        return f"{self.metric}_lo" if self.op in (">", ">=") else f"{self.metric}_hi"
 
 
 def judge_claims(
     claims: Iterable[Claim], metrics: Mapping[str, float], budget: str
 ) -> list[dict[str, Any]]:
-    """Judge every claim declared for `budget`; a missing or non-finite metric fails."""
+    """Judge every claim declared for `budget`; a missing or non-finite metric fails, and so
+    does an interval claim whose run recorded no interval."""
     out = []
     for c in claims:
         if budget not in c.budgets:
             continue
         measured = metrics.get(c.metric)
+        interval = None
+        decisive = measured
+        if c.interval:
+            lo, hi = metrics.get(f"{c.metric}_lo"), metrics.get(f"{c.metric}_hi")
+            interval = None if lo is None or hi is None else [float(lo), float(hi)]
+            decisive = metrics.get(c.bound_key)  # type: ignore[arg-type]
         ok = (
-            measured is not None
-            and math.isfinite(float(measured))
-            and _OPS[c.op](float(measured), c.threshold)
+            decisive is not None
+            and math.isfinite(float(decisive))
+            and _OPS[c.op](float(decisive), c.threshold)
         )
-        out.append(
-            {
-                "text": c.text,
-                "kind": c.kind,
-                "metric": c.metric,
-                "op": c.op,
-                "threshold": c.threshold,
-                "measured": None if measured is None else float(measured),
-                "pass": bool(ok),
-            }
-        )
+        record = {
+            "text": c.text,
+            "kind": c.kind,
+            "metric": c.metric,
+            "op": c.op,
+            "threshold": c.threshold,
+            "measured": None if measured is None else float(measured),
+            "pass": bool(ok),
+        }
+        if c.interval:
+            record["interval"] = interval
+        out.append(record)
     return out
+
+
+STATEMENT_STATUSES = ("claim", "test", "untestable", "fails")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A checkable statement of the article and where the project checks it.
+
+    Attributes:
+        text: the statement, paraphrased from the article (with its number where it gives one).
+        status: "claim" (a recipe claim judges it; `where` is the claim's metric), "test" (a
+            unit test checks it; `where` is the test's node id, e.g.
+            "tests/stats/test_hsic.py::test_biased_matches_article"), "untestable" (cannot be
+            checked offline or at this scale; `where` says why) or "fails" (measured and it
+            does not reproduce here; `where` says what was measured and why).
+        where: see `status`.
+    """
+
+    text: str
+    status: str
+    where: str
+
+    def __post_init__(self) -> None:
+        if self.status not in STATEMENT_STATUSES:
+            raise ValueError(f"statement status {self.status!r} not in {STATEMENT_STATUSES}")
+        if not self.where:
+            raise ValueError(f"statement {self.text!r} needs `where` (metric, test or reason)")
+
+
+def statements_doc(doc: str | None, statements: Iterable[Statement]) -> str:
+    """A recipe's docstring with its article's checkable statements appended, so `help()` and
+    `kexue show` list each statement and where it is checked."""
+    labels = {
+        "claim": "claim on",
+        "test": "unit test",
+        "untestable": "not testable:",
+        "fails": "fails here:",
+    }
+    lines = ["", "Checkable statements of the article:"]
+    for s in statements:
+        lines.append(f"    - {s.text} [{labels[s.status]} {s.where}]")
+    return (doc or "").rstrip() + "\n" + "\n".join(lines) + "\n"
 
 
 def claims_summary(claims: Iterable[Mapping[str, Any]]) -> str:

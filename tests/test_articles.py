@@ -105,3 +105,13 @@ def test_every_module_lives_in_a_package_of_its_theme():
         assert a.module.rsplit(".", 1)[0] in THEMES[a.theme], (
             f"{a.slug}: {a.module} is outside {THEMES[a.theme]}; move it or say so in THEMES"
         )
+
+
+def test_docs_claims_md_is_current():
+    from kexue.cli import recorded
+    from kexue.report import claims_markdown
+
+    text = (ROOT / "docs" / "claims.md").read_text(encoding="utf-8")
+    assert text == claims_markdown(recorded()), (
+        "docs/claims.md is stale: regenerate it with `kexue docs`"
+    )
