@@ -41,6 +41,7 @@ __all__ = [
     "lerp_path",
     "line_roughness",
     "prior_coverage",
+    "prior_covered",
     "quantile_grid",
     "standardize_codes",
 ]
@@ -77,27 +78,31 @@ def standardize_codes(z: Tensor, ref: Tensor | None = None) -> Tensor:
     return (z - ref.mean(0)) / ref.std(0, unbiased=False)
 
 
-def prior_coverage(
+def prior_covered(
     z: Tensor, mu: Tensor, sigma: Tensor, *, radius: float = 2.0, chunk: int = 1024
-) -> float:
-    """Fraction of probes z with min_n ‖(z − μ_n) / σ_n‖₂ ≤ radius.
+) -> Tensor:
+    """Which probes z lie in some ellipse: min_n ‖(z − μ_n) / σ_n‖₂ ≤ radius, (M,) bool.
 
     Args:
         z: (M, Z) probe points (e.g. samples of N(0, I)).
         mu: (N, Z) ellipse centres.
         sigma: (N, Z) or (Z,) or scalar ellipse radii.
         radius: in units of σ (2 = the 2σ ellipse).
-
-    Returns:
-        A fraction in [0, 1].
     """
     sigma = torch.as_tensor(sigma, dtype=mu.dtype).expand_as(mu)
-    covered = 0
+    covered = []
     for start in range(0, len(z), chunk):
         zc = z[start : start + chunk]  # (m, Z)
         d2 = (((zc[:, None, :] - mu[None]) / sigma[None]) ** 2).sum(-1)  # (m, N)
-        covered += int((d2.min(1).values <= radius**2).sum())
-    return covered / len(z)
+        covered.append(d2.min(1).values <= radius**2)
+    return torch.cat(covered)
+
+
+def prior_coverage(
+    z: Tensor, mu: Tensor, sigma: Tensor, *, radius: float = 2.0, chunk: int = 1024
+) -> float:
+    """Fraction of probes z with min_n ‖(z − μ_n) / σ_n‖₂ ≤ radius (see `prior_covered`)."""
+    return int(prior_covered(z, mu, sigma, radius=radius, chunk=chunk).sum()) / len(z)
 
 
 def lerp_path(z_start: Tensor, z_end: Tensor, n_points: int = 21) -> Tensor:

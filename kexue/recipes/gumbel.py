@@ -8,7 +8,8 @@ Run:     kexue run gumbel                 (full, a few minutes)
 Writes:  estimators.png (bias and variance against τ), vae.png (ELBO curves),
          reconstructions.png, checkpoint.safetensors
 
-1. Gumbel-Max is an exact sampler (χ² goodness of fit of 200k draws).
+1. Gumbel-Max is an exact sampler (χ² goodness of fit of 200k draws; a theorem, so reported
+   here and checked by a unit test, not claimed).
 2. On the categorical toy: REINFORCE with and without baselines against Gumbel-Softmax at
    several τ. As the article argues, reparameterisation trades variance for bias as τ grows, and
    "usually" has lower variance: at τ = 0.1 it is noisier than REINFORCE (a counterexample).
@@ -16,7 +17,7 @@ Writes:  estimators.png (bias and variance against τ), vae.png (ELBO curves),
 4. A discrete VAE (8 latents × 10 categories) trained with the soft Gumbel-Softmax and with the
    straight-through estimator, τ annealed as in the author's demo; test ELBO in nats with the
    uniform prior's constant restored.
-Claims: items 1–3 (item 4 is reported, not judged).
+Claims: items 2–3 (item 1 is a unit test, item 4 is reported, not judged).
 Recorded: `kexue show gumbel` prints the recorded full run (claims and metrics).
 """
 
@@ -41,7 +42,7 @@ from kexue.latent import (
 )
 from kexue.nn import MLP
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import Claim, RunDir, Statement, make_accelerator, seed_everything, statements_doc
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,6 @@ SMOKE = {"n_draws": 2000, "n_grad_samples": 200, "vae_steps": 20}
 
 _JUDGED = ("quick", "full")
 CLAIMS = (
-    Claim("Gumbel-Max samples the softmax exactly (χ² p-value > 1e-3)",
-          "gumbel_max_chi2_pvalue", ">", 1e-3, _JUDGED),
     Claim("Gumbel-Softmax bias grows with τ (monotone over the τ grid)",
           "gs_bias_monotone", "==", 1.0, _JUDGED),
     Claim("Gumbel-Softmax variance falls with τ (monotone over the τ grid)",
@@ -75,6 +74,48 @@ CLAIMS = (
     Claim("Gaussian toy: var reparam < var REINFORCE+baseline < var REINFORCE",
           "gaussian_variance_ordered", "==", 1.0, _JUDGED),
 )  # fmt: skip
+
+STATEMENTS = (
+    Statement(
+        "argmax(o + g) with Gumbel noise g = −ln(−ln u) samples softmax(o) exactly",
+        "test",
+        "tests/latent/test_gumbel.py::test_gumbel_max_samples_the_softmax_exactly",
+    ),
+    Statement(
+        "softmax((o + g)/τ) tends to the one-hot sample as τ → 0 and to uniform as τ → ∞",
+        "test",
+        "tests/latent/test_gumbel.py::test_gumbel_softmax_limits",
+    ),
+    Statement("the relaxation is biased, more so as τ grows", "claim", "gs_bias_monotone"),
+    Statement(
+        "… and its variance falls as τ grows (the bias–variance knob)", "claim", "gs_var_monotone"
+    ),
+    Statement(
+        "reparameterised gradients usually have lower variance than the score function "
+        "(SF) estimator; a baseline reduces SF's variance",
+        "claim",
+        "gaussian_variance_ordered",
+    ),
+    Statement(
+        "'usually', not always: a counterexample exists", "claim", "gs_var_over_sf_at_min_tau"
+    ),
+    Statement(
+        "the straight-through trick: hard one-hot forward, the relaxed gradient backward",
+        "test",
+        "tests/latent/test_gumbel.py::test_straight_through_is_hard_forward_soft_backward",
+    ),
+    Statement(
+        "SF is unbiased for any f, with or without a baseline",
+        "test",
+        "tests/latent/test_gumbel.py::test_score_function_estimators_are_unbiased",
+    ),
+    Statement(
+        "a discrete (Gumbel-Softmax) VAE can be trained by reparameterisation",
+        "untestable",
+        "the article shows no VAE result to compare with; the recipe reports the test "
+        "ELBO of the soft and straight-through variants without a claim",
+    ),
+)
 
 
 def _total_variance(est: torch.Tensor) -> float:
@@ -232,3 +273,6 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             _plot.image_grid(grid, "test digits; soft GS; straight-through"), "reconstructions.png"
         )
     return metrics
+
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

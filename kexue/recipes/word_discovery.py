@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from kexue.data import peoples_daily
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, seed_everything
+from kexue.runs import Claim, RunDir, Statement, seed_everything, statements_doc
 from kexue.text import (
     NUMBER,
     UnigramSegmenter,
@@ -81,6 +81,44 @@ CLAIMS = (
     Claim("goal beyond the author: unsupervised F1 ≥ 0.80 on the test lines (best published "
           "PKU figure)", "best_f1", ">=", 0.80, ("quick", "full"), kind="goal"),
 )  # fmt: skip
+
+STATEMENTS = (
+    Statement(
+        "segmenting text into words lowers the average information per character "
+        "(the point of having words at all)",
+        "claim",
+        "cohesion_bits_per_char",
+    ),
+    Statement(
+        "merging a and b into one word pays when the approximate gain "
+        "p_ab ln(p_ab / (p_a p_b)) is large (MEP II's criterion, a lower bound)",
+        "test",
+        "tests/text/test_word_discovery.py::test_approx_gain_is_a_lower_bound",
+    ),
+    Statement(
+        "'当机立断': cut where the n-gram cohesion is weak; the lexicon it builds "
+        "segments well (the author's reference implementation: F1 0.750)",
+        "claim",
+        "cohesion_f1",
+    ),
+    Statement(
+        "the MEP II merging lexicon segments well (reference implementation: F1 0.699)",
+        "claim",
+        "mep_f1",
+    ),
+    Statement(
+        "with a lexicon, the minimum-information segmentation is a shortest path "
+        "(Viterbi) over the word DAG",
+        "test",
+        "tests/text/test_word_discovery.py::test_viterbi_is_optimal",
+    ),
+    Statement(
+        "the words found are real words (the article's lists from its corpus)",
+        "untestable",
+        "judged by eye in the article; the recipe reports the lexicon's "
+        "type precision and recall against the gold words instead",
+    ),
+)
 
 
 def _evaluate(
@@ -180,3 +218,6 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             )
             out.save_figure(fig, "tuning.png")
     return metrics
+
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

@@ -14,6 +14,7 @@ from kexue.latent import (
     lerp_path,
     line_roughness,
     prior_coverage,
+    prior_covered,
     quantile_grid,
     standardize_codes,
 )
@@ -62,6 +63,8 @@ def test_prior_coverage_brute_force():
         for zi in z
     ) / len(z)
     assert prior_coverage(z, mu, sigma, radius=2.0, chunk=7) == by_hand
+    flags = prior_covered(z, mu, sigma, radius=2.0, chunk=7)
+    assert flags.shape == (300,) and float(flags.double().mean()) == by_hand
 
 
 def test_prior_coverage_of_one_unit_ellipse_is_the_chi2_mass():
