@@ -29,6 +29,7 @@ from typing import Any
 
 from kexue import __version__
 from kexue.articles import ARTICLES, THEMES, Article, did_you_mean, get
+from kexue.errors import InputError
 
 __all__ = [
     "main",
@@ -740,6 +741,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", nargs="+", metavar="DIR", help="run folders to record first")
     p.add_argument("--root", default=".", help="the checkout (default: here)")
     p.set_defaults(func=cmd_docs)
+
+    from kexue.tools import add_tool_parsers
+
+    add_tool_parsers(sub)
     return parser
 
 
@@ -748,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except UsageError as err:
+    except (UsageError, InputError) as err:
         print(f"kexue: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -31,6 +31,8 @@ __all__ = [
     "record_measurements",
     "rejudged",
     "format_number",
+    "format_measured",
+    "claims_markdown",
 ]
 
 FOLD_ROWS = 12  # a metrics table longer than this is folded, headline metrics kept outside

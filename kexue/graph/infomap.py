@@ -333,7 +333,8 @@ class InfoMap(BaseEstimator):
     Attributes:
         labels_: module of each node (index order of `nodes_`), sorted by decreasing flow.
         partition_: node → module.  codelength_: L in bits.  one_level_codelength_: H(p).
-        n_modules_: number of modules.
+        n_modules_: number of modules.  node_flow_: stationary visit rate of each node (the
+        flow column of infomap's .clu and .tree files).
     """
 
     def __init__(self, *, random_state: int | None = None, num_trials: int = 1, max_tune: int = 10,
@@ -369,5 +370,6 @@ class InfoMap(BaseEstimator):
         self.partition_ = dict(zip(flow.nodes, self.labels_.tolist(), strict=True))
         self.codelength_ = length
         self.one_level_codelength_ = float(-plogp(flow.p).sum())
+        self.node_flow_ = np.asarray(flow.p, dtype=float)
         self.n_modules_ = int(len(mflow))
         return self

@@ -41,6 +41,7 @@ from kexue.text.word_vectors import (
     cooccurrence,
     dimension_rule,
     knn_agreement,
+    library_cost_epoch,
     ppmi_svd,
     sphere_entropy_gap,
     top_words,
@@ -192,18 +193,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     n = len(vocab)
     for epoch in out.progress(range(start, cfg.epochs), "epochs"):
         order = torch.randperm(n, generator=g)
-        totals = dict.fromkeys(models, 0.0)
-        for b in range(0, n, cfg.rows_per_batch):
-            rows = order[b : b + cfg.rows_per_batch]
-            for name, model in models.items():
-                logq = torch.log_softmax(model.logits(rows), dim=1)
-                weights = p_ij[rows]
-                # S restricted to these centre words: −Σ p(i,j) ln q(j|i)
-                loss = -(weights * logq.masked_fill(weights == 0, 0.0)).sum()
-                opts[name].zero_grad()
-                loss.backward()
-                opts[name].step()
-                totals[name] += loss.item()
+        totals = {
+            name: library_cost_epoch(model, opts[name], p_ij, order, cfg.rows_per_batch)
+            for name, model in models.items()
+        }
         out.log(epoch, **{f"S_{k}": v for k, v in totals.items()}, H_cond=h_cond)
         out.maybe_checkpoint(epoch + 1, state)
     out.save_checkpoint(cfg.epochs, state)

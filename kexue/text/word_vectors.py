@@ -42,6 +42,7 @@ __all__ = [
     "ppmi_svd",
     "pmi_dense",
     "LibraryEmbedding",
+    "library_cost_epoch",
     "knn_agreement",
     "sphere_entropy_gap",
     "dimension_rule",
@@ -148,6 +149,31 @@ class LibraryEmbedding(nn.Module):
 
     def vectors(self) -> np.ndarray:
         return self.centre.detach().cpu().numpy()
+
+
+def library_cost_epoch(
+    model: LibraryEmbedding,
+    optimizer: torch.optim.Optimizer,
+    p_ij: torch.Tensor,
+    order: torch.Tensor,
+    rows_per_batch: int = 500,
+) -> float:
+    """One pass over the centre words in `order`, one optimiser step per batch of rows on
+    S restricted to those rows, −Σ_{i in batch, j} p(i, j) ln q(j|i) (full softmax, exact).
+
+    Returns the sum of the batches' costs: S over the whole table, as the pass saw it.
+    """
+    total = 0.0
+    for b in range(0, len(order), rows_per_batch):
+        rows = order[b : b + rows_per_batch]
+        logq = torch.log_softmax(model.logits(rows), dim=1)
+        weights = p_ij[rows]
+        loss = -(weights * logq.masked_fill(weights == 0, 0.0)).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total
 
 
 def knn_agreement(vectors: np.ndarray, labels: Sequence[object], k: int = 10) -> float:

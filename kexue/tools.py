@@ -1,0 +1,493 @@
+r"""The text, graph and dependence tools on the user's own files: thin commands over the library.
+
+    kexue words CORPUS… -o lexicon.txt         kexue.text.discover_words (cohesion or MEP II)
+    kexue segment --lexicon lexicon.txt FILE…   kexue.text.UnigramSegmenter, streamed
+    kexue templates CORPUS… -o templates.tsv    kexue.text.TemplateFinder
+    kexue vectors CORPUS… -o vectors.txt        kexue.text.word_vectors (the library cost S)
+    kexue communities GRAPH -o OUT_DIR          kexue.graph.InfoMap → infomap's .clu and .tree
+    kexue hsic X.csv Y.csv                      kexue.stats.hsic_test
+
+Formats are those of the tools users already have: a lexicon is jieba's dictionary format
+(`word count`, one per line, `jieba.load_userdict` reads it); vectors are word2vec's text format
+(gensim's `KeyedVectors.load_word2vec_format` reads it); communities are infomap's `.clu` and
+`.tree` files (infomap reads them back with `--cluster-data`). Every output is written atomically
+(a temporary file renamed into place), so a failed run leaves nothing half-written. Problems with
+the input are one line naming the file and line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kexue.errors import InputError
+
+# The library (torch, numpy, the readers) loads inside each command, so `kexue --help` and the
+# other subcommands start fast.
+
+__all__ = [
+    "add_tool_parsers",
+    "cmd_communities",
+    "cmd_hsic",
+    "cmd_segment",
+    "cmd_templates",
+    "cmd_vectors",
+    "cmd_words",
+]
+
+
+# ----------------------------------------------------------------------------- shared
+def _progress(texts: Iterable[str], desc: str, quiet: bool) -> Iterator[str]:
+    """Pass texts through, drawing characters/s on stderr when it is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield from texts
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit="char", unit_scale=True, file=sys.stderr) as bar:
+        for text in texts:
+            bar.update(len(text))
+            yield text
+
+
+def _corpus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("corpus", nargs="+", help="text files, folders (read recursively) or - (stdin)")
+    p.add_argument("--encoding", default="utf-8", help="e.g. utf-8 (default), gb18030")
+    p.add_argument(
+        "--documents",
+        choices=("lines", "files"),
+        default="lines",
+        help="one text per line (default) or per file",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _texts(args: argparse.Namespace, desc: str) -> Iterator[str]:
+    from kexue.data.userfiles import iter_corpus
+
+    return _progress(
+        iter_corpus(args.corpus, encoding=args.encoding, documents=args.documents),
+        desc,
+        args.quiet,
+    )
+
+
+def _is_punct(token: str) -> bool:
+    return all(unicodedata.category(c)[0] in "PSZ" for c in token)
+
+
+def _tokenised(args: argparse.Namespace, desc: str) -> Iterator[list[str]]:
+    """Sentences as word lists: segmented with --lexicon, else split at whitespace (a corpus
+    segmented already, e.g. by jieba)."""
+    if args.lexicon:
+        from kexue.data.userfiles import read_lexicon
+        from kexue.text.segment import UnigramSegmenter
+
+        seg = UnigramSegmenter().fit(read_lexicon(args.lexicon, encoding=args.encoding))
+        for text in _texts(args, desc):
+            yield [w for w in seg.segment(text) if w.strip()]
+    else:
+        for text in _texts(args, desc):
+            yield text.split()
+
+
+# ----------------------------------------------------------------------------- words
+def cmd_words(args: argparse.Namespace) -> int:
+    from kexue.text.word_discovery import discover_words
+
+    options: dict[str, Any] = {"min_count": args.min_count}
+    if args.method == "cohesion":
+        options.update(n=args.n, thresholds=tuple(args.thresholds))
+    else:
+        options.update(min_pmi=args.min_pmi)
+    try:
+        lexicon = discover_words(_texts(args, "reading"), method=args.method, **options)
+    except ValueError as err:
+        raise InputError(f"{', '.join(args.corpus)}: {err}") from None
+    ranked = sorted(lexicon.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = "".join(f"{w} {c}\n" for w, c in ranked)
+    _write(args.output, text)
+    _note(args, f"{len(ranked):,} words → {args.output or 'stdout'}")
+    return 0
+
+
+def _write(output: str | None, text: str) -> None:
+    from kexue.runs import atomic_write_text
+
+    if output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(output, text)
+
+
+def _note(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- segment
+def _offsets(text: str, tokens: list[str]) -> list[list[Any]]:
+    spans, pos = [], 0
+    for tok in tokens:
+        start = text.find(tok, pos)
+        start = pos if start < 0 else start
+        spans.append([tok, start, start + len(tok)])
+        pos = start + len(tok)
+    return spans
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from kexue.data.userfiles import iter_corpus, read_lexicon
+    from kexue.text.segment import UnigramSegmenter
+
+    seg = UnigramSegmenter().fit(read_lexicon(args.lexicon, encoding=args.encoding))
+    out = sys.stdout
+    for text in iter_corpus(args.files or ["-"], encoding=args.encoding):
+        tokens = [t for t in seg.segment(text) if t.strip()]
+        if args.format == "jsonl":
+            record = {"text": text, "tokens": _offsets(text, tokens)}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            out.write(args.delimiter.join(tokens) + "\n")
+    out.flush()
+    return 0
+
+
+# ----------------------------------------------------------------------------- templates
+def cmd_templates(args: argparse.Namespace) -> int:
+    from kexue.text.templates import TemplateFinder
+
+    pieces: list[list[str]] = []
+    for words in _tokenised(args, "reading"):
+        cur: list[str] = []
+        for w in words + ["。"]:  # pieces run between punctuation, as in the article
+            if _is_punct(w):
+                if cur:
+                    pieces.append(cur)
+                cur = []
+            else:
+                cur.append(w)
+    if not pieces:
+        raise InputError(f"{', '.join(args.corpus)}: no words outside punctuation")
+    finder = TemplateFinder(
+        window=args.window, min_count=args.min_count, min_pmi=args.min_pmi
+    ).fit(pieces)
+    rows = finder.templates_.most_common()
+    lines = ["count\ttemplate"] + [
+        f"{c}\t{' '.join(w if w is not None else 'X' for w in t)}" for t, c in rows
+    ]
+    _write(args.output, "\n".join(lines) + "\n")
+    _note(args, f"{len(rows):,} templates (X marks a slot) → {args.output or 'stdout'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- vectors
+def cmd_vectors(args: argparse.Namespace) -> int:
+    import torch
+
+    from kexue.runs import atomic_write_text
+    from kexue.text.word_vectors import (
+        LibraryEmbedding,
+        cooccurrence,
+        library_cost_epoch,
+        top_words,
+    )
+
+    sentences = list(_tokenised(args, "reading"))
+    vocab = top_words(
+        sentences, args.vocab_size, {w for s in sentences for w in s if _is_punct(w)}
+    )
+    if len(vocab) < 2:
+        raise InputError(f"{', '.join(args.corpus)}: fewer than 2 distinct words")
+    counts = cooccurrence(sentences, vocab, args.window)
+    if counts.sum() == 0:
+        raise InputError(f"{', '.join(args.corpus)}: no two vocabulary words share a window")
+    dense = torch.tensor(counts.toarray(), dtype=torch.float32)
+    p_ij = dense / dense.sum()
+    g = torch.Generator().manual_seed(args.seed)
+    model = LibraryEmbedding(
+        len(vocab), args.dim, metric=args.metric, two_sets=args.metric == "dot", generator=g
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    epochs: Iterable[int] = range(args.epochs)
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        epochs = tqdm(epochs, desc="epochs", file=sys.stderr)
+    for _ in epochs:
+        order = torch.randperm(len(vocab), generator=g)
+        library_cost_epoch(model, opt, p_ij, order, args.rows_per_batch)
+    vectors = model.vectors()
+    lines = [f"{len(vocab)} {vectors.shape[1]}"]
+    lines += [
+        f"{w} " + " ".join(f"{v:.6g}" for v in row) for w, row in zip(vocab, vectors, strict=True)
+    ]
+    atomic_write_text(args.output, "\n".join(lines) + "\n")
+    _note(args, f"{len(vocab):,} vectors of dimension {vectors.shape[1]} → {args.output}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- communities
+def _infomap_ids(nodes: list[Any]) -> dict[Any, int]:
+    """infomap's node ids: the nodes' own when all are positive integers, else 1..n in order."""
+    import numpy as np
+
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in nodes):
+        return {v: int(v) for v in nodes}
+    return {v: i for i, v in enumerate(nodes, 1)}
+
+
+def _header(args: argparse.Namespace, n_modules: int, codelength: float, flow_model: str) -> str:
+    from kexue import __version__
+
+    return (
+        f"# kexue {__version__} (infomap's file format)\n"
+        f"# {' '.join(['kexue', *getattr(args, 'argv', ['communities'])])}\n"
+        f"# trials {args.trials}\n# seed {args.seed}\n"
+        f"# partitioned into 2 levels with {n_modules} top modules\n"
+        f"# codelength {codelength:.6g} bits\n# flow model {flow_model}\n"
+    )
+
+
+def cmd_communities(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from kexue.data.userfiles import read_graph
+    from kexue.graph.infomap import InfoMap
+    from kexue.runs import atomic_write_text
+
+    if args.hierarchical:
+        raise InputError(
+            "--hierarchical: the recursive (multilevel) search is not in kexue yet; the two-level "
+            "search runs with --two-level (the multilevel codelength is "
+            "kexue.graph.mapequation.multilevel_codelength)"
+        )
+    graph = read_graph(args.graph, directed=args.directed, encoding=args.encoding)
+    model = InfoMap(
+        random_state=args.seed,
+        num_trials=args.trials,
+        markov_time=args.markov_time,
+        directed=args.directed,
+    ).fit(graph)
+    nodes = list(model.nodes_)
+    ids = _infomap_ids(nodes)
+    module = np.asarray(model.labels_) + 1  # infomap numbers modules from 1, by flow
+    flow = model.node_flow_
+    flow_model = "directed" if args.directed else "undirected"
+    head = _header(args, int(model.n_modules_), float(model.codelength_), flow_model)
+    order = sorted(range(len(nodes)), key=lambda i: (module[i], -flow[i], ids[nodes[i]]))
+    clu = [head + "# module level 1\n# node_id module flow"]
+    clu += [f"{ids[nodes[i]]} {module[i]} {flow[i]:.6g}" for i in order]
+    tree = [head + "# path flow name node_id"]
+    rank: dict[int, int] = {}
+    for i in order:
+        rank[module[i]] = rank.get(module[i], 0) + 1
+        name = str(nodes[i]).replace('"', "'")
+        tree.append(f'{module[i]}:{rank[module[i]]} {flow[i]:.6g} "{name}" {ids[nodes[i]]}')
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: is a file; give a folder for the .clu and .tree files")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.graph).stem
+    written = []
+    if "clu" in args.formats:
+        atomic_write_text(out / f"{stem}.clu", "\n".join(clu) + "\n")
+        written.append(str(out / f"{stem}.clu"))
+    if "tree" in args.formats:
+        atomic_write_text(out / f"{stem}.tree", "\n".join(tree) + "\n")
+        written.append(str(out / f"{stem}.tree"))
+    print(
+        f"{len(nodes):,} nodes, {model.n_modules_} modules, codelength "
+        f"{model.codelength_:.6f} bits (one module: {model.one_level_codelength_:.6f}); "
+        f"wrote {', '.join(written)}"
+    )
+    return 0
+
+
+# ----------------------------------------------------------------------------- hsic
+def cmd_hsic(args: argparse.Namespace) -> int:
+    from kexue.data.userfiles import read_matrix
+    from kexue.stats.hsic import hsic_test
+
+    x, y = read_matrix(args.x), read_matrix(args.y)
+    if len(x) != len(y):
+        raise InputError(f"{args.x} has {len(x)} rows, {args.y} has {len(y)}: rows must pair up")
+    if len(x) < 6:
+        raise InputError(f"{args.x}: the test needs at least 6 rows, got {len(x)}")
+    bandwidth: Any = args.bandwidth
+    if bandwidth != "median":
+        try:
+            bandwidth = float(bandwidth)
+        except ValueError:
+            raise InputError(f"--bandwidth {bandwidth!r}: 'median' or a positive number") from None
+        if not bandwidth > 0:
+            raise InputError(f"--bandwidth {bandwidth}: must be > 0")
+    res = hsic_test(
+        x,
+        y,
+        alpha=args.alpha,
+        n_permutations=args.permutations,
+        seed=args.seed,
+        kernel=args.kernel,
+        bandwidth=bandwidth,
+        method=args.method,
+    )
+    record = {
+        "n": len(x),
+        "statistic": res.statistic,
+        "pvalue": res.pvalue,
+        "reject": bool(res.reject),
+        "alpha": args.alpha,
+        "method": res.method,
+        "kernel": args.kernel,
+        "bandwidth_x": res.bandwidths[0],
+        "bandwidth_y": res.bandwidths[1],
+    }
+    if args.json:
+        print(json.dumps(record))
+    else:
+        for key, value in record.items():
+            print(f"{key}\t{value}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parsers
+def _example(text: str) -> dict[str, Any]:
+    return {
+        "epilog": f"example:\n  {text}",
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
+def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register words, segment, templates, vectors, communities and hsic."""
+    p = sub.add_parser(
+        "words",
+        help="build a lexicon from a raw corpus (no dictionary needed)",
+        description="Word discovery (最小熵原理（二）): cohesion (当机立断) or MEP II. Writes "
+        "`word count` per line, most frequent first: jieba's dictionary format "
+        "(jieba.load_userdict reads it; kexue segment --lexicon too).",
+        **_example(
+            "kexue words corpus.txt -o lexicon.txt && kexue segment --lexicon lexicon.txt new.txt"
+        ),
+    )
+    _corpus_args(p)
+    p.add_argument("-o", "--output", help="lexicon file (default stdout)")
+    p.add_argument("--method", choices=("cohesion", "mep"), default="cohesion")
+    p.add_argument("--n", type=int, default=4, help="longest n-gram counted (cohesion)")
+    p.add_argument("--min-count", type=int, default=4, help="least count of a kept n-gram/word")
+    p.add_argument(
+        "--thresholds",
+        type=float,
+        nargs="+",
+        default=[0, 0, 2, 4, 6],
+        help="cohesion thresholds θ by n-gram length (the article's 0 0 2 4 6)",
+    )
+    p.add_argument("--min-pmi", type=float, default=2.0, help="least PMI of a merge (mep)")
+    p.set_defaults(func=cmd_words)
+
+    p = sub.add_parser(
+        "segment",
+        help="segment text with a lexicon (streaming, to stdout)",
+        description="Minimum-information (unigram Viterbi) segmentation with a lexicon in "
+        "jieba's dictionary format (`word [count] [tag]`).",
+        **_example("cat news.txt | kexue segment --lexicon lexicon.txt --format jsonl"),
+    )
+    p.add_argument("files", nargs="*", help="text files or folders (default: stdin)")
+    p.add_argument("--lexicon", required=True, help="word [count] per line")
+    p.add_argument("--encoding", default="utf-8")
+    p.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text: words joined by --delimiter; jsonl: {text, tokens: [[w, start, end]]}",
+    )
+    p.add_argument("--delimiter", default=" ")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser(
+        "templates",
+        help="find sentence templates in a corpus",
+        description="Sentence templates (最小熵原理（三）): paths of strongly associated words; "
+        "writes count<TAB>template with X for each slot. The corpus is segmented with --lexicon, "
+        "else taken as whitespace-separated words.",
+        **_example("kexue templates segmented.txt -o templates.tsv"),
+    )
+    _corpus_args(p)
+    p.add_argument("-o", "--output", help="templates file (default stdout)")
+    p.add_argument("--lexicon", help="segment with this lexicon (else split at whitespace)")
+    p.add_argument("--window", type=int, default=3)
+    p.add_argument("--min-count", type=int, default=20)
+    p.add_argument("--min-pmi", type=float, default=2.0)
+    p.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser(
+        "vectors",
+        help="train word vectors with the library cost (word2vec text format)",
+        description="Word vectors (最小熵原理（四）): minimise S = −Σ p(i,j) ln q(j|i) over "
+        "the co-occurrence table. Writes word2vec's text format (gensim's "
+        "KeyedVectors.load_word2vec_format reads it). The corpus is segmented with --lexicon, "
+        "else taken as whitespace-separated words.",
+        **_example("kexue vectors segmented.txt -o vectors.txt --dim 100"),
+    )
+    _corpus_args(p)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--lexicon", help="segment with this lexicon (else split at whitespace)")
+    p.add_argument("--vocab-size", type=int, default=5000, help="most frequent words kept")
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--rows-per-batch", type=int, default=500)
+    p.add_argument(
+        "--metric",
+        choices=("dot", "l2"),
+        default="dot",
+        help="dot: two vector sets (skip-gram); l2: one set, the library's distance",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser(
+        "communities",
+        help="InfoMap communities of a graph (infomap's .clu and .tree files)",
+        description="Two-level InfoMap (最小熵原理（五）). Reads an edge list (u v [weight]), "
+        "Pajek .net, or GML/GraphML/GEXF; writes OUT_DIR/NAME.clu and NAME.tree as infomap "
+        "does (infomap reads them back with --cluster-data).",
+        **_example("kexue communities network.txt -o out/ --trials 10 --seed 1"),
+    )
+    p.add_argument("graph")
+    p.add_argument("-o", "--output", required=True, help="folder for the .clu and .tree files")
+    p.add_argument("--directed", action="store_true")
+    p.add_argument("--two-level", action="store_true", help="two-level search (the default)")
+    p.add_argument("--hierarchical", action="store_true", help="multilevel search (not yet)")
+    p.add_argument("--trials", type=int, default=1)
+    p.add_argument("--seed", type=int, default=123)
+    p.add_argument("--markov-time", type=float, default=1.0)
+    p.add_argument("--encoding", default="utf-8")
+    p.add_argument("--formats", nargs="+", choices=("clu", "tree"), default=["clu", "tree"])
+    p.set_defaults(func=cmd_communities)
+
+    p = sub.add_parser(
+        "hsic",
+        help="HSIC independence test of two paired tables",
+        description="HSIC (HSIC简介): the biased statistic, its p-value by permutations or the "
+        "Gamma approximation, and the bandwidths used. X and Y are CSV/TSV tables with one row "
+        "per sample (a non-numeric first row is a header).",
+        **_example("kexue hsic x.csv y.csv --method gamma"),
+    )
+    p.add_argument("x")
+    p.add_argument("y")
+    p.add_argument("--method", choices=("permutation", "gamma"), default="permutation")
+    p.add_argument("--permutations", type=int, default=499)
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--kernel", choices=("gaussian", "laplace", "linear"), default="gaussian")
+    p.add_argument("--bandwidth", default="median", help="'median' or a number σ")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="one JSON object instead of key<TAB>value")
+    p.set_defaults(func=cmd_hsic)

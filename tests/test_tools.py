@@ -1,0 +1,182 @@
+"""The tools on the user's files: formats round-trip through jieba, gensim and infomap; bad input
+is one line naming the file and line, exit 2, and nothing half-written."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from kexue.cli import main
+from kexue.data import peoples_daily
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """1,500 raw lines of People's Daily (the gold segmentation joined back)."""
+    path = tmp_path_factory.mktemp("corpus") / "raw.txt"
+    lines = ["".join(s.words) for s in peoples_daily().sentences[:1500]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory):
+    path = tmp_path_factory.mktemp("seg") / "segmented.txt"
+    lines = [" ".join(s.words) for s in peoples_daily().sentences[:1500]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lexicon(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lex") / "lexicon.txt"
+    assert main(["words", str(corpus), "-o", str(out), "--min-count", "3", "--quiet"]) == 0
+    return out
+
+
+def test_words_writes_a_jieba_dictionary(lexicon):
+    import jieba
+
+    rows = [line.split(" ") for line in lexicon.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) > 300 and all(len(r) == 2 for r in rows)
+    counts = [int(c) for _, c in rows]
+    assert counts == sorted(counts, reverse=True)
+    assert "中国" in {w for w, _ in rows}
+    tokenizer = jieba.Tokenizer(dictionary=str(lexicon))  # jieba reads it as its main dictionary
+    tokenizer.load_userdict(str(lexicon))  # and as a user dictionary
+    assert "中国" in tokenizer.lcut("中国人民", HMM=False)
+
+
+def test_segment_text_and_jsonl_offsets(lexicon, tmp_path, capsys):
+    text = tmp_path / "new.txt"
+    text.write_text("中国人民银行今天发布消息。\n\n经济发展很快\n", encoding="utf-8")
+    assert main(["segment", "--lexicon", str(lexicon), str(text)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "".join(lines[0].split()) == "中国人民银行今天发布消息。"
+    assert main(["segment", "--lexicon", str(lexicon), "--format", "jsonl", str(text)]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        record = json.loads(line)
+        for word, start, end in record["tokens"]:
+            assert record["text"][start:end] == word
+        assert "".join(w for w, _, _ in record["tokens"]) == record["text"]
+
+
+def test_vectors_load_in_gensim(segmented, tmp_path):
+    from gensim.models import KeyedVectors
+
+    out = tmp_path / "vectors.txt"
+    args = ["vectors", str(segmented), "-o", str(out), "--vocab-size", "200", "--dim", "8"]
+    assert main([*args, "--epochs", "3", "--quiet"]) == 0
+    kv = KeyedVectors.load_word2vec_format(str(out), binary=False)
+    assert kv.vector_size == 8 and len(kv.index_to_key) == 200
+    assert "的" in kv.key_to_index and np.isfinite(kv["的"]).all()
+
+
+def test_templates_tsv(segmented, tmp_path):
+    out = tmp_path / "templates.tsv"
+    assert main(["templates", str(segmented), "-o", str(out), "--min-count", "5", "--quiet"]) == 0
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "count\ttemplate" and len(rows) > 10
+    counts = [int(r.split("\t")[0]) for r in rows[1:]]
+    assert counts == sorted(counts, reverse=True) and any(" X" in r or "X " in r for r in rows)
+
+
+def _karate(tmp_path):
+    path = tmp_path / "karate.txt"
+    path.write_text("".join(f"{u + 1} {v + 1}\n" for u, v in nx.karate_club_graph().edges()))
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["clu", "tree"])
+def test_communities_files_read_back_by_infomap(tmp_path, suffix, capsys):
+    infomap = pytest.importorskip("infomap")
+    graph = _karate(tmp_path)
+    assert main(["communities", str(graph), "-o", str(tmp_path / "out"), "--trials", "5"]) == 0
+    ours = float(capsys.readouterr().out.split("codelength ")[1].split()[0])
+    im = infomap.Infomap(
+        f"--two-level --silent --no-infomap --cluster-data {tmp_path / 'out' / f'karate.{suffix}'}"
+    )
+    im.read_file(str(graph))
+    result = im.run()
+    assert result.codelength == pytest.approx(ours, abs=1e-5)
+    modules: dict[int, set[int]] = {}
+    for line in (tmp_path / "out" / "karate.clu").read_text().splitlines():
+        if not line.startswith("#"):
+            node, module, _ = line.split()
+            modules.setdefault(int(module), set()).add(int(node))
+    theirs: dict[int, set[int]] = {}
+    for node, module in im.get_modules().items():
+        theirs.setdefault(module, set()).add(node)
+    assert sorted(map(sorted, modules.values())) == sorted(map(sorted, theirs.values()))
+
+
+def test_communities_reads_pajek_with_names(tmp_path, capsys):
+    net = tmp_path / "g.net"
+    net.write_text('*Vertices 4\n1 "a"\n2 "b"\n3 "c"\n4 "d"\n*Edges\n1 2 2\n2 3\n3 4 2\n1 4\n')
+    assert main(["communities", str(net), "-o", str(tmp_path)]) == 0
+    tree = (tmp_path / "g.tree").read_text()
+    assert '"1"' in tree or '"a"' in tree
+
+
+def test_hsic_on_csv(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 2))
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",", header="a,b", comments="")
+    np.savetxt(tmp_path / "y.csv", x[:, :1] ** 2 + 0.1 * rng.standard_normal((200, 1)))
+    assert main(["hsic", str(tmp_path / "x.csv"), str(tmp_path / "y.csv"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["n"] == 200 and record["pvalue"] < 0.01 and record["reject"]
+    assert record["bandwidth_x"] > 0
+    np.savetxt(tmp_path / "z.csv", rng.standard_normal((200, 1)))
+    args = ["hsic", str(tmp_path / "x.csv"), str(tmp_path / "z.csv"), "--method", "gamma"]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pvalue"] > 0.01
+
+
+def _bad(tmp_path, name: str, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "content", "message"),
+    [
+        ("words", "empty.txt", b"\n\n", "no text"),
+        ("words", "binary.bin", b"abc\n\x00\x01\x02", "binary.bin:2: a NUL byte"),
+        ("words", "gbk.txt", "第一行\n中文".encode("gb18030"), "gbk.txt:1: not utf-8 text"),
+        ("words", "long.txt", b"a" * (10 * 2**20 + 5), "long.txt:1: line of over"),
+        ("communities", "bad_weight.txt", b"1 2 1\n2 3 x\n", "bad_weight.txt:2: weight 'x'"),
+        ("communities", "one_column.txt", b"1 2\n3\n", "one_column.txt:2: an edge needs two"),
+        ("communities", "negative.txt", b"1 2 -1\n", "negative.txt:1: weight must be"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(
+    tmp_path, capsys, command, name, content, message
+):
+    path = _bad(tmp_path, name, content)
+    out = tmp_path / "out"
+    code = main([command, str(path), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_gb18030_with_encoding(tmp_path):
+    path = tmp_path / "gbk.txt"
+    path.write_bytes(("中国人民\n" * 50).encode("gb18030"))
+    out = tmp_path / "lex.txt"
+    assert main(["words", str(path), "-o", str(out), "--encoding", "gb18030", "--quiet"]) == 0
+    assert out.read_text(encoding="utf-8").strip()
+
+
+def test_graph_with_self_loops_isolated_nodes_and_a_single_node(tmp_path, capsys):
+    g = _bad(tmp_path, "loops.txt", b"1 1\n1 2\n2 3\n3 1\n4 5\n5 6\n6 4\n7 7\n")
+    assert main(["communities", str(g), "-o", str(tmp_path / "a")]) == 0
+    one = _bad(tmp_path, "single.txt", b"1 1\n")
+    assert main(["communities", str(one), "-o", str(tmp_path / "b")]) == 0
+    assert "1 modules" in capsys.readouterr().out
