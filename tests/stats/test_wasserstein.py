@@ -116,3 +116,18 @@ def test_dimension_mismatch_names_both_dimensions():
 def test_weight_shape_is_checked():
     with pytest.raises(ValueError, match=r"b must have shape \(2,\)"):
         w1_lp(np.zeros((2, 1)), np.zeros((2, 1)), b=np.full(3, 1 / 3))
+
+
+@pytest.mark.parametrize("n, m", [(40, 40), (30, 45)])
+def test_pot_and_scipy_solvers_agree(n, m):
+    rng = np.random.default_rng(n + m)
+    x, y = rng.normal(size=(n, 3)), rng.normal(1.0, 2.0, size=(m, 3))
+    pot = w1_exact(x, y, solver="pot")
+    assert pot == pytest.approx(w1_exact(x, y, solver="scipy"), rel=1e-9)
+    a = rng.dirichlet(np.ones(n))
+    b = rng.dirichlet(np.ones(m))
+    assert w1_lp(x, y, a, b, solver="pot") == pytest.approx(
+        w1_lp(x, y, a, b, solver="scipy"), rel=1e-7
+    )
+    with pytest.raises(ValueError, match="solver must be one of"):
+        w1_exact(x, y, solver="simplex")
