@@ -21,6 +21,11 @@ Key equations::
 
 Symbols: H (B, L, d) encoder output, n_p predicates, thresholds act on pⁿ (0.4 by default).
 
+Also here: the People's Daily proxy tasks (`proxy_tasks`, specs/nlp.md P7–P9, without
+train/test overlap), the rule baselines a model must beat (`type_rule_triples`,
+`lexicon_tag`, `align_cloze`) and micro F1 with a bootstrap interval over items
+(`micro_f1_interval`).
+
 Deviations from the article:
     - the encoder is any HuggingFace BERT (tiny random configs here, no pretrained weights);
       H' is read with a forward pre-hook on the last block's output LayerNorm
@@ -31,16 +36,32 @@ Deviations from the article:
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kexue.bert.crf import CRF
 from kexue.nn.conditional_ln import ConditionalLayerNorm
+from kexue.stats.intervals import bootstrap_interval
 
 __all__ = [
+    "PROXY_PREDICATES",
+    "ProxyTasks",
+    "align_cloze",
+    "entity_lexicon",
+    "lexicon_tag",
+    "micro_counts",
+    "micro_f1",
+    "micro_f1_interval",
+    "proxy_tasks",
+    "type_rule_triples",
     "EventTagger",
     "RelationHeads",
     "SpanExtractor",
@@ -100,13 +121,17 @@ class RelationHeads(nn.Module):
         d: hidden size of the encoder.
         n_predicates: n_p.
         subject_power, object_power: n of the power trick (2 and 4 in the article).
+        subject_conditioned: False feeds the CLN a zero condition (an ablation: the object head
+            then cannot tell which subject it is asked about).
     """
 
     def __init__(
-        self, d: int, n_predicates: int, *, subject_power: float = 2.0, object_power: float = 4.0
-    ) -> None:
+        self, d: int, n_predicates: int, *, subject_power: float = 2.0, object_power: float = 4.0,
+        subject_conditioned: bool = True,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.n_predicates = n_predicates
+        self.subject_conditioned = subject_conditioned
         self.subject_power, self.object_power = subject_power, object_power
         self.subject = nn.Linear(d, 2)
         self.cln = ConditionalLayerNorm(d, 2 * d)  # γ₀ = 1, β₀ = 0, zero W_γ, W_β
@@ -119,6 +144,8 @@ class RelationHeads(nn.Module):
     def object_logits(self, h_pre: Tensor, spans: Tensor) -> Tensor:
         """H' (B, L, d) and subject spans (B, 2) → (B, L, n_p, 2) logits."""
         u = _gather_span(h_pre, spans)  # (B, 2d)
+        if not self.subject_conditioned:
+            u = torch.zeros_like(u)  # CLN with a zero condition is a plain learned LayerNorm
         g = self.cln(h_pre, u)
         return self.object(g).view(*g.shape[:2], self.n_predicates, 2)
 
@@ -133,11 +160,22 @@ class RelationHeads(nn.Module):
 
 
 def sample_subject_span(
-    starts: Sequence[int], ends: Sequence[int], generator: torch.Generator
+    starts: Sequence[int],
+    ends: Sequence[int],
+    generator: torch.Generator,
+    *,
+    negatives: bool = True,
 ) -> tuple[int, int]:
     """The article's training span: start uniform among subject starts, end uniform among subject
-    ends ≥ start (may pair a start with another subject's end: a deliberate negative)."""
-    s = starts[int(torch.randint(len(starts), (1,), generator=generator))]
+    ends ≥ start (may pair a start with another subject's end: a deliberate negative).
+
+    `negatives=False` (an ablation) draws one subject uniformly and keeps its own end; `starts`
+    and `ends` are then the subjects' paired starts and ends.
+    """
+    i = int(torch.randint(len(starts), (1,), generator=generator))
+    if not negatives:
+        return starts[i], ends[i]
+    s = starts[i]
     later = [e for e in ends if e >= s]
     if not later:  # cannot happen when every start has its own end; keep the subject's own
         return s, s
@@ -304,3 +342,243 @@ def mrc_char_f1(pred: str, gold: str) -> float:
         return 0.0
     p, r = common / len(pred), common / len(gold)
     return 2 * p * r / (p + r)
+
+
+# ----------------------------------------------------------------------------- scores, intervals
+def micro_counts(pred: Iterable[set], gold: Iterable[set]) -> np.ndarray:
+    """Per-item (true positives, predicted, gold) of sets, shape (n, 3): the rows add up to the
+    counts behind `set_prf`, and resampling rows bootstraps the micro F1."""
+    rows = [(len(set(p) & set(g)), len(p), len(g)) for p, g in zip(pred, gold, strict=True)]
+    return np.asarray(rows, dtype=float).reshape(-1, 3)
+
+
+def micro_f1(counts: np.ndarray) -> float:
+    """Micro F1 = 2 Σ tp / (Σ predicted + Σ gold) of `micro_counts` rows (0 when both are 0)."""
+    tp, n_pred, n_gold = np.asarray(counts, dtype=float).sum(0)
+    return float(2 * tp / (n_pred + n_gold)) if n_pred + n_gold else 0.0
+
+
+def micro_f1_interval(
+    a: np.ndarray, b: np.ndarray | None = None, *, seed: int = 0
+) -> tuple[float, tuple[float, float]]:
+    """Micro F1 of the counts `a`, or F1(a) − F1(b) of two systems scored on the same items,
+    with a 95% percentile bootstrap interval resampling items (jointly for a and b)."""
+    a = np.asarray(a, dtype=float)
+    if b is not None and np.shape(b) != a.shape:
+        raise ValueError(f"paired systems need the same items, got {a.shape} and {np.shape(b)}")
+
+    def stat(idx: np.ndarray) -> float:
+        i = idx.astype(int)
+        return micro_f1(a[i]) - (micro_f1(np.asarray(b)[i]) if b is not None else 0.0)
+
+    items = np.arange(len(a))
+    return stat(items), bootstrap_interval(items, stat, seed=seed)
+
+
+# ----------------------------------------------------------------------------- proxy tasks
+class _Line(Protocol):
+    """A tagged corpus line (kexue.data.TaggedSentence)."""
+
+    words: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def entities(self) -> list[tuple[int, int, str]]: ...
+
+
+#: Flattened predicates (subject type, object type, a verb between the two in the clause), the
+#: way the article flattens 饰演_@value / 饰演_inWork: the entity types fix a pair's predicate
+#: only up to whether the clause links the two through a verb (gold POS tag v*), which the model
+#: must read off the characters.
+PROXY_PREDICATES = (
+    ("PER", "LOC", True), ("PER", "LOC", False), ("PER", "ORG", True),
+    ("PER", "ORG", False), ("ORG", "LOC", True), ("ORG", "LOC", False),
+)  # fmt: skip
+_WH = {"PER": "谁", "LOC": "哪里", "ORG": "哪个机构"}
+
+
+@dataclass(frozen=True)
+class ProxyTasks:
+    """The three proxy tasks (specs/nlp.md P7–P9), no test text in the training data.
+
+    Attributes:
+        ner_train, ner_test: (sentence, entities (start, end exclusive, type)).
+        re_train, re_test: (sentence, triples (s_start, s_end, predicate, o_start, o_end)),
+            char spans with exclusive ends, predicate an index into PROXY_PREDICATES.
+        mrc_train, mrc_test: (question, paragraph, answer start, answer end exclusive).
+    """
+
+    ner_train: list[tuple[str, list[tuple[int, int, str]]]]
+    ner_test: list[tuple[str, list[tuple[int, int, str]]]]
+    re_train: list[tuple[str, list[tuple[int, int, int, int, int]]]]
+    re_test: list[tuple[str, list[tuple[int, int, int, int, int]]]]
+    mrc_train: list[tuple[str, str, int, int]]
+    mrc_test: list[tuple[str, str, int, int]]
+
+
+def _clauses(text: str) -> np.ndarray:
+    """Clause id of each character (clauses end at ，；)."""
+    return np.cumsum([0] + [ch in "，；" for ch in text])[:-1]
+
+
+def _proxy_triples(
+    text: str, ents: list[tuple[int, int, str]], verbs: list[tuple[int, int]]
+) -> list[tuple[int, int, int, int, int]]:
+    clause, out = _clauses(text), []
+    for a in ents:
+        for b in ents:
+            if (a[2], b[2], True) not in PROXY_PREDICATES or clause[a[0]] != clause[b[0]]:
+                continue
+            lo, hi = (a[1], b[0]) if a[0] < b[0] else (b[1], a[0])
+            via = any(lo <= s and e <= hi for s, e in verbs)
+            out.append((a[0], a[1], PROXY_PREDICATES.index((a[2], b[2], via)), b[0], b[1]))
+    return out
+
+
+def _pieces(line: _Line, maxlen: int) -> list[tuple[str, list, list[tuple[int, int]]]]:
+    """Sentences (8..maxlen chars, ≥ 1 entity) of a line with their entities and verb spans."""
+    text, ents, verbs, pos = line.text, line.entities, [], 0
+    for word, tag in zip(line.words, line.tags, strict=True):
+        if tag.startswith("v"):
+            verbs.append((pos, pos + len(word)))
+        pos += len(word)
+    out, start = [], 0
+    for m in re.finditer(r"[。！？；]", text + "。"):
+        end = min(m.end(), len(text))
+        inner = [(a - start, b - start, k) for a, b, k in ents if a >= start and b <= end]
+        if 8 <= end - start <= maxlen and inner:
+            vs = [(a - start, b - start) for a, b in verbs if a >= start and b <= end]
+            out.append((text[start:end], inner, vs))
+        start = end
+    return out
+
+
+def _cloze(line: _Line, maxpara: int, max_question: int) -> list[tuple[str, str, int, int]]:
+    """One question per sentence of a paragraph ≤ maxpara chars: the clause of its first entity
+    with the entity replaced by 谁/哪里/哪个机构; the answer is the entity's first occurrence."""
+    text = line.text
+    if len(text) > maxpara:
+        return []
+    out, done = [], set()
+    for a, b, k in line.entities:
+        sent = len(re.findall(r"[。！？；]", text[:a]))  # sentence index of the entity
+        if sent in done:
+            continue
+        done.add(sent)
+        lo = max([i + 1 for i, ch in enumerate(text[:a]) if ch in "，；。！？"], default=0)
+        stops = [i for i, ch in enumerate(text) if ch in "，；。！？" and i >= b]
+        hi = min(stops, default=len(text))
+        question = text[lo:a] + _WH[k] + text[b:hi]
+        if len(question) <= max_question:
+            first = text.find(text[a:b])
+            out.append((question, text, first, first + b - a))
+    return out
+
+
+def proxy_tasks(
+    train: Sequence[_Line],
+    test: Sequence[_Line],
+    *,
+    maxlen: int = 60,
+    maxpara: int = 230,
+    max_question: int = 40,
+) -> ProxyTasks:
+    """Build P7 (relations), P8 (tagging), P9 (cloze reading) from tagged corpus lines.
+
+    Tagging and relations use sentences of ≤ maxlen characters, reading uses whole paragraphs
+    (lines) of ≤ maxpara characters as contexts. A test sentence whose text occurs among the
+    training sentences, and a test question whose question or paragraph occurs in training,
+    is dropped (the corpus repeats datelines and headlines).
+    """
+    sents = {
+        name: [p for line in lines for p in _pieces(line, maxlen)]
+        for name, lines in (("train", train), ("test", test))
+    }
+    seen = {t for t, _, _ in sents["train"]}
+    sents["test"] = [s for s in sents["test"] if s[0] not in seen]
+    ner = {k: [(t, e) for t, e, _ in v] for k, v in sents.items()}
+    rel = {k: [(t, _proxy_triples(t, e, vs)) for t, e, vs in v] for k, v in sents.items()}
+    rel = {k: [(t, tr) for t, tr in v if tr] for k, v in rel.items()}
+    mrc_train = [q for line in train for q in _cloze(line, maxpara, max_question)]
+    q_seen, c_seen = {q for q, *_ in mrc_train}, {c for _, c, *_ in mrc_train}
+    mrc_test = [
+        item
+        for line in test
+        for item in _cloze(line, maxpara, max_question)
+        if item[0] not in q_seen and item[1] not in c_seen
+    ]
+    return ProxyTasks(ner["train"], ner["test"], rel["train"], rel["test"], mrc_train, mrc_test)
+
+
+# ----------------------------------------------------------------------------- rule baselines
+def type_rule_triples(
+    text: str, ents: Iterable[tuple[int, int, str]], majority: dict[tuple[str, str], int]
+) -> list[tuple[int, int, int, int, int]]:
+    """The entity-type rule: every ordered pair of entities in one clause whose types have a
+    predicate gets the type pair's most frequent training predicate `majority[(ts, to)]`."""
+    clause, ents = _clauses(text), list(ents)
+    return [
+        (a[0], a[1], majority[(a[2], b[2])], b[0], b[1])
+        for a in ents
+        for b in ents
+        if (a[2], b[2]) in majority and clause[a[0]] == clause[b[0]]
+    ]
+
+
+def align_cloze(
+    question: str, context: str, wh_words: Sequence[str] = ("哪个机构", "哪里", "谁"),
+    max_len: int = 16,
+) -> str:  # fmt: skip
+    """The string-alignment rule for cloze questions: find the question's text left and right
+    of its question word in the context and answer what lies between ("" if nothing aligns)."""
+    hits = [(question.find(w), w) for w in wh_words if w in question]
+    if not hits:
+        return ""
+    i, wh = min(hits)
+    left, right = question[:i], question[i + len(wh) :]
+    starts = [m.end() for m in re.finditer(re.escape(left), context)] if left else []
+    for s in starts:
+        e = context.find(right, s + 1) if right else s + 1
+        if right and 0 < e - s <= max_len:
+            return context[s:e]
+        if not right:  # the entity ends its clause: answer up to the next punctuation
+            stop = re.search(r"[，；。！？、]", context[s:])
+            e = s + (stop.start() if stop else len(context) - s)
+            return context[s : min(e, s + max_len)]
+    if right:  # the entity opens its clause: answer back to the previous punctuation
+        e = context.find(right)
+        if e > 0:
+            stops = [j + 1 for j, ch in enumerate(context[:e]) if ch in "，；。！？、"]
+            lo = max(stops, default=0)
+            return context[max(lo, e - max_len) : e]
+    return ""
+
+
+def lexicon_tag(
+    text: str, lexicon: dict[str, str], max_len: int = 10
+) -> list[tuple[int, int, str]]:
+    """The lexicon rule for tagging: greedy longest match, left to right, of strings seen as
+    entities in training (`lexicon` maps each to its most frequent type); spans end exclusive."""
+    out, i = [], 0
+    while i < len(text):
+        for n in range(min(max_len, len(text) - i), 1, -1):
+            if text[i : i + n] in lexicon:
+                out.append((i, i + n, lexicon[text[i : i + n]]))
+                i += n
+                break
+        else:
+            i += 1
+    return out
+
+
+def entity_lexicon(items: Iterable[tuple[str, Iterable[tuple[int, int, str]]]]) -> dict[str, str]:
+    """String → most frequent type over the (text, entities) training items (≥ 2 chars)."""
+    counts: dict[str, Counter] = {}
+    for text, ents in items:
+        for a, b, k in ents:
+            if b - a >= 2:
+                counts.setdefault(text[a:b], Counter())[k] += 1
+    return {w: c.most_common(1)[0][0] for w, c in counts.items()}

@@ -1,5 +1,7 @@
 """LIC2020 heads: power-trick BCE, pointer decoders, BIO decoding, LCS and the soft F1, span
-decoding against brute force, the pre-final-LayerNorm branch point."""
+decoding against brute force, the pre-final-LayerNorm branch point; the proxy tasks (no
+train/test overlap, predicates not fixed by entity types), the rule baselines and the
+bootstrap of micro F1."""
 
 from __future__ import annotations
 
@@ -11,20 +13,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kexue.bert import (
+    PROXY_PREDICATES,
+    CharTokenizer,
     RelationHeads,
     SpanExtractor,
+    align_cloze,
     bio_decode,
     decode_objects,
     decode_span,
     decode_subjects,
     encode_with_pre_ln,
+    entity_lexicon,
     event_soft_f1,
+    lexicon_tag,
     longest_common_substring,
+    micro_counts,
+    micro_f1,
+    micro_f1_interval,
     mrc_char_f1,
     power_bce,
+    proxy_tasks,
     sample_subject_span,
     set_prf,
+    type_rule_triples,
 )
+from kexue.data import parse_tagged_line, peoples_daily
 
 
 def test_power_bce_matches_naive_formula(f64):
@@ -148,3 +161,96 @@ def test_span_extractor_masks_padding_and_normalises():
     logp = ext(torch.randn(2, 5, 8), torch.tensor([[1, 1, 1, 0, 0], [1] * 5]))
     assert torch.allclose(logp.exp().sum(-1), torch.ones(2, 2))
     assert torch.all(logp[0, :, 3:] == -math.inf)
+
+
+def test_sample_subject_span_without_negatives_keeps_a_subject_whole():
+    g = torch.Generator().manual_seed(0)
+    seen = {sample_subject_span([1, 5], [3, 7], g, negatives=False) for _ in range(100)}
+    assert seen == {(1, 3), (5, 7)}
+
+
+def test_unconditioned_object_head_ignores_the_subject():
+    heads = RelationHeads(32, 5, subject_conditioned=False)
+    with torch.no_grad():
+        heads.cln.w_beta.normal_()
+        heads.cln.w_gamma.normal_()
+    h_pre = torch.randn(1, 6, 32)
+    a = heads.object_logits(h_pre, torch.tensor([[1, 2]]))
+    assert torch.allclose(a, heads.object_logits(h_pre, torch.tensor([[3, 5]])))
+
+
+def test_micro_f1_interval_matches_set_prf_and_pairs_items():
+    pred = [{1, 2}, {3}, set(), {4, 5}]
+    gold = [{1}, {3, 6}, {7}, {4, 5}]
+    counts = micro_counts(pred, gold)
+    assert micro_f1(counts) == set_prf(pred, gold)["f1"]
+    point, (lo, hi) = micro_f1_interval(counts)
+    assert point == micro_f1(counts) and lo <= point <= hi
+    # a system against itself: every resample gives 0
+    assert micro_f1_interval(counts, counts) == (0.0, (0.0, 0.0))
+
+
+_LINES = [
+    "江/nr 泽民/nr 访问/v 北京/ns ，/w 新华社/nt 北京/ns 记者/n 报道/v 。/w",
+    "李/nr 鹏/nr 、/w 上海/ns 和/c 北京大学/nt 的/u 学生/n 。/w",
+    "新华社/nt 北京/ns １月/t １日/t 电/n 。/w",
+]
+
+
+def test_proxy_tasks_drop_test_text_seen_in_training():
+    train = [parse_tagged_line(x, i) for i, x in enumerate(_LINES)]
+    test = [parse_tagged_line(x, 9) for x in (_LINES[2], "张/nr 三/nr 在/p 天津/ns 工作/v 。/w")]
+    tasks = proxy_tasks(train, test, maxlen=60, maxpara=230, max_question=40)
+    assert [t for t, _ in tasks.ner_test] == ["张三在天津工作。"]  # the dateline is dropped
+    assert all(c != _LINES[2] for _, c, *_ in tasks.mrc_test)
+    # 江泽民 →(verb 访问) 北京: the verbal PER-LOC predicate; 李鹏 … 上海 without a verb
+    (text, triples), (text2, triples2) = tasks.re_train[:2]
+    spo = {(text[a:b], PROXY_PREDICATES[p], text[c:d]) for a, b, p, c, d in triples}
+    assert ("江泽民", ("PER", "LOC", True), "北京") in spo
+    assert ("新华社", ("ORG", "LOC", False), "北京") in spo
+    assert ("江泽民", ("PER", "ORG", True), "新华社") not in spo  # another clause
+    spo2 = {(text2[a:b], PROXY_PREDICATES[p]) for a, b, p, c, d in triples2}
+    assert ("李鹏", ("PER", "LOC", False)) in spo2
+
+
+def test_proxy_tasks_on_the_corpus_have_no_train_test_overlap():
+    pd = peoples_daily()
+    tasks = proxy_tasks(pd.split("train"), pd.split("test"))
+    train_sents = {t for t, _ in tasks.ner_train}
+    assert tasks.ner_test and not {t for t, _ in tasks.ner_test} & train_sents
+    assert not {t for t, _ in tasks.re_test} & train_sents
+    assert not {q for q, *_ in tasks.mrc_test} & {q for q, *_ in tasks.mrc_train}
+    assert not {c for _, c, *_ in tasks.mrc_test} & {c for _, c, *_ in tasks.mrc_train}
+    assert max(len(c) for _, c, *_ in tasks.mrc_train) <= 230
+    # the types alone do not fix the predicate: every type pair occurs with both predicates
+    used = {PROXY_PREDICATES[p] for _, tr in tasks.re_train for *_, p, _, _ in tr}
+    assert used == set(PROXY_PREDICATES)
+    for q, c, a, b in tasks.mrc_test[:50]:
+        assert c.find(c[a:b]) == a and c[a:b] not in q  # first occurrence, hidden in q
+
+
+def test_rule_baselines():
+    text = "江泽民访问北京，李鹏在上海。"
+    ents = [(0, 3, "PER"), (5, 7, "LOC"), (8, 10, "PER"), (11, 13, "LOC")]
+    majority = {("PER", "LOC"): 1}
+    assert type_rule_triples(text, ents, majority) == [(0, 3, 1, 5, 7), (8, 10, 1, 11, 13)]
+    ctx = "昨天，江泽民访问北京。李鹏在上海会见了客人。"
+    assert align_cloze("谁访问北京", ctx) == "江泽民"
+    assert align_cloze("李鹏在哪里会见了客人", ctx) == "上海"
+    assert align_cloze("江泽民访问哪里", ctx) == "北京"
+    assert align_cloze("没有问题词", ctx) == ""
+    lexicon = entity_lexicon([(text, ents)])
+    assert lexicon == {"江泽民": "PER", "北京": "LOC", "李鹏": "PER", "上海": "LOC"}
+    assert lexicon_tag("北京的江泽民", lexicon) == [(0, 2, "LOC"), (3, 6, "PER")]
+
+
+def test_answers_are_sliced_from_the_original_text():
+    """The article's rematch point: a character outside the vocabulary (箓) survives when the
+    answer is sliced from the text by the token → char map (token i + 1 is character i), and
+    is lost when the tokens are decoded."""
+    tok = CharTokenizer(["北京大学"], min_count=1)
+    text = "箓北京"
+    ids, _ = tok.encode(text)
+    s, e = 1, 3  # token span of the whole text, [CLS] at 0
+    assert text[s - 1 : e] == "箓北京"
+    assert tok.decode(ids[s : e + 1]) == "北京"

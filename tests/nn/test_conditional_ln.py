@@ -103,3 +103,18 @@ def test_gradients_reach_every_projection_in_the_model():
         model(ids, labels=ids).loss.backward()
     for m in layers:
         assert m.w_gamma.grad.abs().sum() > 0 and m.w_beta.grad.abs().sum() > 0
+
+
+def test_hidden_projection_by_hand(f64):
+    """The article's layer_norm_cond_hidden_size / _act: c' = act(c W_h) first, then γ, β."""
+    layer = ConditionalLayerNorm(6, 3, hidden_dim=4, hidden_act="tanh").double()
+    with torch.no_grad():
+        layer.w_gamma.normal_()
+        layer.w_beta.normal_()
+    h, c = torch.randn(2, 5, 6), torch.randn(2, 3)
+    c_h = torch.tanh(c @ layer.hidden.weight.T)
+    want = conditional_layer_norm(
+        h, c_h, layer.weight, layer.bias, layer.w_gamma, layer.w_beta, eps=layer.eps
+    )
+    assert torch.allclose(layer(h, c), want, atol=1e-10)
+    assert layer.hidden.bias is None
