@@ -21,7 +21,9 @@ Symbols: u (B, n, d_in) input capsules; û (B, k, n, d_out) predictions; o, v (B
 b, c (B, k, n) logits and assignments (softmax over the k output capsules).
 
 Deviations from the article:
-    - none in the math; `routing='sabour'` and `squash_const=1` are the spec's ablations.
+    - none in the math. `routing='sabour'` (squash inside the iterations: the paper's and the
+      earlier article's routing) is the baseline the article's change is measured against
+      (recipe `capsule`); `squash_const=1` is Sabour's squash.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import torch
 
 from kexue.recipes import _plot
 from kexue.recipes._train import digits_tensors
-from kexue.runs import Claim, RunDir, seed_everything
+from kexue.runs import Claim, RunDir, Statement, seed_everything, statements_doc
 from kexue.train import (
     article_demo_grad,
     article_demo_loss,
@@ -160,3 +160,27 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                            "least squares: log10 L(t) under each flow", xlabel="t")  # fmt: skip
         out.save_figure(fig, "flows.png")
     return metrics
+
+
+STATEMENTS = (
+    Statement("from x₀ = 4, gradient descent converges to the local minimum x = 3", "claim",
+              "demo_gd_dist_to_3"),
+    Statement("the truncated flow −sign(f')·min(1/|f'|, M)·f escapes it and ends near the "
+              "global minimum x ≈ 0.41", "claim", "demo_truncated_dist_to_0.41"),
+    Statement("… where f is close to its minimum 0", "claim", "demo_truncated_final_loss"),
+    Statement("dL/dt = ⟨∇L, θ'⟩: −λ‖∇L‖² for gradient flow, −‖∇L‖₁ for the sign flow, −L for "
+              "θ' = −∇L·L/‖∇L‖²", "claim", "loss_rate_worst_rel_err"),
+    Statement("the flow θ' = −∇L·L/‖∇L‖² gives L(t) = L(0)e^{−t} → 0", "claim",
+              "polyak_exp_rel_err"),
+    Statement("the loss rates of each flow, against finite differences", "test",
+              "tests/train/test_dynamics_holistic.py::"
+              "test_loss_rate_matches_finite_differences_for_each_flow"),
+    Statement("the sign flow (RMSprop's core) never stops; the untruncated flow has a "
+              "singularity where ∇L = 0", "test", "tests/train/test_dynamics_holistic.py::"
+              "test_sign_flow_never_stops_and_untruncated_raises"),
+    Statement("escaping every local minimum needs M and the step count so large that the method "
+              "has no practical value", "untestable",
+              "a judgement about cost, with no criterion to measure against"),
+)  # fmt: skip
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

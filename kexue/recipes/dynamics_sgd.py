@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, seed_everything
+from kexue.runs import Claim, RunDir, Statement, seed_everything, statements_doc
 from kexue.train import (
     damped_ode_solution,
     gd_trajectory,
@@ -267,3 +267,30 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                            xlabel="log10 κ")  # fmt: skip
         out.save_figure(fig, "speedup.png")
     return metrics
+
+
+STATEMENTS = (
+    Statement("gradient descent is the Euler scheme of θ' = −∇L: first-order accurate", "claim",
+              "order_gd_abs_err"),
+    Statement("momentum is the leapfrog scheme of θ'' + λθ' = −∇L: second-order accurate",
+              "claim", "order_heavy_ball_abs_err"),
+    Statement("Nesterov, a trapezoid-like scheme, is second order like momentum", "claim",
+              "order_nesterov_article"),
+    Statement("the schemes are stable up to γa = 2, 2(1 + β), 2(1 + β)/(1 + 2β)", "claim",
+              "stability_worst_rel_err"),
+    Statement("SGD is GD plus Gaussian noise: its stationary spread grows with the learning "
+              "rate and shrinks with the batch (temperature γσ²/2B)", "claim",
+              "sgd_variance_worst_rel_err"),
+    Statement("momentum accelerates: step γ with learning rate α ≈ γ² (tuned heavy ball needs "
+              "O(√κ) iterations)", "claim", "speedup_hb_slope_abs_err"),
+    Statement("… while tuned gradient descent needs O(κ)", "claim", "speedup_gd_slope_abs_err"),
+    Statement("the frameworks' momentum and Nesterov updates are the article's recurrences",
+              "test", "tests/train/test_dynamics_sgd.py::"
+              "test_torch_sgd_momentum_and_nesterov_are_the_articles_recurrences"),
+    Statement("the momentum coefficients of eq. (15) from γ and the friction λ", "test",
+              "tests/train/test_dynamics_sgd.py::test_momentum_coefficients_match_eq15"),
+    Statement("SGD's noise helps it escape sharp minima and generalise", "untestable",
+              "a qualitative remark; the article itself says it gives no precise answer"),
+)  # fmt: skip
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

@@ -10,13 +10,14 @@ Writes:  config.json metrics.json claims.json history.csv autoencoder.png spectr
 1. `OutputFreeAutoencoder` (64 → 100 → 64, as the article's 784 → 100 → 784) trained on its own
    returned loss: test reconstruction MSE after `epochs` against the initial one; a forward hook
    records mean_b Σ_j h_bj² of the hidden layer, checked against a direct computation.
-2. σ(W) by 5 power iterations from u = 1 against the exact largest singular value, on matrices
-   with a clear spectral gap (σ₂/σ₁ = 1/3) and on plain Gaussian matrices (small gaps: the
-   estimate falls short; the fraction within 1e-3 is reported).
+2. σ(W) by the article's 5 power iterations from u = 1 against the exact largest singular
+   value, on `n_matrices` Gaussian 64×64 matrices (no structure imposed: the gap σ₂/σ₁ is what
+   it is) and on the two trained weights of item 1 (reported). A forced gap σ₂/σ₁ = 1/3 would
+   make the accuracy a theorem of the power method (a unit test).
 3. `RunningMean` reproduces Keras' Progbar averaging on a scripted sequence (a transcription of
    its update rule: value·(current − seen) accumulated, divided by the steps seen).
-Claims: the autoencoder trains (test MSE below half the initial); the spectral norm with a
-clear gap matches the exact σ₁.
+Claims: the autoencoder trains (test MSE below half the initial); the fixed-init spectral
+norm is within 1e-3 of the exact σ₁ for 95% of Gaussian matrices (lower bound over matrices).
 Checks (in the tests): the hook metric and the running mean match their exact values.
 Recorded: `kexue show losses-metrics` prints the recorded full run (claims and metrics).
 """
@@ -30,7 +31,8 @@ import torch
 
 from kexue.recipes import _plot
 from kexue.recipes._train import batches, digits_tensors
-from kexue.runs import Claim, RunDir, seed_everything
+from kexue.runs import Claim, RunDir, Statement, seed_everything, statements_doc
+from kexue.stats import bootstrap_interval, record_interval
 from kexue.train import (
     OutputFreeAutoencoder,
     RunningMean,
@@ -56,9 +58,9 @@ SMOKE = {"epochs": 1, "n_matrices": 5}
 CLAIMS = (
     Claim("the output-free autoencoder trains: test MSE after 20 epochs < 50% of the initial",
           "recon_mse_ratio", "<", 0.5, ("quick", "full")),
-    Claim("fixed-init spectral norm (r = 5) within 1e-3 (relative) of the exact σ₁ when "
-          "σ₂/σ₁ = 1/3 (fraction of matrices)", "sn_gap_within_1e-3_fraction", ">=", 1.0,
-          ("quick", "full")),
+    Claim("the article's spectral norm (r = 5 iterations from u = 1) is within 1e-3 (relative) "
+          "of the exact σ₁ for ≥ 95% of Gaussian 64×64 matrices (lower bound over matrices)",
+          "sn_gaussian_within_1e-3_fraction", ">=", 0.95, ("quick", "full"), interval=True),
 )  # fmt: skip
 
 
@@ -117,22 +119,22 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                    recon_mse_ratio=test_mse / initial, hook_metric_max_diff=worst)  # fmt: skip
 
     # 2. fixed-init spectral norm against the exact σ₁
-    gen = torch.Generator().manual_seed(cfg.seed)
-    errs_gap, errs_gauss = [], []
-    for _ in range(cfg.n_matrices):
-        q1, _ = torch.linalg.qr(torch.randn(64, 64, generator=gen, dtype=torch.float64))
-        q2, _ = torch.linalg.qr(torch.randn(64, 64, generator=gen, dtype=torch.float64))
-        s = torch.rand(64, generator=gen, dtype=torch.float64).sort(descending=True).values
-        s[0] = 3 * s[1]  # σ₂/σ₁ = 1/3
-        w = q1 @ torch.diag(s) @ q2.T
-        errs_gap.append(abs(float(spectral_norm_fixed_init(w)) / float(s[0]) - 1))
-        w = torch.randn(64, 64, generator=gen, dtype=torch.float64)
+    def rel_err(w: torch.Tensor) -> float:
         exact = float(torch.linalg.matrix_norm(w, ord=2))
-        errs_gauss.append(abs(float(spectral_norm_fixed_init(w)) / exact - 1))
-    metrics["sn_gap_within_1e-3_fraction"] = float(np.mean(np.array(errs_gap) <= 1e-3))
-    metrics["sn_gap_worst_rel_err"] = float(max(errs_gap))
-    metrics["sn_gaussian_within_1e-3_fraction"] = float(np.mean(np.array(errs_gauss) <= 1e-3))
-    metrics["sn_gaussian_median_rel_err"] = float(np.median(errs_gauss))
+        return abs(float(spectral_norm_fixed_init(w)) / exact - 1)
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+    errs = np.array([
+        rel_err(torch.randn(64, 64, generator=gen, dtype=torch.float64))
+        for _ in range(cfg.n_matrices)
+    ])  # fmt: skip
+    within = (errs <= 1e-3).astype(float)
+    record_interval(metrics, "sn_gaussian_within_1e-3_fraction", within.mean(),
+                    bootstrap_interval(within, seed=cfg.seed))  # fmt: skip
+    metrics["sn_gaussian_median_rel_err"] = float(np.median(errs))
+    metrics["sn_gaussian_max_rel_err"] = float(errs.max())
+    for name, layer in (("encoder", ae.encoder[0]), ("decoder", ae.decoder[0])):
+        metrics[f"sn_trained_{name}_rel_err"] = rel_err(layer.weight.detach().double())
 
     # 3. progress-bar averaging against Keras' rule
     rng = np.random.default_rng(cfg.seed)
@@ -151,9 +153,34 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                            {"initial test MSE": initial}, xlabel="epoch")  # fmt: skip
         out.save_figure(fig, "autoencoder.png")
         groups = {
-            "σ₂/σ₁ = 1/3": [metrics["sn_gap_within_1e-3_fraction"]],
-            "Gaussian": [metrics["sn_gaussian_within_1e-3_fraction"]],
+            "Gaussian (median)": [metrics["sn_gaussian_median_rel_err"]],
+            "trained encoder": [metrics["sn_trained_encoder_rel_err"]],
+            "trained decoder": [metrics["sn_trained_decoder_rel_err"]],
         }
-        fig = _plot.bars(groups, ["fraction within 1e-3"], "5 power iterations from u = 1")
+        fig = _plot.bars(groups, ["relative error of σ₁"], "5 power iterations from u = 1")
         out.save_figure(fig, "spectral.png")
     return metrics
+
+
+STATEMENTS = (
+    Statement("a model can be trained with no targets, the loss added inside the model "
+              "(fit(x, None)): the autoencoder learns", "claim", "recon_mse_ratio"),
+    Statement("the wrapper's spectral norm (5 power iterations from u = 1) normalises the "
+              "kernel by its largest singular value", "claim",
+              "sn_gaussian_within_1e-3_fraction"),
+    Statement("the spectral norm code (u = 1, r = 5, Keras kernel layout)", "test",
+              "tests/train/test_losses_metrics.py::"
+              "test_spectral_norm_matches_the_keras_transcription"),
+    Statement("weight normalisation applied before the layer's call (a parametrisation), not "
+              "after the step (a Keras constraint)", "test",
+              "tests/train/test_losses_metrics.py::"
+              "test_parametrized_layer_has_unit_spectral_norm_estimate"),
+    Statement("a metric can read a hidden layer: mean_b Σ_j h_bj²", "test",
+              "tests/train/test_losses_metrics.py::test_output_free_loss_and_hook_metric"),
+    Statement("Progbar values are averaged over the steps seen unless stateful", "test",
+              "tests/train/test_losses_metrics.py::test_running_mean_is_keras_progbar_averaging"),
+    Statement("post-hoc constraints (θ ← constraint(θ) after each step), e.g. max-norm", "test",
+              "tests/train/test_losses_metrics.py::test_max_norm_constraint"),
+)  # fmt: skip
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from kexue.nn import MLP
 from kexue.recipes import _plot
 from kexue.recipes._train import accuracy, batches, digits_tensors
-from kexue.runs import Claim, RunDir, seed_everything
+from kexue.runs import Claim, RunDir, Statement, seed_everything, statements_doc
 from kexue.train import SGD, Heun, SoftBatch, heun_amplification
 
 
@@ -213,3 +213,26 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         )
         out.save_figure(fig, "heun.png")
     return metrics
+
+
+STATEMENTS = (
+    Statement("a soft batch (gradients of small batches accumulated, one update every k) has the "
+              "effect of the big batch", "claim", "accum_vs_batch32_abs_diff"),
+    Statement("the soft batch is worth it when memory limits the batch: better than updating on "
+              "every small batch", "claim", "accum_gain_over_batch1"),
+    Statement("Heun's method (Euler step, then the average of the two gradients) and RK-type "
+              "optimisers do not work well in practice", "claim", "heun_minus_sgd_accuracy"),
+    Statement("with SGD the accumulated soft batch equals the big batch exactly", "test",
+              "tests/train/test_optimizers.py::test_soft_batch_equals_big_batch"),
+    Statement("a hand-written SGD (p ← p − lr·g) is the framework's SGD", "test",
+              "tests/train/test_optimizers.py::"
+              "test_handwritten_soft_batch_sgd_equals_torch_sgd_on_big_batch"),
+    Statement("Heun: p̃ = p + εg(p), p ← p + ½ε[g(p) + g(p̃)], a second-order scheme", "test",
+              "tests/train/test_optimizers.py::test_heun_step_by_hand_and_second_order"),
+    Statement("hand-written gradients (e.g. Word2Vec) make simple models train faster",
+              "untestable", "no hand-written-gradient model here; the speed-up is Keras-specific"),
+    Statement("the article's first soft-batch code was wrong (struck out in its 2019 update)",
+              "untestable", "the flaw lives in the Keras graph code, which is not reproduced"),
+)  # fmt: skip
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

@@ -51,7 +51,11 @@ def bootstrap_interval(
         method="percentile",
         rng=np.random.default_rng(seed),
     )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    # Percentile bounds are means of resamples: a bound that is 0 in exact arithmetic (a tie
+    # between paired arms) can come out as ±1e-19 and pass a strict claim. Round it back.
+    return round(float(res.confidence_interval.low), 12), round(
+        float(res.confidence_interval.high), 12
+    )
 
 
 def paired_interval(

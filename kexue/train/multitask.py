@@ -20,7 +20,10 @@ point of the convex hull of the task gradients::
     n = 2:   α_1 = clip(⟨g_2 − g_1, g_2⟩ / ‖g_1 − g_2‖², 0, 1)   (the altitude of a triangle)
     n > 2:   Frank–Wolfe: τ = argmin_i ⟨g_i, g̃(α)⟩; γ = the n = 2 solution between g̃(α) and g_τ;
              α ← (1 − γ)α + γ e_τ
-    shared encoder (upper bound): solve with ∇_H L_i (the representation's gradients) instead.
+    shared encoder (upper bound, MGDA-UB): g_i = (∇_H L_i)(∇_θ H), so
+        ‖Σ α_i g_i‖² ≤ ‖Σ α_i ∇_H L_i‖² ‖∇_θ H‖²;
+    minimise the bound: α from ∇_H L_i (n backward passes through the heads only), then ONE
+    backward pass through the encoder with the cotangent Σ α_i ∇_H L_i (MGDA: n passes).
     The original paper's proof that the upper bound reaches a Pareto-stationary point uses
     "M SPD ⇒ (xᵀy ≥ 0 ⇔ xᵀMy ≥ 0)", which is false (counterexample in the tests).
 
@@ -58,6 +61,7 @@ __all__ = [
     "generalized_mean_loss",
     "grad_normalized_loss",
     "initial_loss",
+    "mgda_shared_grads",
     "min_norm_direction",
     "min_norm_weights",
     "prior_loss",
@@ -260,3 +264,36 @@ def min_norm_direction(
         raise ValueError(f"unknown normalize {normalize!r}")
     alpha = min_norm_weights(g, method=method)
     return alpha @ g, alpha
+
+
+def mgda_shared_grads(
+    losses: Sequence[Tensor],
+    shared: Sequence[Tensor],
+    h: Tensor | None = None,
+    *,
+    normalize: Literal["none", "l2"] = "none",
+    method: Literal["frank_wolfe", "away_frank_wolfe", "two_task", "exact"] = "away_frank_wolfe",
+) -> tuple[list[Tensor], Tensor]:
+    """The MGDA update of the shared (encoder) parameters, exact or from the upper bound.
+
+    h None: MGDA. One backward pass through the encoder per task (`task_gradients` on
+    `shared`), α* = min-norm weights of those (P-dimensional) gradients.
+    h given: MGDA-UB. `h` is the encoder's output H, and every loss must reach `shared` only
+    through it. α* is solved on ∇_H L_i, which are computed by passes that stop at H (heads
+    only); the encoder is then traversed once, with the cotangent Σ α_i* ∇_H L_i.
+
+    Returns:
+        the gradient of each tensor in `shared` (its `.grad` to write) and α* (n,).
+    """
+    if h is None:
+        grads = task_gradients(losses, shared)
+        u, alpha = min_norm_direction(grads, normalize=normalize, method=method)
+        out, offset = [], 0
+        for p in shared:
+            out.append(u[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+        return out, alpha
+    g_h = task_gradients(losses, [h])  # (n, B·d): autograd stops at H
+    cotangent, alpha = min_norm_direction(g_h, normalize=normalize, method=method)
+    out = torch.autograd.grad(h, list(shared), cotangent.view_as(h), retain_graph=True)
+    return list(out), alpha

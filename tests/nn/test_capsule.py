@@ -103,3 +103,14 @@ def test_margin_loss_by_hand():
     lengths = torch.tensor([[0.95, 0.5]])
     t = torch.tensor([[1.0, 0.0]])
     assert margin_loss(lengths, t).item() == pytest.approx(0.25 * 0.4**2)
+
+
+def test_more_members_give_a_longer_output():
+    # the centre is Σ_i c_ij û_ij, a sum: duplicating every input keeps the assignments and
+    # doubles the pre-squash centre, so each output capsule grows ('小弟越多，势力越大'),
+    # where a K-means mean would not move
+    torch.manual_seed(0)
+    u_hat = torch.randn(2, 3, 5, 4, dtype=torch.float64) * 0.3
+    once = dynamic_routing(u_hat, 3, "su").norm(dim=-1)
+    twice = dynamic_routing(torch.cat([u_hat, u_hat], 2), 3, "su").norm(dim=-1)
+    assert bool((twice > once).all())

@@ -112,3 +112,23 @@ def test_brackets_and_f1():
     # shared: (0,5), (2,5), (3,5) → P = R = 3/4
     assert unlabeled_f1(rb, tree_brackets(tree)) == pytest.approx(0.75)
     assert unlabeled_f1({(0, 2)}, {(0, 3), (1, 3)}) == 0.0
+
+
+def test_master_gates_add_few_parameters():
+    # p levels, each repeated over a chunk of q = n/p neurons: the master gates add 2p rows to
+    # the LSTM's 4n (one bias per row here; torch's LSTM keeps two bias vectors)
+    d, n, p = 32, 128, 16
+    on = sum(t.numel() for t in ONLSTMCell(d, n, n_levels=p).parameters())
+    lstm = sum(t.numel() for t in torch.nn.LSTM(d, n).parameters())
+    assert on - (lstm - 4 * n) == 2 * p * (d + n + 1)
+    assert on / lstm < 1.15  # p ≪ n: a few percent more
+
+
+@given(st.lists(st.floats(-5, 5), min_size=2, max_size=12))
+def test_soft_level_is_an_affine_map_of_the_distance(z):
+    # Σ_k k·p_f(k) = n(1 − mean f̃) + 1 with p_f = softmax(z), f̃ = cumax(z) (the article's
+    # identity; levels k = 1..n)
+    z = torch.tensor(z, dtype=torch.float64)
+    n = len(z)
+    soft_level = float((torch.arange(1, n + 1, dtype=torch.float64) * z.softmax(0)).sum())
+    assert soft_level == pytest.approx(n * (1 - float(cumax(z).mean())) + 1, abs=1e-9)
