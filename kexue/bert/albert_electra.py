@@ -41,6 +41,7 @@ __all__ = [
     "count_parameters",
     "electra_loss",
     "flops_per_token",
+    "masked_lm_logits",
     "replace_tokens",
     "require_mlm_head",
     "rtd_auc",
@@ -70,6 +71,21 @@ def flops_per_token(config: Any, seq_len: int) -> float:
     per_layer = 2 * (4 * h * h + 2 * h * i) + 2 * 2 * seq_len * h  # QKVO, FFN, QK^T and AV
     proj = 2 * e * h if e != h else 0
     return float(proj + n_layers * per_layer)
+
+
+def masked_lm_logits(
+    model: nn.Module, input_ids: Tensor, attention_mask: Tensor, selected: Tensor
+) -> Tensor:
+    """(M, V) MLM logits at the `selected` (B, L) positions only, for a HuggingFace
+    BertForMaskedLM (head `cls`) or AlbertForMaskedLM (head `predictions`): the vocabulary
+    projection is skipped at the other positions, as in the original BERT/ALBERT pre-training
+    code (which gathers the masked positions first)."""
+    head = getattr(model, "cls", None)
+    head = getattr(model, "predictions", None) if head is None else head
+    if head is None:
+        raise ValueError(f"{type(model).__name__} has no BERT/ALBERT MLM head (cls/predictions)")
+    h = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return head(h[selected])
 
 
 def unshare_albert(model: nn.Module) -> nn.Module:

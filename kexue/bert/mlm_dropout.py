@@ -29,7 +29,9 @@ Deviations from the article:
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +41,9 @@ __all__ = [
     "correct_mlm_embeddings_",
     "drop_tokens",
     "mask_tokens",
+    "mlm_classifier",
     "mlm_consistent_embeddings",
+    "model_average_states",
 ]
 
 
@@ -113,6 +117,59 @@ def correct_mlm_embeddings_(
         weights=weights if mean == "frequency" else None,
     )  # fmt: skip
     emb.weight.copy_(new)
+
+
+@torch.no_grad()
+def model_average_states(
+    forward: Callable[[Tensor], Tensor], ids: Tensor, corrupt: Callable[[Tensor], Tensor],
+    n_samples: int,
+) -> Tensor:  # fmt: skip
+    """Model averaging E_ε[f(x̃)] by Monte Carlo: the mean of `forward(corrupt(ids))` over
+    `n_samples` corruptions — the target that weight averaging f(E[x̃]) approximates to first
+    order (the article's dropout view of MLM; the corrected embeddings are E[x̃]).
+
+    Args:
+        forward: ids (B, L) → states (B, L, d); corrupt: ids → corrupted ids (fresh draw per call).
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    total = forward(corrupt(ids))
+    for _ in range(n_samples - 1):
+        total = total + forward(corrupt(ids))
+    return total / n_samples
+
+
+def mlm_classifier(
+    folder: str | Path, mask_id: int, *, corrected: bool = False, head_seed: int = 0
+) -> Any:
+    """A saved BertForMaskedLM as a BertForSequenceClassification, pooler and classifier newly
+    initialised from `head_seed` (N(0, 0.02²) weights, zero biases: the same in every arm);
+    `corrected` applies `correct_mlm_embeddings_` before the MLM head is dropped, so the
+    corrected and plain classifiers differ in the word embeddings only."""
+    import transformers as hf
+
+    from kexue.bert.backbone import load_pretrained
+
+    if corrected:
+        mlm = load_pretrained(hf.BertForMaskedLM, folder)
+        correct_mlm_embeddings_(mlm, mask_id)
+        clf = hf.BertForSequenceClassification(mlm.config)
+        missing, _ = clf.load_state_dict(mlm.state_dict(), strict=False)
+        if not all(k.startswith(("classifier.", "bert.pooler.")) for k in missing):
+            raise ValueError(f"{folder}: not a BERT MLM checkpoint (missing {missing})")
+    else:
+        clf = load_pretrained(
+            hf.BertForSequenceClassification,
+            folder,
+            allow_missing=[r"^classifier\.", r"^bert\.pooler\."],
+            allow_unexpected=[r"^cls\.predictions\."],
+        )
+    gi = torch.Generator().manual_seed(head_seed)
+    with torch.no_grad():
+        for lin in (clf.bert.pooler.dense, clf.classifier):
+            lin.weight.copy_(0.02 * torch.randn(lin.weight.shape, generator=gi))
+            lin.bias.zero_()
+    return clf
 
 
 def column_dropout_attention(attn: Tensor, keep: Tensor) -> Tensor:

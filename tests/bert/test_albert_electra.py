@@ -15,6 +15,7 @@ from kexue.bert import (
     electra_loss,
     flops_per_token,
     load_pretrained,
+    masked_lm_logits,
     replace_tokens,
     require_mlm_head,
     rtd_auc,
@@ -156,3 +157,19 @@ def test_tiny_discriminator_detects_trivially_detectable_replacements():
         scores = disc(corrupted).logits
     assert torch.equal(replaced, masked)  # 30..49 never equals an original
     assert rtd_auc(scores.numpy().ravel(), replaced.numpy().ravel()) > 0.95
+
+
+def test_masked_lm_logits_equal_the_full_heads_at_the_selected_positions():
+    torch.manual_seed(0)
+    ids = torch.randint(5, 40, (2, 7))
+    mask = torch.ones_like(ids)
+    selected = torch.zeros_like(ids, dtype=torch.bool)
+    selected[0, 2], selected[1, 5] = True, True
+    for model in (
+        hf.BertForMaskedLM(tiny_config("bert", 40, hidden=16)).eval(),
+        hf.AlbertForMaskedLM(tiny_config("albert", 40, hidden=16, embedding_size=8)).eval(),
+    ):
+        full = model(input_ids=ids, attention_mask=mask).logits[selected]
+        got = masked_lm_logits(model, ids, mask, selected)
+        assert got.shape == (2, 40)
+        assert torch.allclose(got, full, atol=1e-5)

@@ -14,7 +14,9 @@ from kexue.bert import (
     drop_tokens,
     lm_mask,
     mask_tokens,
+    mlm_classifier,
     mlm_consistent_embeddings,
+    model_average_states,
     tiny_config,
 )
 
@@ -97,3 +99,43 @@ def test_lm_mask_is_independent_of_drop():  # DropToken keeps working with causa
     m = torch.ones(1, 4)
     assert lm_mask(m).sum() == 10
     _ = copy.copy(m)
+
+
+def test_correction_is_the_weight_average_of_bert_corruption(f64):
+    # the article's dropout view: for a model linear in the embeddings (here the lookup itself)
+    # the model average over BERT's 15% × 80/10/10 corruption equals weight averaging, i.e. the
+    # corrected table E'; the random replacements are drawn from the normal ids (≥ 5), so Ē is
+    # their mean
+    g = torch.Generator().manual_seed(0)
+    V, d = 12, 3
+    emb = torch.randn(V, d, generator=g, dtype=torch.float64)
+    ids = torch.arange(5, V).repeat(20000, 1)  # 20000 rows × 2 draws per position
+    special = torch.zeros_like(ids, dtype=torch.bool)
+
+    def corrupt(x):
+        return mask_tokens(x, special, vocab_size=V, mask_id=4, generator=g)[0]
+
+    avg = model_average_states(lambda x: emb[x], ids, corrupt, 2).mean(0)  # (V − 5, d)
+    normal = torch.tensor([0.0] * 5 + [1.0] * (V - 5), dtype=torch.float64)
+    want = mlm_consistent_embeddings(emb, 4, weights=normal)[5:]
+    assert (avg - want).abs().max() < 0.02
+    assert (avg - emb[5:]).abs().max() > 0.1  # the uncorrected x_i is not the average
+
+
+def test_recipe_corrected_arm_starts_from_the_corrected_embeddings_only(tmp_path):
+    # the mechanism the equivalence claim rests on: the corrected arm differs from the plain
+    # arm in the word embeddings (E → E') and nowhere else, new head initialised alike
+    torch.manual_seed(0)
+    mlm = hf.BertForMaskedLM(tiny_config("bert", 30, hidden=16))
+    mlm.save_pretrained(tmp_path)
+    plain = mlm_classifier(tmp_path, 4, corrected=False, head_seed=1)
+    corrected = mlm_classifier(tmp_path, 4, corrected=True, head_seed=1)
+    e = mlm.get_input_embeddings().weight.detach()
+    pe = plain.get_input_embeddings().weight.detach()
+    ce = corrected.get_input_embeddings().weight.detach()
+    assert torch.equal(pe, e)
+    assert torch.allclose(ce, mlm_consistent_embeddings(e, 4), atol=1e-6)
+    assert (ce - pe).abs().max() > 1e-3
+    ps, cs = plain.state_dict(), corrected.state_dict()
+    key = "bert.embeddings.word_embeddings.weight"
+    assert all(torch.equal(ps[k], cs[k]) for k in ps if k != key)
