@@ -1,16 +1,18 @@
-"""Data and training plumbing shared by the CSL title recipes (seq2seq-title,
+"""Data, training and evaluation plumbing shared by the CSL title recipes (seq2seq-title,
 bidirectional-decoding); no math lives here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from kexue.data import csl_split
 from kexue.runs import DataSpec
-from kexue.seq import CharVocab, pad_batch
+from kexue.seq import CharVocab, pad_batch, seeded_paired_interval
+from kexue.stats import record_interval, seed_interval
 
 DATA = DataSpec(  # what --data takes (both recipes)
     "data",
@@ -55,3 +57,36 @@ def clipped_step(
     acc.backward(loss)
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
+
+
+def record_union(
+    metrics: dict[str, float], key: str, point: float, intervals: list[tuple[float, float]]
+) -> None:
+    """Record `point` as `key` with the union of `intervals` (none: the point alone). A claim
+    over titles and training seeds passes only when it clears both noises: the bootstrap over
+    titles and the t-interval over seeds."""
+    if not intervals:
+        metrics[key] = float(point)
+        return
+    lo, hi = min(i[0] for i in intervals), max(i[1] for i in intervals)
+    record_interval(metrics, key, point, (lo, hi))
+
+
+def record_paired(
+    metrics: dict[str, float], key: str, a: np.ndarray, b: np.ndarray | float = 0.0
+) -> None:
+    """Record mean(a − b) as `key` with `kexue.seq.seeded_paired_interval` (a, b: per-title
+    values of shape (seeds, titles) or (titles,), the same titles for both arms) and, with
+    ≥ 2 seeds, the extremes of the seeds' means as `key_seed_min`, `key_seed_max`."""
+    d = np.atleast_2d(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    ci = seeded_paired_interval(a, b)
+    record_union(metrics, key, float(d.mean()), [ci] if ci else [])
+    if d.shape[0] >= 2:  # how far apart the seeds are: the usual reason for a wide interval
+        metrics[f"{key}_seed_min"] = float(d.mean(1).min())
+        metrics[f"{key}_seed_max"] = float(d.mean(1).max())
+
+
+def record_seeds(metrics: dict[str, float], key: str, per_seed: list[float]) -> None:
+    """Record the mean over training seeds as `key` with its Student-t interval (≥ 2 seeds)."""
+    intervals = [seed_interval(per_seed)] if len(per_seed) >= 2 else []
+    record_union(metrics, key, float(np.mean(per_seed)), intervals)

@@ -199,3 +199,31 @@ def test_bidirectional_follows_the_confident_direction():
     h, winner = bidirectional_beam_search(step, 1, 6, (2, 3), (3, 2))
     g = greedy_search(lambda t, s: (table[t[:, -1]], s), [2], 6, 3)
     assert winner == "l2r" and h.tokens == g.tokens
+
+
+def test_bidirectional_l2r_probability_is_the_mean_over_r2l_paths():
+    """The article: each L2R candidate's probability is averaged over the k R2L paths."""
+    v = 6
+
+    def probs(table):
+        return torch.tensor([table.get(i, 0.0) for i in range(v)]).log()
+
+    def step(L, R):
+        t = L.shape[1]
+        lp_l, lp_r = [], []
+        for r_last in R[:, -1].tolist():
+            if t == 1:
+                lp_l.append(probs({3: 0.05, 4: 0.9, 5: 0.05}))
+                lp_r.append(probs({2: 0.05, 4: 0.5, 5: 0.45}))
+            else:  # L2R's end depends on the R2L path it reads: 0.8 after 4, 0.2 after 5
+                end = 0.8 if r_last == 4 else 0.2
+                lp_l.append(probs({3: end, 4: (1 - end) / 2, 5: (1 - end) / 2}))
+                lp_r.append(probs({2: 1 / 3, 4: 1 / 3, 5: 1 / 3}))
+        return torch.stack(lp_l), torch.stack(lp_r)
+
+    h, winner = bidirectional_beam_search(
+        step, 2, 4, (2, 3), (3, 2), banned_l2r=(0, 1, 2), banned_r2l=(0, 1, 3)
+    )
+    # R2L keeps the paths [4] and [5]; L2R ends after [4] with p = (0.8 + 0.2) / 2
+    assert winner == "l2r" and h.tokens == [4] and h.finished
+    assert h.score == pytest.approx(math.log(0.9) + math.log(0.5), abs=1e-5)

@@ -102,3 +102,13 @@ def test_generation_never_emits_specials_and_beam_scores_at_least_greedy():
     logp = m(torch.tensor([x]), y)[0, :-1].gather(1, y[0, 1:, None]).sum()
     assert float(logp.detach()) == pytest.approx(b.score, abs=1e-4)
     assert math.isfinite(g.score)
+
+
+def test_encoder_and_decoder_share_one_embedding():
+    # the article: source and target are the same language, so one embedding serves both
+    m = model()
+    assert sum(isinstance(mod, torch.nn.Embedding) for mod in m.modules()) == 1
+    x, y = torch.tensor([[5, 5, 5]]), torch.tensor([[START, 6, 6, END]])
+    m.loss(x, y).backward()
+    grad = m.embed.weight.grad
+    assert grad[5].abs().sum() > 0 and grad[6].abs().sum() > 0  # a source id and a target id
