@@ -17,7 +17,8 @@ Writes:  config.json metrics.json claims.json history.csv demo.png flows.png
    at h = 1e-3 the Euler error is reported too).
 4. The sign flow (RMSprop's core) has no fixed point: its speed stays √(number of coordinates
    with a non-zero gradient) to the end (pixels that are 0 in every image have none).
-Claims: items 1–3, each within a small tolerance (item 4 is reported).
+Claims: item 1 (the dynamics decide it). Items 2–3 hold by construction (the chain rule, and
+dL/dt = −L for the Polyak flow): unit tests, reported here; item 4 is reported.
 Recorded: `kexue show dynamics-holistic` prints the recorded full run (claims and metrics).
 """
 
@@ -64,11 +65,9 @@ CLAIMS = (
           "demo_truncated_dist_to_0.41", "<=", 0.05, ("quick", "full")),
     Claim("… with f close to its minimum 0 (f(x_end))",
           "demo_truncated_final_loss", "<=", 1e-3, ("quick", "full")),
-    Claim("measured loss rates equal −λ‖∇L‖², −‖∇L‖₁, −L (worst relative error)",
-          "loss_rate_worst_rel_err", "<=", 1e-3, ("quick", "full")),
-    Claim("the Polyak flow decays as L(0)e^{−t} (relative error of L(t)/L(0) at t_end)",
-          "polyak_exp_rel_err", "<=", 1e-2, ("quick", "full")),
 )  # fmt: skip
+# The loss rates (dL/dt = ⟨∇L, θ'⟩, the chain rule) and the Polyak flow's L(0)e^{−t} (dL/dt = −L by
+# construction) are identities of the flows: unit tests, reported here as metrics.
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
@@ -169,12 +168,11 @@ STATEMENTS = (
               "global minimum x ≈ 0.41", "claim", "demo_truncated_dist_to_0.41"),
     Statement("… where f is close to its minimum 0", "claim", "demo_truncated_final_loss"),
     Statement("dL/dt = ⟨∇L, θ'⟩: −λ‖∇L‖² for gradient flow, −‖∇L‖₁ for the sign flow, −L for "
-              "θ' = −∇L·L/‖∇L‖²", "claim", "loss_rate_worst_rel_err"),
-    Statement("the flow θ' = −∇L·L/‖∇L‖² gives L(t) = L(0)e^{−t} → 0", "claim",
-              "polyak_exp_rel_err"),
-    Statement("the loss rates of each flow, against finite differences", "test",
+              "θ' = −∇L·L/‖∇L‖² (each checked against finite differences)", "test",
               "tests/train/test_dynamics_holistic.py::"
               "test_loss_rate_matches_finite_differences_for_each_flow"),
+    Statement("the flow θ' = −∇L·L/‖∇L‖² gives L(t) = L(0)e^{−t} → 0", "test",
+              "tests/train/test_dynamics_holistic.py::test_polyak_flow_decays_as_exp_minus_t"),
     Statement("the sign flow (RMSprop's core) never stops; the untruncated flow has a "
               "singularity where ∇L = 0", "test", "tests/train/test_dynamics_holistic.py::"
               "test_sign_flow_never_stops_and_untruncated_raises"),
