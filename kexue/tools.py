@@ -105,8 +105,14 @@ def cmd_words(args: argparse.Namespace) -> int:
         options.update(n=args.n, thresholds=tuple(args.thresholds))
     else:
         options.update(min_pmi=args.min_pmi)
+    distributed = args.workers is not None or args.scheduler is not None
+    if distributed and args.method != "cohesion":
+        raise InputError("--workers/--scheduler count the n-grams of --method cohesion only")
     try:
-        lexicon = discover_words(_texts(args, "reading"), method=args.method, **options)
+        texts = list(_texts(args, "reading"))
+        if distributed:
+            options["table"] = _dask_table(args, texts, options["n"], args.min_count)
+        lexicon = discover_words(texts, method=args.method, **options)
     except ValueError as err:
         raise InputError(f"{', '.join(args.corpus)}: {err}") from None
     ranked = sorted(lexicon.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -114,6 +120,28 @@ def cmd_words(args: argparse.Namespace) -> int:
     _write(args.output, text)
     _note(args, f"{len(ranked):,} words → {args.output or 'stdout'}")
     return 0
+
+
+def _dask_table(args: argparse.Namespace, texts: list[str], n: int, min_count: int) -> Any:
+    """The cohesion pipeline's n-gram table counted on a Dask cluster: `--scheduler ADDRESS`
+    (an existing cluster) or `--workers N` (a local one). Exact: equal to the local counts."""
+    try:
+        import dask.bag as db
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            "--workers/--scheduler need dask: pip install 'dask[bag,distributed]'"
+        ) from None
+    from kexue.text.ngrams import count_ngrams_dask
+
+    mins = [1] + [min_count] * (n - 1)
+    partitions = max(1, min(len(texts), 4 * (args.workers or 8)))
+    if args.scheduler is not None:
+        with Client(args.scheduler):
+            return count_ngrams_dask(db.from_sequence(texts, npartitions=partitions), n, mins)
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster):  # fmt: skip
+        return count_ngrams_dask(db.from_sequence(texts, npartitions=partitions), n, mins)
 
 
 def _write(output: str | None, text: str) -> None:
@@ -389,6 +417,8 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
         help="cohesion thresholds θ by n-gram length (the article's 0 0 2 4 6)",
     )
     p.add_argument("--min-pmi", type=float, default=2.0, help="least PMI of a merge (mep)")
+    p.add_argument("--workers", type=int, help="count on a local Dask cluster of N processes")
+    p.add_argument("--scheduler", help="count on this Dask cluster (tcp://host:8786)")
     p.set_defaults(func=cmd_words)
 
     p = sub.add_parser(

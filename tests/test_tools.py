@@ -180,3 +180,10 @@ def test_graph_with_self_loops_isolated_nodes_and_a_single_node(tmp_path, capsys
     one = _bad(tmp_path, "single.txt", b"1 1\n")
     assert main(["communities", str(one), "-o", str(tmp_path / "b")]) == 0
     assert "1 modules" in capsys.readouterr().out
+
+
+def test_words_on_a_local_dask_cluster_equals_one_process(corpus, lexicon, tmp_path):
+    out = tmp_path / "dask.txt"
+    args = ["words", str(corpus), "-o", str(out), "--min-count", "3", "--quiet"]
+    assert main([*args, "--workers", "2"]) == 0
+    assert out.read_text(encoding="utf-8") == lexicon.read_text(encoding="utf-8")

@@ -181,15 +181,24 @@ def _decode_all(table: NgramTable, grams: dict[int, np.ndarray]) -> set[str]:
 
 
 def cohesion_lexicon(texts: Iterable[str], n: int = 4, min_count: int = 4,
-                     thresholds: Sequence[float] = (0, 0, 2, 4, 6), keep: str = KEEP
+                     thresholds: Sequence[float] = (0, 0, 2, 4, 6), keep: str = KEEP,
+                     table: NgramTable | None = None,
                      ) -> tuple[dict[str, int], dict[str, object]]:  # fmt: skip
     """The word-discovery pipeline (count → cohesion filter → pre-segment → count → backtrack).
+
+    Args:
+        table: the n-gram counts of `texts` when they were counted elsewhere (e.g. on a Dask
+            cluster by `count_ngrams_dask` with min_count [1, min_count, …]); counted here if
+            None.
 
     Returns:
         (lexicon word → count, info with the size of G and the number of candidates).
     """
     texts, joined = _corpus(texts, keep)
-    table = count_ngrams_table(texts, n, [1] + [min_count] * (n - 1), keep=keep)
+    if table is None:
+        table = count_ngrams_table(texts, n, [1] + [min_count] * (n - 1), keep=keep)
+    elif table.n != n:
+        raise ValueError(f"the table counts orders 1..{table.n}, the pipeline needs 1..{n}")
     grams = cohesive_grams(table, thresholds)
     pieces = link_segment(joined, table, grams)
     candidates = {w: c for w, c in Counter(pieces).items() if c >= min_count}
