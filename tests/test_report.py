@@ -247,3 +247,12 @@ def test_recorded_runs_are_judged_on_the_recipes_current_claims():
     by_metric = {c["metric"]: c for c in judged}
     assert by_metric["critic_gp_rel_error"]["pass"] is True
     assert by_metric["gan_modes_covered"]["pass"] is None  # not measured: not a failure
+
+
+def test_interval_claims_show_their_interval_in_the_report_and_docs():
+    from kexue.report import format_measured
+
+    judged = {"measured": 0.0058, "interval": [0.00029, 0.0113]}
+    assert format_measured(judged) == "0.0058 [2.900e-04, 0.0113]"
+    assert format_measured({"measured": 0.5, "interval": None}) == "0.5 [no interval recorded]"
+    assert format_measured({"measured": 0.5}) == "0.5"
