@@ -109,10 +109,14 @@ def cmd_words(args: argparse.Namespace) -> int:
     if distributed and args.method != "cohesion":
         raise InputError("--workers/--scheduler count the n-grams of --method cohesion only")
     try:
-        texts = list(_texts(args, "reading"))
-        if distributed:
-            options["table"] = _dask_table(args, texts, options["n"], args.min_count)
-        lexicon = discover_words(texts, method=args.method, **options)
+        if args.method == "cohesion" and not distributed and "-" not in args.corpus:
+            # files are read again on each pass: memory bounded by a shard and the n-gram table
+            lexicon = discover_words(lambda: _texts(args, "reading"), **options)
+        else:
+            texts = list(_texts(args, "reading"))
+            if distributed:
+                options["table"] = _dask_table(args, texts, options["n"], args.min_count)
+            lexicon = discover_words(texts, method=args.method, **options)
     except ValueError as err:
         raise InputError(f"{', '.join(args.corpus)}: {err}") from None
     ranked = sorted(lexicon.items(), key=lambda kv: (-kv[1], kv[0]))

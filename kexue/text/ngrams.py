@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
@@ -42,6 +42,8 @@ __all__ = [
     "count_ngrams",
     "count_ngrams_table",
     "count_ngrams_dask",
+    "count_ngrams_stream",
+    "iter_shards",
 ]
 
 #: the kept character class: CJK unified ideographs (basic block + extension A), ASCII alnum and
@@ -318,6 +320,65 @@ def count_ngrams_table(
     del joined_all
     parts = [_count_joined(s, vocab, bits, n, None) for s in shards]
     return _finish(vocab, bits, n, mins, parts)
+
+
+def iter_shards(texts: Iterable[str], shard_chars: int) -> Iterable[list[str]]:
+    """Consecutive lists of texts holding about `shard_chars` characters each (streamed)."""
+    shard: list[str] = []
+    size = 0
+    for t in texts:
+        if isinstance(t, bytes) or not isinstance(t, str):
+            raise TypeError(f"texts must be str, got {type(t).__name__}")
+        shard.append(t)
+        size += len(t)
+        if size >= shard_chars:
+            yield shard
+            shard, size = [], 0
+    if shard:
+        yield shard
+
+
+def count_ngrams_stream(
+    texts: Callable[[], Iterable[str]],
+    n: int,
+    min_count: int | Sequence[int] = 1,
+    *,
+    keep: str = KEEP,
+    nfkc: bool = True,
+    shard_chars: int = 10_000_000,
+    prune_above: int | None = None,
+    prune_min: int = 2,
+) -> NgramTable:
+    """Counts of orders 1..n of a corpus streamed twice, with memory bounded by one shard and
+    the table: `texts()` must return a fresh iterator each call (e.g. lines read from files).
+
+    Pass 1 collects the character vocabulary (it fixes the key width); pass 2 counts shards of
+    about `shard_chars` characters and merges each into the running table. Exact, equal to
+    `count_ngrams_table`, unless `prune_above` is set: then, whenever an order holds more than
+    `prune_above` distinct n-grams, those of order ≥ 2 seen fewer than `prune_min` times so far
+    are dropped (the author's word-discovery code prunes the same way to bound memory). Pruned
+    counts are lost, so rare n-grams are undercounted; frequent ones are exact.
+    """
+    mins = _as_orders(min_count, n)
+    seen = np.zeros(0, np.uint32)
+    for shard in iter_shards(texts(), shard_chars):
+        seen = np.union1d(seen, _vocab_of(join_chunks(shard, keep, nfkc)))
+    vocab = seen[seen != 0]
+    bits = _bits_for(len(vocab), n)
+    keys: list[np.ndarray] = [np.zeros(0, np.uint64) for _ in range(n)]
+    counts: list[np.ndarray] = [np.zeros(0, np.int64) for _ in range(n)]
+    for shard in iter_shards(texts(), shard_chars):
+        part_keys, part_counts = _count_joined(
+            join_chunks(shard, keep, nfkc), vocab, bits, n, None
+        )
+        for k in range(n):
+            keys[k], counts[k] = _merge_sorted(
+                [keys[k], part_keys[k]], [counts[k], part_counts[k]]
+            )
+            if prune_above is not None and k > 0 and len(keys[k]) > prune_above:
+                kept = counts[k] >= prune_min
+                keys[k], counts[k] = keys[k][kept], counts[k][kept]
+    return _finish(vocab, bits, n, mins, [(keys, counts)])
 
 
 def _finish(

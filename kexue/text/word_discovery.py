@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -58,7 +58,9 @@ from kexue.text.ngrams import (
     _codepoints,
     _fit_texts,
     _lines_of,
+    count_ngrams_stream,
     count_ngrams_table,
+    iter_shards,
     join_chunks,
 )
 from kexue.text.segment import UnigramSegmenter
@@ -180,13 +182,18 @@ def _decode_all(table: NgramTable, grams: dict[int, np.ndarray]) -> set[str]:
     return {s for k, keys in grams.items() for s in table.decode(k, keys)}
 
 
-def cohesion_lexicon(texts: Iterable[str], n: int = 4, min_count: int = 4,
-                     thresholds: Sequence[float] = (0, 0, 2, 4, 6), keep: str = KEEP,
-                     table: NgramTable | None = None,
+def cohesion_lexicon(texts: Iterable[str] | Callable[[], Iterable[str]], n: int = 4,
+                     min_count: int = 4, thresholds: Sequence[float] = (0, 0, 2, 4, 6),
+                     keep: str = KEEP, table: NgramTable | None = None,
+                     shard_chars: int = 10_000_000,
                      ) -> tuple[dict[str, int], dict[str, object]]:  # fmt: skip
     """The word-discovery pipeline (count → cohesion filter → pre-segment → count → backtrack).
 
     Args:
+        texts: the corpus as lines, or a function returning a fresh iterator over them (e.g.
+            lines read from files): then the corpus is streamed in shards of about
+            `shard_chars` characters, two passes to count and one to pre-segment, and memory is
+            bounded by a shard and the n-gram table instead of the corpus.
         table: the n-gram counts of `texts` when they were counted elsewhere (e.g. on a Dask
             cluster by `count_ngrams_dask` with min_count [1, min_count, …]); counted here if
             None.
@@ -194,14 +201,25 @@ def cohesion_lexicon(texts: Iterable[str], n: int = 4, min_count: int = 4,
     Returns:
         (lexicon word → count, info with the size of G and the number of candidates).
     """
-    texts, joined = _corpus(texts, keep)
-    if table is None:
-        table = count_ngrams_table(texts, n, [1] + [min_count] * (n - 1), keep=keep)
-    elif table.n != n:
+    mins = [1] + [min_count] * (n - 1)
+    if callable(texts):
+        stream = texts
+        if table is None:
+            table = count_ngrams_stream(stream, n, mins, keep=keep, shard_chars=shard_chars)
+        if table.total(1) == 0:
+            raise ValueError("empty corpus: no character of the kept class (the `keep` argument)")
+    else:
+        lines, _ = _corpus(texts, keep)
+        stream = lines.__iter__
+        if table is None:
+            table = count_ngrams_table(lines, n, mins, keep=keep)
+    if table.n != n:
         raise ValueError(f"the table counts orders 1..{table.n}, the pipeline needs 1..{n}")
     grams = cohesive_grams(table, thresholds)
-    pieces = link_segment(joined, table, grams)
-    candidates = {w: c for w, c in Counter(pieces).items() if c >= min_count}
+    pieces: Counter[str] = Counter()
+    for shard in iter_shards(stream(), shard_chars):  # pieces never cross a line
+        pieces.update(link_segment(join_chunks(shard, keep), table, grams))
+    candidates = {w: c for w, c in pieces.items() if c >= min_count}
     g = _decode_all(table, grams)
 
     def keep_word(w: str) -> bool:
@@ -313,12 +331,13 @@ def refine_lexicon(texts: Sequence[str], lexicon: Mapping[str, int], n_iter: int
 
 # ----------------------------------------------------------------------------- front door
 def discover_words(
-    texts: Iterable[str], method: str = "cohesion", **options: Any
+    texts: Iterable[str] | Callable[[], Iterable[str]], method: str = "cohesion", **options: Any
 ) -> dict[str, int]:
     """Induced lexicon (word → count) from raw texts.
 
     Args:
-        texts: the corpus as an iterable of lines (a list, a file object); a single str is
+        texts: the corpus as an iterable of lines (a list, a file object), or (cohesion) a
+            function returning a fresh iterator over them, to stream it; a single str is
             rejected: pass `text.splitlines()`.
         method: "cohesion" (multi-gram cohesion pipeline, default) or "mep" (MEP II).
         options: keyword arguments of `cohesion_lexicon` / `mep_lexicon`.

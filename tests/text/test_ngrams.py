@@ -96,3 +96,17 @@ def test_a_bare_str_is_refused_by_the_counters_and_the_segmenter():
     with pytest.raises(TypeError, match="splitlines"):
         seg.transform("abab")
     assert count_ngrams(["abab"], 2)["ab"] == 2
+
+
+def test_streamed_counts_equal_the_in_memory_table(peoples_small):
+    from kexue.text.ngrams import count_ngrams_stream
+
+    streamed = count_ngrams_stream(lambda: iter(peoples_small), 4, [1, 2, 2, 2], shard_chars=5000)
+    assert streamed.to_dict() == count_ngrams(peoples_small, 4, [1, 2, 2, 2])
+    pruned = count_ngrams_stream(
+        lambda: iter(peoples_small), 4, 1, shard_chars=5000, prune_above=2000, prune_min=2
+    ).to_dict()
+    exact = count_ngrams(peoples_small, 4, 1)
+    assert set(pruned) <= set(exact) and len(pruned) < len(exact)
+    assert all(pruned[g] <= exact[g] for g in pruned)  # pruning only ever loses counts
+    assert all(pruned[g] == exact[g] for g in exact if len(g) == 1)  # characters stay exact

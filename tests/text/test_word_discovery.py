@@ -232,3 +232,12 @@ def test_lines_from_splitlines_and_generators_still_work():
     want = discover_words(text.splitlines(), min_count=2)
     assert want  # the round trip found something
     assert discover_words((line for line in text.splitlines()), min_count=2) == want
+
+
+def test_streamed_cohesion_lexicon_equals_the_in_memory_one():
+    from kexue.data import peoples_daily
+
+    texts = ["".join(s.words) for s in peoples_daily().sentences[:1500]]
+    whole, _ = cohesion_lexicon(texts, min_count=3)
+    streamed, _ = cohesion_lexicon(lambda: iter(texts), min_count=3, shard_chars=10_000)
+    assert streamed == whole and len(whole) > 100
