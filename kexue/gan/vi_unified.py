@@ -17,8 +17,11 @@ Symbols: p̃ data, q model, q° the previous model; D = σ(s) with s the critic'
 data (GAN, AAE: prior samples; ALI: encoder pairs).
 
 Deviations from the article: the regulariser is a mean over elements (λ per element, as in the
-author's code, λ = 5 there); the anchor G°(z) is recomputed before every generator step (the
-code's double-step, stale-target schedule is not reproduced).
+author's code, λ = 5 there). The anchor G°(z) is the generator at the start of a round of
+generator steps and is held for the round, as in the author's code (two G steps per critic
+step on the same z and target; kexue.recipes.vi_unified does the same): the regulariser and
+its gradient are zero at the anchor, so an anchor recomputed before every single step would
+leave the update unchanged.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import torch
 
 from kexue.gan import PAPERS, r1_penalty, roth_regularizer, sgan_d_loss, sgan_g_loss
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, seed_everything
+from kexue.runs import Claim, RunDir, Statement, seed_everything, statements_doc
 
 REGULARISERS = ("none", "r1", "roth")
 
@@ -58,6 +58,33 @@ CLAIMS = (
           "dirac_r1_final_distance", "<", 0.05, ("quick", "full")),
     Claim("Dirac GAN without regulariser is still ≥ 0.05 away after the same number of steps",
           "dirac_none_final_distance", ">=", 0.05, ("quick", "full")),
+)  # fmt: skip
+
+T = "tests/gan/test_papers.py::"
+STATEMENTS = (
+    Statement("the list: eleven entries in two sections, ten distinct papers (Mescheder et al. "
+              "twice)", "test", T + "test_eleven_entries_and_docs_table_lists_them"),
+    Statement("what kexue offers for each paper imports; IntroVAE, CT-GAN, PGGAN, VDB and "
+              "StyleGAN are not offered and not counted as offered", "test",
+              T + "test_offered_only_when_the_note_does_not_say_not_offered"),
+    Statement("Mescheder et al.: a simpler zero-centred penalty (R1) makes training converge",
+              "claim", "dirac_r1_final_distance"),
+    Statement("Mescheder et al.: unregularised GAN training does not converge (Dirac GAN)",
+              "claim", "dirac_none_final_distance"),
+    Statement("R1 is a special case of WGAN-div", "test",
+              "tests/gan/test_energy.py::test_r1_on_quadratic_energy_by_hand"),
+    Statement("Roth et al. derive a gradient regulariser from input noise, valid for every "
+              "f-GAN", "test", T + "test_roth_regularizer_linear_critic_by_hand"),
+    Statement("PGGAN, IntroVAE, BigGAN, VDB and StyleGAN generate 1024-px (or 128-512 px) "
+              "images", "untestable",
+              "high-resolution face/ImageNet training needs GPUs and datasets not available "
+              "offline"),
+    Statement("TTUR: different learning rates instead of different step counts stabilise "
+              "training", "untestable",
+              "offered as gan-qp's lr_d_scale, but no TTUR-vs-steps comparison is run here"),
+    Statement("spectral normalisation is the most elegant L constraint; GAN frameworks are "
+              "essentially complete since WGAN, the open problem is training dynamics",
+              "untestable", "opinions of the author, with no quantity to check"),
 )  # fmt: skip
 
 
@@ -119,3 +146,6 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                             lim=2.0, centres=np.zeros((1, 2)))  # fmt: skip
         out.save_figure(fig, "dirac.png")
     return metrics
+
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

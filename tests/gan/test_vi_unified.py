@@ -47,6 +47,32 @@ def test_anchor_regularizer_zero_at_anchor_with_zero_gradient() -> None:
     assert float(anchor_regularizer(x, anchor, lam=5.0)) == pytest.approx(5.0)
 
 
+def test_regulariser_acts_from_the_second_step_of_a_round() -> None:
+    # One SGD step from the anchor is the same with and without the regulariser (zero
+    # gradient there); the second step on the same anchor is pulled back toward it.
+    torch.manual_seed(0)
+    z, target = torch.randn(16, 3), torch.randn(16, 2)
+    w0 = torch.randn(3, 2)
+    anchor = z @ w0
+
+    def two_steps(lam: float) -> list[torch.Tensor]:
+        w = w0.clone().requires_grad_(True)
+        opt = torch.optim.SGD([w], lr=0.1)
+        seen = []
+        for _ in range(2):
+            x = z @ w
+            loss = ((x - target) ** 2).mean() + anchor_regularizer(x, anchor, lam=lam)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            seen.append(w.detach().clone())
+        return seen
+
+    (a1, a2), (b1, b2) = two_steps(0.0), two_steps(5.0)
+    assert torch.equal(a1, b1)
+    assert float((z @ b2 - anchor).norm()) < float((z @ a2 - anchor).norm())
+
+
 def test_anchor_is_stop_gradient() -> None:
     a = torch.randn(4, 2, requires_grad=True)
     b = torch.randn(4, 2, requires_grad=True)
