@@ -10,6 +10,10 @@
 3. community detection on LFR (n = 1,000 ⟨k⟩ = 15; n = 5,000 ⟨k⟩ = 20; graph seed 10):
    kexue InfoMap vs the infomap package (C++) vs networkx Louvain; every partition scored with
    kexue's map equation; NMI vs planted; time ratio to infomap.
+   Then InfoMap search time at n = 5,000 (kexue vs infomap two-level, 1 trial, arms interleaved,
+   medians of --repeats runs) and hierarchical InfoMap vs infomap's multilevel mode on nested
+   SBMs and LFR (codelength gap, tree depth). `--skip count,seg,vec --splice` reruns only this
+   part and replaces its sections in the existing --out file.
 4. word vectors (top 4,000 words, window 5, d = 100): PPMI-SVD (numpy) vs gensim Word2Vec
    (skip-gram) — kNN@10 POS agreement.
 Peers are imported here only. Single thread (OMP_NUM_THREADS=1) unless the machine is free.
@@ -228,6 +232,106 @@ def bench_infomap(sizes: list[int], mus: list[float]) -> list[dict]:
     return rows
 
 
+def _lfr(n: int, mu: float, seed: int = 10):  # noqa: ANN202 — networkx graph
+    import networkx as nx
+
+    k = 15 if n <= 1000 else 20
+    g = nx.LFR_benchmark_graph(n, 3, 1.5, mu, average_degree=k, max_degree=50,
+                               min_community=20, max_community=100, seed=seed)  # fmt: skip
+    g.remove_edges_from(list(nx.selfloop_edges(g)))
+    return g
+
+
+def _nested_sbm(n_super: int, n_sub: int, size: int, p: tuple[float, float, float], seed: int):  # noqa: ANN202
+    import networkx as nx
+    import numpy as np
+
+    k = n_super * n_sub
+    probs = np.full((k, k), p[2])
+    for a in range(k):
+        for b in range(k):
+            if a // n_sub == b // n_sub:
+                probs[a, b] = p[1]
+    np.fill_diagonal(probs, p[0])
+    return nx.stochastic_block_model([size] * k, probs.tolist(), seed=seed)
+
+
+def _peer_infomap(g, two_level: bool, trials: int = 1) -> tuple[float, list, int, float, float]:  # noqa: ANN001
+    """infomap package: (codelength, paths, num_levels, run time, add_networkx_graph + run)."""
+    import infomap as im_pkg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        im = im_pkg.Infomap(two_level=two_level, silent=True, seed=1, num_trials=trials)
+        mapping = im.add_networkx_graph(g)
+        t1 = time.perf_counter()
+        im.run()
+        t2 = time.perf_counter()
+        paths = {mapping[x.node_id]: tuple(x.path[:-1]) for x in im.nodes}
+        return im.codelength, paths, im.num_levels, t2 - t1, t2 - t0
+
+
+def bench_infomap_hierarchical() -> list[dict]:
+    """Multilevel InfoMap (kexue `hierarchical=True`) vs infomap's default (multilevel) mode."""
+    from kexue.graph import InfoMap
+
+    graphs = [("nested SBM 4×4×25", _nested_sbm(4, 4, 25, (0.5, 0.05, 0.002), 0), 3),
+              ("nested SBM 3×3×30", _nested_sbm(3, 3, 30, (0.4, 0.04, 0.001), 1), 3),
+              ("nested SBM 3×4×20", _nested_sbm(3, 4, 20, (0.6, 0.08, 0.003), 2), 3),
+              ("LFR n=1000 μ=0.1", _lfr(1000, 0.1), 2), ("LFR n=1000 μ=0.3", _lfr(1000, 0.3), 2),
+              ("LFR n=5000 μ=0.3", _lfr(5000, 0.3), 2)]  # fmt: skip
+    rows = []
+    for name, g, planted in graphs:
+        t0 = time.perf_counter()
+        est = InfoMap(random_state=1, hierarchical=True).fit(g)
+        dt = time.perf_counter() - t0
+        length, paths, levels, run_s, _ = _peer_infomap(g, two_level=False)
+        row = {"graph": name, "planted_levels": planted,
+               "kexue_L": est.codelength_, "infomap_L": length,
+               "gap_pct": 100 * (est.codelength_ - length) / length,
+               "kexue_levels": est.num_levels_, "infomap_levels": levels,
+               "kexue_top": est.n_modules_, "infomap_top": len({p[0] for p in paths.values()}),
+               "kexue_leaf": len(set(est.paths_)), "infomap_leaf": len(set(paths.values())),
+               "kexue_s": dt, "infomap_s": run_s}  # fmt: skip
+        rows.append(row)
+        print("hierarchical", row, flush=True)
+    return rows
+
+
+def bench_infomap_timing(n: int, mus: list[float], repeats: int) -> list[dict]:
+    """Two-level search time, kexue vs the infomap package, same graph, 1 trial, seed 1.
+
+    The arms alternate (kexue, infomap, kexue, …) `repeats` times and medians are reported: the
+    machine is shared, so interleaving spreads load changes over both arms.
+    """
+    import statistics
+
+    from kexue.graph import InfoMap, map_equation
+
+    rows = []
+    for mu in mus:
+        g = _lfr(n, mu)
+        kx, run, full, lk, lp = [], [], [], 0.0, 0.0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            est = InfoMap(random_state=1, num_trials=1).fit(g)
+            kx.append(time.perf_counter() - t0)
+            lk = est.codelength_
+            lp, paths, _, run_s, full_s = _peer_infomap(g, two_level=True)
+            run.append(run_s)
+            full.append(full_s)
+        lp = map_equation(g, {v: p[0] for v, p in paths.items()})
+        k_med, r_med, f_med = (statistics.median(x) for x in (kx, run, full))
+        row = {"n": n, "mu": mu, "links": g.number_of_edges(), "kexue_L": lk, "infomap_L": lp,
+               "gap_pct": 100 * (lk - lp) / lp, "kexue_s": k_med, "infomap_run_s": r_med,
+               "infomap_full_s": f_med, "ratio_run": k_med / r_med,
+               "ratio_full": k_med / f_med, "repeats": repeats}  # fmt: skip
+        rows.append(row)
+        print("timing", row, flush=True)
+    return rows
+
+
 # ----------------------------------------------------------------------------- 4. vectors
 def bench_vectors(skip: set[str]) -> list[dict]:
     from kexue.data import peoples_daily
@@ -278,6 +382,20 @@ def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
     return head + body
 
 
+def _splice(old: str, new: str) -> str:
+    """`old` with each "## " section of `new` replaced (or appended) by heading."""
+
+    def sections(text: str) -> tuple[str, dict[str, str]]:
+        head, *parts = text.split("\n## ")
+        return head, {p.split("\n", 1)[0]: "\n## " + p for p in parts}
+
+    head, old_s = sections(old)
+    _, new_s = sections(new)
+    merged = {k: new_s.get(k, v) for k, v in old_s.items()}
+    merged |= {k: v for k, v in new_s.items() if k not in merged}
+    return head + "".join(merged.values())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--counter-worker", choices=("kexue", "kexue_dict", "counter"))
@@ -286,6 +404,9 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma list of: count,seg,harvest,graph,w2v,vec")
     ap.add_argument("--sizes", default="1000,5000")
     ap.add_argument("--mus", default="0.1,0.3,0.5")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved InfoMap timing runs")
+    ap.add_argument("--splice", action="store_true",
+                    help="replace only the sections run now in the --out file")  # fmt: skip
     args = ap.parse_args()
     if args.counter_worker:
         counter_worker(args.counter_worker)
@@ -300,6 +421,10 @@ def main() -> None:
         res["infomap"] = bench_infomap(
             [int(x) for x in args.sizes.split(",")], [float(x) for x in args.mus.split(",")]
         )
+        res["infomap_timing"] = bench_infomap_timing(
+            5000, [float(x) for x in args.mus.split(",")], args.repeats
+        )
+        res["infomap_hierarchical"] = bench_infomap_hierarchical()
     if "vec" not in skip:
         res["vectors"] = bench_vectors(skip)
     Path(args.json).write_text(json.dumps(res, indent=1))
@@ -333,11 +458,44 @@ def main() -> None:
                       ("NMI", "NMI", ".3f"), ("modules", "modules", "d"),
                       ("time_s", "time (s)", ".2f"),
                       ("time_ratio", "× infomap", ".1f")])]  # fmt: skip
+    if "infomap_timing" in res:
+        md += ["\n## InfoMap search time, LFR n = 5,000 (two-level, 1 trial, seed 1)\n\n",
+               "kexue `InfoMap(random_state=1).fit(g)` (flow + search) vs the infomap package "
+               "(`two_level=True, num_trials=1, seed=1`): `run()` alone and "
+               "`add_networkx_graph` + `run()`. The arms alternate, "
+               f"{res['infomap_timing'][0]['repeats']} runs each; medians. The machine is "
+               "shared with other jobs (2 cores), so absolute times are noisy; the ratios are "
+               "the comparison. Codelengths by kexue's map equation.\n\n",
+               _table(res["infomap_timing"], [("n", "n", "d"), ("links", "links", "d"),
+                      ("mu", "μ", ".1f"), ("kexue_L", "kexue L", ".4f"),
+                      ("infomap_L", "infomap L", ".4f"), ("gap_pct", "gap %", "+.3f"),
+                      ("kexue_s", "kexue (s)", ".2f"), ("infomap_run_s", "infomap run (s)", ".2f"),
+                      ("infomap_full_s", "infomap add+run (s)", ".2f"),
+                      ("ratio_run", "× run", ".1f"),
+                      ("ratio_full", "× add+run", ".1f")])]  # fmt: skip
+    if "infomap_hierarchical" in res:
+        md += ["\n## Hierarchical InfoMap vs infomap's multilevel mode (1 trial, seed 1)\n\n",
+               "kexue `InfoMap(hierarchical=True)` vs infomap without `--two-level`; levels count "
+               "the leaf level (infomap's `num_levels`); nested SBMs have 2 planted module "
+               "levels (3 tree levels), LFR one.\n\n",
+               _table(res["infomap_hierarchical"], [("graph", "graph", ""),
+                      ("kexue_L", "kexue L", ".4f"), ("infomap_L", "infomap L", ".4f"),
+                      ("gap_pct", "gap %", "+.3f"), ("planted_levels", "planted levels", "d"),
+                      ("kexue_levels", "kexue levels", "d"),
+                      ("infomap_levels", "infomap levels", "d"),
+                      ("kexue_top", "kexue top", "d"), ("infomap_top", "infomap top", "d"),
+                      ("kexue_leaf", "kexue leaf modules", "d"),
+                      ("infomap_leaf", "infomap leaf modules", "d"),
+                      ("kexue_s", "kexue (s)", ".2f"),
+                      ("infomap_s", "infomap (s)", ".2f")])]  # fmt: skip
     if "vectors" in res:
         md += ["\n## Word vectors (top 4,000 words of 199801, kNN@10 majority-POS agreement)\n\n",
                _table(res["vectors"], [("method", "method", ""), ("knn_pos", "kNN POS", ".3f"),
                       ("time_s", "time (s)", ".1f")])]  # fmt: skip
-    Path(args.out).write_text("".join(md), encoding="utf-8")
+    out = Path(args.out)
+    if args.splice and out.exists():
+        md = _splice(out.read_text(encoding="utf-8"), "".join(md))
+    out.write_text("".join(md), encoding="utf-8")
     print("wrote", args.out)
 
 

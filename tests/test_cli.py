@@ -93,18 +93,18 @@ def test_show_prints_config_and_claims(capsys):
     assert main(["show", "wgan"]) == 0
     out = capsys.readouterr().out
     assert "https://kexue.fm/archives/6280" in out
-    assert "gen_steps = 4000" in out and "critic_gp_rel_error <= 0.1" in out
+    assert "gen_steps = 4000" in out and "critic_gp_certified_tightness >= 0.9" in out
 
 
 def test_run_strict_exits_1_when_a_claim_fails(tmp_path, capsys):
-    # At the quick budget with a critic trained for 5 steps, the 10% claim cannot hold.
+    # At the quick budget with a critic trained for 5 steps, the 90% tightness cannot hold.
     argv = ["run", "wgan", "--budget", "quick", "--out", str(tmp_path), "--threads", "1"]
     argv += ["--set", "critic_steps=5", "--set", "gen_steps=2", "--set", "n_eval=100"]
     assert main(argv) == 0
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims and not claims[0]["pass"]
     assert main([*argv, "--strict"]) == 1
-    assert "FAIL  critic_gp_rel_error = " in capsys.readouterr().out
+    assert "FAIL  critic_gp_certified_tightness = " in capsys.readouterr().out
 
 
 def test_report_shows_successes_and_failures(tmp_path):
