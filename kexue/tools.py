@@ -274,53 +274,51 @@ def _infomap_ids(nodes: list[Any]) -> dict[Any, int]:
     return {v: i for i, v in enumerate(nodes, 1)}
 
 
-def _header(args: argparse.Namespace, n_modules: int, codelength: float, flow_model: str) -> str:
+def _header(args: argparse.Namespace, levels: int, n_modules: int, codelength: float,
+            flow_model: str) -> str:  # fmt: skip
     from kexue import __version__
 
     return (
         f"# kexue {__version__} (infomap's file format)\n"
         f"# {' '.join(['kexue', *getattr(args, 'argv', ['communities'])])}\n"
         f"# trials {args.trials}\n# seed {args.seed}\n"
-        f"# partitioned into 2 levels with {n_modules} top modules\n"
+        f"# partitioned into {levels} levels with {n_modules} top modules\n"
         f"# codelength {codelength:.6g} bits\n# flow model {flow_model}\n"
     )
 
 
 def cmd_communities(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from kexue.data.userfiles import read_graph
     from kexue.graph.infomap import InfoMap
     from kexue.runs import atomic_write_text
 
-    if args.hierarchical:
-        raise InputError(
-            "--hierarchical: the recursive (multilevel) search is not in kexue yet; the two-level "
-            "search runs with --two-level (the multilevel codelength is "
-            "kexue.graph.mapequation.multilevel_codelength)"
-        )
+    if args.hierarchical and args.two_level:
+        raise InputError("--two-level and --hierarchical exclude each other")
     graph = read_graph(args.graph, directed=args.directed, encoding=args.encoding)
     model = InfoMap(
         random_state=args.seed,
         num_trials=args.trials,
         markov_time=args.markov_time,
         directed=args.directed,
+        hierarchical=args.hierarchical,
     ).fit(graph)
     nodes = list(model.nodes_)
     ids = _infomap_ids(nodes)
-    module = np.asarray(model.labels_) + 1  # infomap numbers modules from 1, by flow
+    paths = [tuple(int(m) for m in p) for p in model.paths_]  # 1-based module path per node
     flow = model.node_flow_
     flow_model = "directed" if args.directed else "undirected"
-    head = _header(args, int(model.n_modules_), float(model.codelength_), flow_model)
-    order = sorted(range(len(nodes)), key=lambda i: (module[i], -flow[i], ids[nodes[i]]))
+    levels = int(getattr(model, "num_levels_", 2))
+    head = _header(args, levels, int(model.n_modules_), float(model.codelength_), flow_model)
+    order = sorted(range(len(nodes)), key=lambda i: (paths[i], -flow[i], ids[nodes[i]]))
     clu = [head + "# module level 1\n# node_id module flow"]
-    clu += [f"{ids[nodes[i]]} {module[i]} {flow[i]:.6g}" for i in order]
+    clu += [f"{ids[nodes[i]]} {paths[i][0]} {flow[i]:.6g}" for i in order]
     tree = [head + "# path flow name node_id"]
-    rank: dict[int, int] = {}
+    rank: dict[tuple[int, ...], int] = {}
     for i in order:
-        rank[module[i]] = rank.get(module[i], 0) + 1
+        rank[paths[i]] = rank.get(paths[i], 0) + 1
         name = str(nodes[i]).replace('"', "'")
-        tree.append(f'{module[i]}:{rank[module[i]]} {flow[i]:.6g} "{name}" {ids[nodes[i]]}')
+        path = ":".join(map(str, (*paths[i], rank[paths[i]])))
+        tree.append(f'{path} {flow[i]:.6g} "{name}" {ids[nodes[i]]}')
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: is a file; give a folder for the .clu and .tree files")
@@ -334,7 +332,7 @@ def cmd_communities(args: argparse.Namespace) -> int:
         atomic_write_text(out / f"{stem}.tree", "\n".join(tree) + "\n")
         written.append(str(out / f"{stem}.tree"))
     print(
-        f"{len(nodes):,} nodes, {model.n_modules_} modules, codelength "
+        f"{len(nodes):,} nodes, {model.n_modules_} top modules, {levels} levels, codelength "
         f"{model.codelength_:.6f} bits (one module: {model.one_level_codelength_:.6f}); "
         f"wrote {', '.join(written)}"
     )
@@ -490,16 +488,17 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "communities",
         help="InfoMap communities of a graph (infomap's .clu and .tree files)",
-        description="Two-level InfoMap (最小熵原理（五）). Reads an edge list (u v [weight]), "
-        "Pajek .net, or GML/GraphML/GEXF; writes OUT_DIR/NAME.clu and NAME.tree as infomap "
-        "does (infomap reads them back with --cluster-data).",
+        description="InfoMap (最小熵原理（五）), two-level or --hierarchical. Reads an edge "
+        "list (u v [weight]), Pajek .net, or GML/GraphML/GEXF; writes OUT_DIR/NAME.clu and "
+        "NAME.tree as infomap does (infomap reads them back with --cluster-data).",
         **_example("kexue communities network.txt -o out/ --trials 10 --seed 1"),
     )
     p.add_argument("graph")
     p.add_argument("-o", "--output", required=True, help="folder for the .clu and .tree files")
     p.add_argument("--directed", action="store_true")
     p.add_argument("--two-level", action="store_true", help="two-level search (the default)")
-    p.add_argument("--hierarchical", action="store_true", help="multilevel search (not yet)")
+    p.add_argument("--hierarchical", action="store_true",
+                   help="multilevel search: modules split recursively (层层递进)")  # fmt: skip
     p.add_argument("--trials", type=int, default=1)
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--markov-time", type=float, default=1.0)

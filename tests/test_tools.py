@@ -179,7 +179,7 @@ def test_graph_with_self_loops_isolated_nodes_and_a_single_node(tmp_path, capsys
     assert main(["communities", str(g), "-o", str(tmp_path / "a")]) == 0
     one = _bad(tmp_path, "single.txt", b"1 1\n")
     assert main(["communities", str(one), "-o", str(tmp_path / "b")]) == 0
-    assert "1 modules" in capsys.readouterr().out
+    assert "1 top modules" in capsys.readouterr().out
 
 
 def test_words_on_a_local_dask_cluster_equals_one_process(corpus, lexicon, tmp_path):
@@ -187,3 +187,25 @@ def test_words_on_a_local_dask_cluster_equals_one_process(corpus, lexicon, tmp_p
     args = ["words", str(corpus), "-o", str(out), "--min-count", "3", "--quiet"]
     assert main([*args, "--workers", "2"]) == 0
     assert out.read_text(encoding="utf-8") == lexicon.read_text(encoding="utf-8")
+
+
+def test_hierarchical_tree_read_back_by_infomap(tmp_path, capsys):
+    infomap = pytest.importorskip("infomap")
+    sizes = [25] * 16  # 4 groups of 4 blocks of 25: a planted two-level hierarchy
+    probs = [
+        [0.5 if i == j else 0.06 if i // 4 == j // 4 else 0.002 for j in range(16)]
+        for i in range(16)
+    ]
+    g = nx.stochastic_block_model(sizes, probs, seed=3)
+    path = tmp_path / "sbm.txt"
+    path.write_text("".join(f"{u + 1} {v + 1}\n" for u, v in g.edges()))
+    out = tmp_path / "out"
+    assert main(["communities", str(path), "-o", str(out), "--hierarchical", "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    ours = float(printed.split("codelength ")[1].split()[0])
+    assert "3 levels" in printed and "4 top modules" in printed
+    im = infomap.Infomap(f"--silent --no-infomap --cluster-data {out / 'sbm.tree'}")
+    im.read_file(str(path))
+    result = im.run()
+    assert result.codelength == pytest.approx(ours, abs=1e-5)
+    assert im.num_levels == 3 and im.num_top_modules == 4
