@@ -11,8 +11,8 @@ from torch import nn
 
 from kexue.data import csl_split
 from kexue.runs import DataSpec
-from kexue.seq import CharVocab, pad_batch, seeded_paired_interval
-from kexue.stats import record_interval, seed_interval
+from kexue.seq import CharVocab, pad_batch
+from kexue.stats import record_interval, seed_interval, seeded_paired_interval
 
 DATA = DataSpec(  # what --data takes (both recipes)
     "data",
@@ -75,7 +75,7 @@ def record_union(
 def record_paired(
     metrics: dict[str, float], key: str, a: np.ndarray, b: np.ndarray | float = 0.0
 ) -> None:
-    """Record mean(a − b) as `key` with `kexue.seq.seeded_paired_interval` (a, b: per-title
+    """Record mean(a − b) as `key` with `kexue.stats.seeded_paired_interval` (a, b: per-title
     values of shape (seeds, titles) or (titles,), the same titles for both arms) and, with
     ≥ 2 seeds, the extremes of the seeds' means as `key_seed_min`, `key_seed_max`."""
     d = np.atleast_2d(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))

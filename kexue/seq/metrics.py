@@ -25,10 +25,6 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-import numpy as np
-
-from kexue.stats import paired_interval, seed_interval
-
 __all__ = [
     "bleu",
     "copy_rate",
@@ -36,7 +32,6 @@ __all__ = [
     "position_accuracy",
     "rouge_l",
     "rouge_n",
-    "seeded_paired_interval",
 ]
 
 
@@ -105,29 +100,3 @@ def copy_rate(cand: Sequence[str], source: Sequence[str]) -> float:
         return 0.0
     s = set(source)
     return sum(ch in s for ch in cand) / len(cand)
-
-
-def seeded_paired_interval(
-    a: np.ndarray, b: np.ndarray | float = 0.0, *, level: float = 0.95
-) -> tuple[float, float] | None:
-    """Interval of mean(a − b) for per-item scores of shape (seeds, items) (or (items,): one
-    seed); b = 0 for a single arm. It is the union of the paired bootstrap over the items (the
-    scores averaged over the seeds) and, with ≥ 2 seeds, the Student-t interval over the seeds'
-    means: a claim judged on it must clear both the item noise and the seed noise. None when
-    there are fewer than 2 items and fewer than 2 seeds.
-
-    >>> a = np.array([[0.5, 0.6, 0.7], [0.4, 0.5, 0.6], [-0.3, -0.2, -0.1]])
-    >>> lo, hi = seeded_paired_interval(a)
-    >>> lo < 0 < hi  # the items agree, the seeds do not
-    True
-    """
-    a = np.atleast_2d(np.asarray(a, dtype=float))
-    b = np.broadcast_to(np.asarray(b, dtype=float), a.shape)
-    intervals = []
-    if a.shape[1] >= 2:
-        intervals.append(paired_interval(a.mean(0), b.mean(0), level=level))
-    if a.shape[0] >= 2:
-        intervals.append(seed_interval((a - b).mean(1), level=level))
-    if not intervals:
-        return None
-    return min(i[0] for i in intervals), max(i[1] for i in intervals)

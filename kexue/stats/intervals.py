@@ -8,6 +8,8 @@ only when the lower bound of A − B clears the bar. Two sources of noise, two i
     paired_interval(a, b)              the same for the mean of the paired differences a − b,
                                        resampling items jointly so both arms see the same items
     seed_interval(values)              Student-t interval of the mean over training seeds
+    seeded_paired_interval(a, b)       per-item scores of several seeds: the union of the paired
+                                       bootstrap over items and the t interval over seeds
     record_interval(metrics, key, …)   writes key, key_lo and key_hi, the names a claim reads
 
 Symbols: level the two-sided confidence level (0.95 by default).
@@ -20,7 +22,13 @@ from collections.abc import Callable, MutableMapping, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["bootstrap_interval", "paired_interval", "record_interval", "seed_interval"]
+__all__ = [
+    "bootstrap_interval",
+    "paired_interval",
+    "record_interval",
+    "seed_interval",
+    "seeded_paired_interval",
+]
 
 
 def bootstrap_interval(
@@ -97,3 +105,29 @@ def record_interval(
     """Store a point estimate and its interval as `key`, `key_lo`, `key_hi`."""
     metrics[key] = float(point)
     metrics[f"{key}_lo"], metrics[f"{key}_hi"] = float(interval[0]), float(interval[1])
+
+
+def seeded_paired_interval(
+    a: np.ndarray, b: np.ndarray | float = 0.0, *, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Interval of mean(a − b) for per-item scores of shape (seeds, items) (or (items,): one
+    seed); b = 0 for a single arm. It is the union of the paired bootstrap over the items (the
+    scores averaged over the seeds) and, with ≥ 2 seeds, the Student-t interval over the seeds'
+    means: a claim judged on it must clear both the item noise and the seed noise. None when
+    there are fewer than 2 items and fewer than 2 seeds.
+
+    >>> a = np.array([[0.5, 0.6, 0.7], [0.4, 0.5, 0.6], [-0.3, -0.2, -0.1]])
+    >>> lo, hi = seeded_paired_interval(a)
+    >>> lo < 0 < hi  # the items agree, the seeds do not
+    True
+    """
+    a = np.atleast_2d(np.asarray(a, dtype=float))
+    b = np.broadcast_to(np.asarray(b, dtype=float), a.shape)
+    intervals = []
+    if a.shape[1] >= 2:
+        intervals.append(paired_interval(a.mean(0), b.mean(0), level=level))
+    if a.shape[0] >= 2:
+        intervals.append(seed_interval((a - b).mean(1), level=level))
+    if not intervals:
+        return None
+    return min(i[0] for i in intervals), max(i[1] for i in intervals)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kexue.seq import seeded_paired_interval
-from kexue.stats import paired_interval
+from kexue.stats import paired_interval, seeded_paired_interval
 
 
 def test_one_seed_is_the_paired_bootstrap_over_items():
