@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kexue.errors import InputError
+
 __all__ = [
     "DataFormatError",
     "TaggedSentence",
@@ -35,7 +37,7 @@ ENTITY_TAGS = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 _SPLIT_SEED = 0
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError):
     """A data file does not have the expected format (the message names file and line)."""
 
 
