@@ -31,7 +31,9 @@ from kexue.errors import InputError
 # other subcommands start fast.
 
 __all__ = [
+    "GENERATORS",
     "add_tool_parsers",
+    "cmd_generate",
     "cmd_communities",
     "cmd_hsic",
     "cmd_segment",
@@ -386,6 +388,67 @@ def cmd_hsic(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- generate
+def _couplet_generator(run: Path, config: dict[str, Any]) -> Any:
+    """A function first line → second line from a couplet run folder alone."""
+    import torch
+    from safetensors.torch import load_file
+
+    from kexue.seq.couplet import CoupletCNN, constrained_decode
+
+    itos = json.loads((run / "vocab.json").read_text(encoding="utf-8"))["itos"]
+    stoi = {c: i for i, c in enumerate(itos)}
+    cfg = config["config"]
+    model = CoupletCNN(len(itos), d=cfg["d"], n_blocks=cfg["n_blocks"], dropout=cfg["dropout"])
+    model.load_state_dict(load_file(str(run / "generator.safetensors")))
+    model.eval()
+
+    def generate(first: str) -> str:
+        text = "".join(first.split())
+        if not text:
+            return ""
+        x = torch.tensor([[stoi.get(c, 0) for c in text]])
+        with torch.no_grad():
+            ids = constrained_decode(model(x), x)[0].tolist()
+        return "".join(itos[i] for i in ids)
+
+    return generate
+
+
+GENERATORS = {"couplet": _couplet_generator}
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    run = Path(args.run_dir)
+    config_path = run / "config.json"
+    if not config_path.is_file():
+        raise InputError(f"{run}: not a run folder (no config.json)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    slug = config.get("slug")
+    if slug not in GENERATORS:
+        raise InputError(
+            f"{run}: a {slug} run; generate reads runs of {', '.join(sorted(GENERATORS))} "
+            "(seq2seq-title, bidirectional-decoding and conditional-ln are not wired yet)"
+        )
+    missing = [f for f in ("generator.safetensors", "vocab.json") if not (run / f).is_file()]
+    if missing:
+        raise InputError(f"{run}: {', '.join(missing)} missing (the run has not finished?)")
+    generate = GENERATORS[slug](run, config)
+    if args.input is not None:
+        inputs: Iterable[str] = [args.input]
+    else:
+        from kexue.data.userfiles import iter_corpus
+
+        inputs = iter_corpus(args.files or ["-"], encoding=args.encoding)
+    for text in inputs:
+        output = generate(text)
+        if args.format == "jsonl":
+            print(json.dumps({"input": text, "output": output}, ensure_ascii=False))
+        else:
+            print(output)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parsers
 def _example(text: str) -> dict[str, Any]:
     return {
@@ -524,3 +587,17 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object instead of key<TAB>value")
     p.set_defaults(func=cmd_hsic)
+
+    p = sub.add_parser(
+        "generate",
+        help="generate with a trained run (couplet: second lines)",
+        description="Generation from a finished run folder alone (its config, weights and "
+        "vocabulary). Reads --input, or one input per line from files or stdin.",
+        **_example("kexue generate runs/couplet --input 春回大地千山秀"),
+    )
+    p.add_argument("run_dir")
+    p.add_argument("files", nargs="*", help="inputs, one per line (default: stdin)")
+    p.add_argument("--input", help="one input text")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text")
+    p.add_argument("--encoding", default="utf-8")
+    p.set_defaults(func=cmd_generate)

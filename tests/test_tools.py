@@ -209,3 +209,28 @@ def test_hierarchical_tree_read_back_by_infomap(tmp_path, capsys):
     result = im.run()
     assert result.codelength == pytest.approx(ours, abs=1e-5)
     assert im.num_levels == 3 and im.num_top_modules == 4
+
+
+def test_generate_couplet_from_the_run_folder_alone(tmp_path, capsys):
+    run = tmp_path / "couplet"
+    assert main(["run", "couplet", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(run), "--input", "春回大地千山秀"]) == 0
+    second = capsys.readouterr().out.strip()
+    assert len(second) == 7 and all(a != b for a, b in zip(second, "春回大地千山秀", strict=True))
+    lines = tmp_path / "firsts.txt"
+    lines.write_text("海阔凭鱼跃\n天高任鸟飞\n", encoding="utf-8")
+    assert main(["generate", str(run), str(lines), "--format", "jsonl"]) == 0
+    records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["input"] for r in records] == ["海阔凭鱼跃", "天高任鸟飞"]
+    assert all(len(r["output"]) == 5 for r in records)
+
+
+def test_generate_names_what_it_cannot_read(tmp_path, capsys):
+    assert main(["generate", str(tmp_path), "--input", "x"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    run = tmp_path / "wgan"
+    assert main(["run", "wgan", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(run), "--input", "x"]) == 2
+    assert "a wgan run; generate reads runs of couplet" in capsys.readouterr().err

@@ -9,7 +9,8 @@ Run:     kexue run couplet                 (full)
          kexue run couplet --budget smoke  (a few seconds; claims not judged)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          curves.png (training and validation CE) accuracy.png (character accuracy per model)
-         samples.txt (first lines, gold and generated second lines)
+         samples.txt (first lines, gold and generated second lines); generator.safetensors
+         and vocab.json (the best CNN and its vocabulary: `kexue generate RUN_DIR` uses them)
 
 Both taggers see the same length-homogeneous batches and steps (as in the article), keep their
 best-validation-loss weights, and decode with the article's prior (never repeat the first
@@ -289,6 +290,13 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     out.save_checkpoint(cfg.steps, state)
     for b in best.values():
         b.restore()
+    if out.is_main:  # what `kexue generate RUN_DIR` needs: the best CNN and its vocabulary
+        from safetensors.torch import save as save_tensors
+
+        weights = {k: v.detach().cpu().contiguous() for k, v in
+                   acc.unwrap_model(models["cnn"]).state_dict().items()}  # fmt: skip
+        out.write_bytes("generator.safetensors", save_tensors(weights))
+        out.write_json("vocab.json", {"itos": itos})
 
     gold = [b for _, b in test]
     preds: dict[str, list[str]] = {"cnn": [], "bilstm": [], "cnn_unmasked": []}
