@@ -415,7 +415,38 @@ def _couplet_generator(run: Path, config: dict[str, Any]) -> Any:
     return generate
 
 
-GENERATORS = {"couplet": _couplet_generator}
+def _title_generator(run: Path, config: dict[str, Any]) -> Any:
+    """A function abstract → title (beam search) from a seq2seq-title run folder alone."""
+    from safetensors.torch import load_file
+
+    from kexue.seq.seq2seq import CharVocab, Seq2Seq
+
+    vocab = CharVocab.from_itos(json.loads((run / "vocab.json").read_text("utf-8"))["itos"])
+    cfg = config["config"]
+    prior = cfg.get("method", "prior") == "prior"
+    model = Seq2Seq(
+        len(vocab),
+        emb=cfg["emb"],
+        d=cfg["d"],
+        heads=cfg["heads"],
+        head_dim=cfg["head_dim"],
+        prior=prior,
+    )
+    model.load_state_dict(load_file(str(run / "generator.safetensors")))
+    model.eval()
+
+    def generate(text: str, beam_size: int = cfg["beam_size"]) -> str:
+        x = vocab.encode(text[: cfg["max_source"]])
+        if not x:
+            return ""
+        return vocab.decode(
+            model.generate(x, beam_size=beam_size, max_len=cfg["max_title"]).tokens
+        )
+
+    return generate
+
+
+GENERATORS = {"couplet": _couplet_generator, "seq2seq-title": _title_generator}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -428,7 +459,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if slug not in GENERATORS:
         raise InputError(
             f"{run}: a {slug} run; generate reads runs of {', '.join(sorted(GENERATORS))} "
-            "(seq2seq-title, bidirectional-decoding and conditional-ln are not wired yet)"
+            "(bidirectional-decoding and conditional-ln are not wired yet)"
         )
     missing = [f for f in ("generator.safetensors", "vocab.json") if not (run / f).is_file()]
     if missing:
@@ -590,7 +621,7 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "generate",
-        help="generate with a trained run (couplet: second lines)",
+        help="generate with a trained run (couplet: second lines; seq2seq-title: titles)",
         description="Generation from a finished run folder alone (its config, weights and "
         "vocabulary). Reads --input, or one input per line from files or stdin.",
         **_example("kexue generate runs/couplet --input 春回大地千山秀"),

@@ -233,4 +233,14 @@ def test_generate_names_what_it_cannot_read(tmp_path, capsys):
     assert main(["run", "wgan", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["generate", str(run), "--input", "x"]) == 2
-    assert "a wgan run; generate reads runs of couplet" in capsys.readouterr().err
+    assert "a wgan run; generate reads runs of couplet, seq2seq-title" in capsys.readouterr().err
+
+
+def test_generate_titles_from_a_seq2seq_title_run(tmp_path, capsys):
+    run = tmp_path / "titles"
+    assert main(["run", "seq2seq-title", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    abstract = "本文提出一种基于深度学习的中文文本摘要方法，实验表明该方法有效。"
+    assert main(["generate", str(run), "--input", abstract, "--format", "jsonl"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["input"] == abstract and isinstance(record["output"], str)

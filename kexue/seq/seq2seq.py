@@ -69,6 +69,16 @@ class CharVocab:
         self.itos = ["<pad>", "<unk>", "<s>", "</s>", *chars]
         self.stoi = {c: i for i, c in enumerate(self.itos)}
 
+    @classmethod
+    def from_itos(cls, itos: Sequence[str]) -> CharVocab:
+        """The vocabulary saved as its `itos` list (e.g. in a run folder's vocab.json)."""
+        if list(itos[:4]) != ["<pad>", "<unk>", "<s>", "</s>"]:
+            raise ValueError("itos must start with <pad>, <unk>, <s>, </s>")
+        vocab = cls([])
+        vocab.itos = list(itos)
+        vocab.stoi = {c: i for i, c in enumerate(vocab.itos)}
+        return vocab
+
     def __len__(self) -> int:
         return len(self.itos)
 
