@@ -69,11 +69,16 @@ def bigan_recon_losses(
     generator: Callable[[Tensor], Tensor],
     x: Tensor,
     z: Tensor,
+    *,
+    stop_gradient: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """The two guide terms, separately: (mean (z − E(sg G(z)))², mean (x − G(sg E(x)))²).
 
-    The first trains only E, the second only G (stop-gradients inside).
+    The first trains only E, the second only G (stop-gradients inside). `stop_gradient=False`
+    is the article's first version, before its "small adjustment": both terms train E and G.
     """
-    z_rec = encoder(generator(z).detach())  # sg: no gradient into G
-    x_rec = generator(encoder(x).detach())  # sg: no gradient into E
+    g_z, e_x = generator(z), encoder(x)
+    if stop_gradient:
+        g_z, e_x = g_z.detach(), e_x.detach()  # sg: no gradient into G, resp. E
+    z_rec, x_rec = encoder(g_z), generator(e_x)
     return ((z - z_rec) ** 2).mean(), ((x - x_rec) ** 2).mean()

@@ -57,7 +57,9 @@ __all__ = [
     "jsd_loss",
     "js_from_loss",
     "knn_accuracy",
+    "knn_correct",
     "linear_probe_accuracy",
+    "linear_probe_correct",
     "local_infonce_loss",
     "prior_kl_loss",
 ]
@@ -294,6 +296,22 @@ class DeepInfoMax(nn.Module):
         return out
 
 
+def knn_correct(
+    f_train: np.ndarray,
+    y_train: np.ndarray,
+    f_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    k: int = 5,
+    metric: Literal["euclidean", "cosine"] = "euclidean",
+) -> np.ndarray:
+    """Per test item, 1.0 where a k-nearest-neighbour vote over the training features is right."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    clf = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(f_train, y_train)
+    return (clf.predict(f_test) == y_test).astype(float)
+
+
 def knn_accuracy(
     f_train: np.ndarray,
     y_train: np.ndarray,
@@ -304,13 +322,10 @@ def knn_accuracy(
     metric: Literal["euclidean", "cosine"] = "euclidean",
 ) -> float:
     """Test accuracy of a k-nearest-neighbour vote over the training features."""
-    from sklearn.neighbors import KNeighborsClassifier
-
-    clf = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(f_train, y_train)
-    return float((clf.predict(f_test) == y_test).mean())
+    return float(knn_correct(f_train, y_train, f_test, y_test, k=k, metric=metric).mean())
 
 
-def linear_probe_accuracy(
+def linear_probe_correct(
     f_train: np.ndarray,
     y_train: np.ndarray,
     f_test: np.ndarray,
@@ -318,8 +333,8 @@ def linear_probe_accuracy(
     *,
     max_iter: int = 3000,
     standardize: bool = True,
-) -> float:
-    """Test accuracy of a logistic regression (default C = 1) on frozen features.
+) -> np.ndarray:
+    """Per test item, 1.0 where a logistic regression (default C = 1) on frozen features is right.
 
     `standardize=False` fits on the raw features: with the L2 penalty, tiny-scale features
     (e.g. a random encoder's) then underfit, which says nothing about their content.
@@ -331,4 +346,21 @@ def linear_probe_accuracy(
         scaler = StandardScaler().fit(f_train)
         f_train, f_test = scaler.transform(f_train), scaler.transform(f_test)
     clf = LogisticRegression(max_iter=max_iter).fit(f_train, y_train)
-    return float((clf.predict(f_test) == y_test).mean())
+    return (clf.predict(f_test) == y_test).astype(float)
+
+
+def linear_probe_accuracy(
+    f_train: np.ndarray,
+    y_train: np.ndarray,
+    f_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    max_iter: int = 3000,
+    standardize: bool = True,
+) -> float:
+    """Test accuracy of `linear_probe_correct`."""
+    return float(
+        linear_probe_correct(
+            f_train, y_train, f_test, y_test, max_iter=max_iter, standardize=standardize
+        ).mean()
+    )

@@ -60,3 +60,20 @@ def test_critic_step_leaves_encoder_and_generator_unchanged() -> None:
     after = [*enc.parameters(), *gen.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
     assert all(p.grad is None for p in [*enc.parameters(), *gen.parameters()])
+
+
+def test_without_stop_gradient_both_terms_train_both_nets() -> None:
+    torch.manual_seed(0)
+    enc, gen = MLP(4, 2, hidden=(8,)), MLP(2, 4, hidden=(8,))
+    x, z = torch.randn(5, 4), torch.randn(5, 2)
+    z_term, x_term = bigan_recon_losses(enc, gen, x, z, stop_gradient=False)
+    for term in (z_term, x_term):
+        enc.zero_grad(set_to_none=True)
+        gen.zero_grad(set_to_none=True)
+        term.backward()
+        for net in (enc, gen):
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    with torch.no_grad():  # same values as with the stop-gradients
+        sg = bigan_recon_losses(enc, gen, x, z)
+    assert float(z_term) == pytest.approx(float(sg[0]))
+    assert float(x_term) == pytest.approx(float(sg[1]))

@@ -137,3 +137,18 @@ def test_unknown_name_raises() -> None:
     with pytest.raises(ValueError):
         divergence("chi")
     assert F.softplus  # keep the import used
+
+
+def test_js_and_hellinger_are_symmetric_and_bounded() -> None:
+    """The article's remark: JS and (squared) Hellinger are symmetric and bounded, KL is not."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p, q = rng.dirichlet(np.ones(5)), rng.dirichlet(np.ones(5))
+        for name, bound in (("js", math.log(2)), ("squared_hellinger", 2.0)):
+            d_pq, d_qp = f_divergence_exact(p, q, name), f_divergence_exact(q, p, name)
+            assert d_pq == pytest.approx(d_qp, rel=1e-9)
+            assert 0 <= d_pq <= bound
+    p, q = np.array([1 - 1e-12, 1e-12]), np.array([1e-12, 1 - 1e-12])  # near-disjoint
+    assert f_divergence_exact(p, q, "js") == pytest.approx(math.log(2), rel=1e-6)
+    assert f_divergence_exact(p, q, "squared_hellinger") == pytest.approx(2.0, rel=1e-5)
+    assert f_divergence_exact(p, q, "kl") > 20  # unbounded
