@@ -403,7 +403,9 @@ def _couplet_generator(run: Path, config: dict[str, Any]) -> Any:
     model.load_state_dict(load_file(str(run / "generator.safetensors")))
     model.eval()
 
-    def generate(first: str) -> str:
+    def generate(first: str, beam_size: int | None = None, max_len: int | None = None) -> str:
+        # a second line is tagged position by position: its length is the first line's
+        del beam_size, max_len
         text = "".join(first.split())
         if not text:
             return ""
@@ -435,13 +437,14 @@ def _title_generator(run: Path, config: dict[str, Any]) -> Any:
     model.load_state_dict(load_file(str(run / "generator.safetensors")))
     model.eval()
 
-    def generate(text: str, beam_size: int = cfg["beam_size"]) -> str:
+    def generate(text: str, beam_size: int | None = None, max_len: int | None = None) -> str:
         x = vocab.encode(text[: cfg["max_source"]])
         if not x:
             return ""
-        return vocab.decode(
-            model.generate(x, beam_size=beam_size, max_len=cfg["max_title"]).tokens
+        best = model.generate(
+            x, beam_size=beam_size or cfg["beam_size"], max_len=max_len or cfg["max_title"]
         )
+        return vocab.decode(best.tokens)
 
     return generate
 
@@ -471,8 +474,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from kexue.data.userfiles import iter_corpus
 
         inputs = iter_corpus(args.files or ["-"], encoding=args.encoding)
+    if args.beam_size is not None and args.beam_size < 1:
+        raise InputError(f"--beam-size must be ≥ 1, got {args.beam_size}")
     for text in inputs:
-        output = generate(text)
+        output = generate(text, beam_size=args.beam_size, max_len=args.max_len)
         if args.format == "jsonl":
             print(json.dumps({"input": text, "output": output}, ensure_ascii=False))
         else:
@@ -629,6 +634,8 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir")
     p.add_argument("files", nargs="*", help="inputs, one per line (default: stdin)")
     p.add_argument("--input", help="one input text")
+    p.add_argument("--beam-size", type=int, help="beam width (seq2seq-title; 1 = greedy)")
+    p.add_argument("--max-len", type=int, help="longest output (seq2seq-title)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
     p.add_argument("--encoding", default="utf-8")
     p.set_defaults(func=cmd_generate)

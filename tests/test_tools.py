@@ -244,3 +244,9 @@ def test_generate_titles_from_a_seq2seq_title_run(tmp_path, capsys):
     assert main(["generate", str(run), "--input", abstract, "--format", "jsonl"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["input"] == abstract and isinstance(record["output"], str)
+    assert (
+        main(["generate", str(run), "--input", abstract, "--beam-size", "1", "--max-len", "3"])
+        == 0
+    )
+    assert len(capsys.readouterr().out.strip()) <= 3
+    assert main(["generate", str(run), "--input", abstract, "--beam-size", "0"]) == 2
