@@ -10,7 +10,13 @@ import numpy as np
 import torch
 
 from kexue.data import DIGIT_LEVELS, digits
-from kexue.flows import dequantize_uniform, dequantized_bpd, nats_to_bpd
+from kexue.flows import (
+    dequantize_uniform,
+    dequantized_bpd,
+    dequantized_bpd_per_image,
+    nats_to_bpd,
+)
+from kexue.stats import bootstrap_interval, paired_interval, record_interval
 from kexue.train import BestCheckpoint
 
 N_VALID = 237  # carved from the 1,437 training images (spec §1.4: 1,200 / 237 / 360)
@@ -37,6 +43,46 @@ def bpd(
     return dequantized_bpd(
         log_prob, images, DIGIT_LEVELS, draws, torch.Generator().manual_seed(seed)
     )
+
+
+def bpd_items(
+    log_prob: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, draws: int, seed: int
+) -> np.ndarray:
+    """Per-image bits/dim (N,) with the same seeded noise as `bpd`: arms evaluated with the same
+    `seed` see the same dequantised test points, so their differences pair image by image."""
+    gen = torch.Generator().manual_seed(seed)
+    return dequantized_bpd_per_image(log_prob, images, DIGIT_LEVELS, draws, gen).numpy()
+
+
+def record_mean(metrics: dict[str, float], key: str, items: np.ndarray) -> None:
+    """`key` = mean of per-item values, with its bootstrap interval (`key_lo`, `key_hi`)."""
+    record_interval(metrics, key, float(np.mean(items)), bootstrap_interval(items))
+
+
+def record_paired(metrics: dict[str, float], key: str, a: np.ndarray, b: np.ndarray) -> None:
+    """`key` = mean(a − b) over paired items, with its paired bootstrap interval."""
+    record_interval(metrics, key, float(np.mean(a - b)), paired_interval(a, b))
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def matched_width(
+    build: Callable[[int], torch.nn.Module], target: int, lo: int = 1, hi: int = 1024
+) -> int:
+    """The width w in [lo, hi] whose `build(w)` has the parameter count nearest to `target`:
+    comparison arms are sized to the same number of parameters, not the same width. The count
+    grows with the width, so a bisection finds it with a few builds."""
+    a, b = lo, hi
+    while a < b:  # the smallest width with at least `target` parameters
+        mid = (a + b) // 2
+        if n_params(build(mid)) >= target:
+            b = mid
+        else:
+            a = mid + 1
+    below = max(lo, a - 1)
+    return min((below, a), key=lambda w: abs(n_params(build(w)) - target))
 
 
 def to_pixels(w: torch.Tensor) -> np.ndarray:

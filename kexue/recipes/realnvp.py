@@ -16,8 +16,11 @@ RealNVP-8: ActNorm(DDI) → affine coupling with alternating coordinate (for D =
 s,t = MLP(1→64→64→2) ReLU with zero-init output, log s = λ·tanh(ŝ). NICE-8: reverse → additive
 coupling, final scaling layer (DDI), normal prior. Adam 1e-3, batch 256. Test NLL in nats;
 the density's integral is a Riemann sum on a 400² grid over [−6, 6]².
+Both models of a toy draw their minibatches from their own generator, seeded alike (the same
+points in the same order).
 Claims: RealNVP-8's test NLL is within 0.3 nats of the truth on both toys and its density
-integrates to 1; NICE-8 stays within 0.8 nats.
+integrates to 1; NICE-8 stays within 0.8 nats; RealNVP (affine) fits each toy better than NICE
+(additive + scaling) with the same steps (paired bootstrap over the test points).
 Recorded: `kexue show realnvp` prints the recorded full run (claims and metrics).
 """
 
@@ -33,7 +36,15 @@ import torch
 from kexue.data import mode_centres, mode_std, toy2d
 from kexue.flows import NICE, RealNVP, density_on_grid
 from kexue.recipes import _plot
-from kexue.runs import Claim, RunDir, make_accelerator, seed_everything
+from kexue.runs import (
+    Claim,
+    RunDir,
+    Statement,
+    make_accelerator,
+    seed_everything,
+    statements_doc,
+)
+from kexue.stats import paired_interval
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,15 @@ CLAIMS = (
         0.8,
         ("quick", "full"),
     ),
+    Claim(
+        "the affine coupling fits better than the additive one: RealNVP-8's test NLL is below "
+        "NICE-8's on every toy (same points, steps and minibatches; difference < 0)",
+        "realnvp_minus_nice_max",
+        "<",
+        0.0,
+        ("quick", "full"),
+        interval=True,
+    ),
 )
 
 
@@ -114,21 +134,26 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     for k in models:
         models[k], opts[k] = acc.prepare(models[k], opts[k])
+    gens = {k: torch.Generator().manual_seed(cfg.seed) for k in models}
     state = {
         "rng": g,
+        **{f"rng:{k}": gk for k, gk in gens.items()},
         **{f"model:{k}": m for k, m in models.items()},
         **{f"opt:{k}": o for k, o in opts.items()},
     }
     start = out.restore(state)
     seconds: dict[str, float] = {}
 
-    def test_nll(key: str) -> float:
+    def test_nlls(key: str) -> np.ndarray:  # per test point
         flow = acc.unwrap_model(models[key])
         flow.eval()
         with torch.no_grad():
-            value = float(-flow.log_prob(data[key.split("/")[0]][1]).mean())
+            value = -flow.log_prob(data[key.split("/")[0]][1]).double().numpy()
         flow.train()
         return value
+
+    def test_nll(key: str) -> float:
+        return float(test_nlls(key).mean())
 
     for j, (toy, kind) in enumerate(jobs):
         key, x_train = f"{toy}/{kind}", data[toy][0]
@@ -136,7 +161,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         t0 = time.perf_counter()
         first = max(start, j * cfg.steps)
         for step in out.progress(range(first, (j + 1) * cfg.steps), f"arm {key}"):
-            idx = torch.randint(len(x_train), (cfg.batch_size,), generator=g)
+            idx = torch.randint(len(x_train), (cfg.batch_size,), generator=gens[key])
             loss = acc.unwrap_model(flow).nll(
                 x_train[idx]
             )  # ActNorm DDI happens on the first call
@@ -169,10 +194,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 "test data",
             )
         ]
+        nlls = {}
         for kind in ("realnvp", "nice"):
             key = f"{toy}/{kind}"
             flow = acc.unwrap_model(models[key]).eval()
-            nll = test_nll(key)
+            nlls[kind] = test_nlls(key)
+            nll = float(nlls[kind].mean())
             flow.eval()
             dens, integral = density_on_grid(flow.log_prob, cfg.grid_lim, cfg.grid_n)
             with torch.no_grad():
@@ -185,11 +212,19 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             if key in seconds:
                 metrics[f"{toy}_{kind}_steps_per_s"] = 1.0 / seconds[key]
             panels.append((dens.numpy(), f"{kind}: NLL {nll:.3f} (truth {truth:.3f})"))
+        metrics[f"{toy}_realnvp_minus_nice"] = float(np.mean(nlls["realnvp"] - nlls["nice"]))
+        lo, hi = paired_interval(nlls["realnvp"], nlls["nice"])
+        metrics[f"{toy}_realnvp_minus_nice_lo"], metrics[f"{toy}_realnvp_minus_nice_hi"] = lo, hi
         if out.is_main:
             out.save_figure(
                 _plot.heatmaps(panels, cfg.grid_lim, f"{toy}: data vs learned densities"),
                 f"density_{toy}.png",
             )
+    # the worst toy for RealNVP; the bound judged is the largest upper bound over the toys
+    for end in ("", "_lo", "_hi"):
+        metrics[f"realnvp_minus_nice_max{end}"] = max(
+            metrics[f"{t}_realnvp_minus_nice{end}"] for t in cfg.toys
+        )
     for kind in ("realnvp", "nice"):
         metrics[f"{kind}_gap_max"] = max(metrics[f"{t}_{kind}_gap"] for t in cfg.toys)
         metrics[f"{kind}_integral_error_max"] = max(
@@ -200,3 +235,54 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         hl = {f"truth {t}": metrics[f"{t}_true_nll"] for t in cfg.toys}
         out.save_figure(_plot.curves(out.history, keys, "test NLL (nats)", hl), "curves.png")
     return metrics
+
+
+STATEMENTS = (
+    Statement(
+        "the affine coupling h₂ = s(x₁) ⊗ x₂ + t(x₁) has a triangular Jacobian with "
+        "determinant ∏ s",
+        "test",
+        "tests/flows/test_flow_contracts.py::test_logabsdet_matches_autograd_jacobian",
+    ),
+    Statement(
+        "RealNVP generalises NICE's additive coupling to the affine one and fits better "
+        "(non-volume-preserving)",
+        "claim",
+        "realnvp_minus_nice_max",
+    ),
+    Statement(
+        "a stack of affine couplings models a density closely (here: the toys' true entropies)",
+        "claim",
+        "realnvp_gap_max",
+    ),
+    Statement(
+        "… NICE's volume-preserving stack with a final scaling is a weaker fit",
+        "claim",
+        "nice_gap_max",
+    ),
+    Statement(
+        "the change-of-variables density is normalised",
+        "claim",
+        "realnvp_integral_error_max",
+    ),
+    Statement(
+        "a checkerboard mask keeps spatial locality, so the coupling nets can be convolutions",
+        "test",
+        "tests/flows/test_realnvp.py::test_checkerboard_keeps_the_conditioning_squares",
+    ),
+    Statement(
+        "random shuffling mixes better than reversal and reaches a lower loss",
+        "untestable",
+        "not on 2-D toys (a shuffle of 2 coordinates is a swap); the glow recipe, same "
+        "article, judges it on digits (shuffle_minus_reverse_bpd)",
+    ),
+    Statement(
+        "the multi-scale architecture cuts computation and improves results; RealNVP reaches "
+        "3.49 bits/dim on CIFAR-10",
+        "untestable",
+        "image-scale architectures and CIFAR-10 are out of reach offline on 2 CPUs; the "
+        "multi-scale Glow-mini runs in the glow recipe",
+    ),
+)
+
+__doc__ = statements_doc(__doc__, STATEMENTS)

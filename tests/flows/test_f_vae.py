@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
+from kexue.cli import execute
 from kexue.flows import (
     FVAE,
     Flatten,
@@ -124,3 +125,11 @@ def test_fvae_trains_without_nan(digit_splits, digit_batch):
         loss.backward()
         opt.step()
     assert loss.item() < first
+
+
+def test_recipe_compares_arms_of_the_fvae_parameter_count(tmp_path):
+    """The f-vae recipe's Glow and plain VAE are sized to the f-VAE's parameter count (the
+    article's "same complexity"), within 5%, whatever the budget's widths."""
+    metrics = execute("f-vae", budget="smoke", out=tmp_path, threads=1)["metrics"]
+    for arm in ("vae", "glow"):
+        assert abs(metrics[f"{arm}_params"] / metrics["fvae_params"] - 1) < 0.05, arm
