@@ -351,8 +351,9 @@ def rejudged(slug: str, record: dict[str, Any]) -> list[dict[str, Any]]:
 
     A recorded run keeps its metrics; its claims are read again from the recipe, so a claim
     that became a unit test leaves the docs and every claim carries its kind. A claim whose
-    metric the recorded run did not measure is listed with `pass` None (not judged), never as
-    a failure. A recipe that no longer imports keeps its claims as recorded.
+    metric the recorded run did not measure (or whose interval it did not record) is listed
+    with `pass` None (not judged), never as a failure. A recipe that no longer imports keeps
+    its claims as recorded.
     """
     import importlib
 
@@ -364,7 +365,9 @@ def rejudged(slug: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     claims = getattr(recipe, "CLAIMS", ())
     judged = judge_claims(claims, metrics, record["budget"])
     for c in judged:
-        if c["metric"] not in metrics:
+        # a metric the run did not measure, or an interval claim on a run that recorded no
+        # interval (made before the claim judged one): not judged, never a failure
+        if c["metric"] not in metrics or ("interval" in c and c["interval"] is None):
             c["pass"] = None
     return judged
 

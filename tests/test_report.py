@@ -256,3 +256,15 @@ def test_interval_claims_show_their_interval_in_the_report_and_docs():
     assert format_measured(judged) == "0.0058 [2.900e-04, 0.0113]"
     assert format_measured({"measured": 0.5, "interval": None}) == "0.5 [no interval recorded]"
     assert format_measured({"measured": 0.5}) == "0.5"
+
+
+def test_an_interval_claim_on_a_run_without_its_interval_is_not_judged():
+    from kexue.recipes import templates
+    from kexue.report import rejudged
+
+    (claim,) = templates.CLAIMS
+    record = {"budget": "full", "claims": [], "metrics": {claim.metric: 0.5}}
+    (judged,) = rejudged("templates", record)
+    assert judged["pass"] is None  # recorded before the claim took an interval
+    record["metrics"] |= {f"{claim.metric}_lo": 0.1, f"{claim.metric}_hi": 0.9}
+    assert rejudged("templates", record)[0]["pass"] is True
