@@ -403,9 +403,8 @@ def _couplet_generator(run: Path, config: dict[str, Any]) -> Any:
     model.load_state_dict(load_file(str(run / "generator.safetensors")))
     model.eval()
 
-    def generate(first: str, beam_size: int | None = None, max_len: int | None = None) -> str:
+    def generate(first: str, **_: Any) -> str:
         # a second line is tagged position by position: its length is the first line's
-        del beam_size, max_len
         text = "".join(first.split())
         if not text:
             return ""
@@ -437,7 +436,9 @@ def _title_generator(run: Path, config: dict[str, Any]) -> Any:
     model.load_state_dict(load_file(str(run / "generator.safetensors")))
     model.eval()
 
-    def generate(text: str, beam_size: int | None = None, max_len: int | None = None) -> str:
+    def generate(
+        text: str, beam_size: int | None = None, max_len: int | None = None, **_: Any
+    ) -> str:
         x = vocab.encode(text[: cfg["max_source"]])
         if not x:
             return ""
@@ -449,7 +450,61 @@ def _title_generator(run: Path, config: dict[str, Any]) -> Any:
     return generate
 
 
-GENERATORS = {"couplet": _couplet_generator, "seq2seq-title": _title_generator}
+def _cln_generator(run: Path, config: dict[str, Any]) -> Any:
+    """A function label → sampled review from a conditional-ln run folder alone."""
+    import torch
+    import transformers as hf
+    from safetensors.torch import load_file
+
+    from kexue.bert import CharTokenizer, lm_step, tiny_config
+    from kexue.bert.backbone import CLS, MASK, PAD, SEP, UNK
+    from kexue.nn import make_conditional
+    from kexue.seq import sample
+
+    tok = CharTokenizer.from_itos(json.loads((run / "vocab.json").read_text("utf-8"))["itos"])
+    cfg = config["config"]
+    conf = tiny_config("bert", len(tok) + 2, hidden=cfg["hidden"], layers=cfg["layers"],
+                       heads=cfg["heads"], max_position=cfg["maxlen"] + 4)  # fmt: skip
+    model = hf.BertForMaskedLM(conf)
+    make_conditional(model, cond_dim=cfg["cond_dim"])
+    label_emb = torch.nn.Embedding(2, cfg["cond_dim"])
+    weights = load_file(str(run / "generator.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in weights.items() if k.startswith("model.")})
+    label_emb.load_state_dict({k[6:]: v for k, v in weights.items() if k.startswith("label.")})
+    model.eval()
+    banned = [PAD, UNK, CLS, MASK, len(tok), len(tok) + 1]
+    gen = torch.Generator().manual_seed(cfg.get("seed", 0))
+
+    def generate(label: str, max_len: int | None = None, top_k: int | None = None,
+                 top_p: float | None = None, **_: Any) -> str:  # fmt: skip
+        if label.strip() not in ("0", "1"):
+            raise InputError(
+                f"a conditional-ln input is a label, 0 (negative) or 1, got {label!r}"
+            )
+        with torch.no_grad():
+            c = label_emb(torch.tensor([int(label)]))
+            (hyp,) = sample(
+                lm_step(model, conditional=True),
+                [CLS],
+                1,
+                (max_len or cfg["maxlen"]) + 1,
+                SEP,
+                gen,
+                state=c,
+                top_k=top_k,
+                top_p=cfg["top_p"] if top_p is None else top_p,
+                banned=banned,
+            )
+        return tok.decode(hyp.tokens)
+
+    return generate
+
+
+GENERATORS = {
+    "conditional-ln": _cln_generator,
+    "couplet": _couplet_generator,
+    "seq2seq-title": _title_generator,
+}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -462,7 +517,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if slug not in GENERATORS:
         raise InputError(
             f"{run}: a {slug} run; generate reads runs of {', '.join(sorted(GENERATORS))} "
-            "(bidirectional-decoding and conditional-ln are not wired yet)"
+            "(bidirectional-decoding is not wired yet)"
         )
     missing = [f for f in ("generator.safetensors", "vocab.json") if not (run / f).is_file()]
     if missing:
@@ -476,8 +531,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
         inputs = iter_corpus(args.files or ["-"], encoding=args.encoding)
     if args.beam_size is not None and args.beam_size < 1:
         raise InputError(f"--beam-size must be ≥ 1, got {args.beam_size}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise InputError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if args.top_k is not None and args.top_k < 1:
+        raise InputError(f"--top-k must be ≥ 1, got {args.top_k}")
     for text in inputs:
-        output = generate(text, beam_size=args.beam_size, max_len=args.max_len)
+        output = generate(
+            text,
+            beam_size=args.beam_size,
+            max_len=args.max_len,
+            top_k=args.top_k,
+            top_p=args.top_p,
+        )
         if args.format == "jsonl":
             print(json.dumps({"input": text, "output": output}, ensure_ascii=False))
         else:
@@ -626,16 +691,20 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "generate",
-        help="generate with a trained run (couplet: second lines; seq2seq-title: titles)",
+        help="generate with a trained run (couplets, titles, label-conditioned reviews)",
         description="Generation from a finished run folder alone (its config, weights and "
-        "vocabulary). Reads --input, or one input per line from files or stdin.",
+        "vocabulary): couplet (input: a first line), seq2seq-title (an abstract; beam search), "
+        "conditional-ln (a label, 0 or 1; nucleus sampling). Reads --input, or one input per "
+        "line from files or stdin.",
         **_example("kexue generate runs/couplet --input 春回大地千山秀"),
     )
     p.add_argument("run_dir")
     p.add_argument("files", nargs="*", help="inputs, one per line (default: stdin)")
     p.add_argument("--input", help="one input text")
     p.add_argument("--beam-size", type=int, help="beam width (seq2seq-title; 1 = greedy)")
-    p.add_argument("--max-len", type=int, help="longest output (seq2seq-title)")
+    p.add_argument("--max-len", type=int, help="longest output (seq2seq-title, conditional-ln)")
+    p.add_argument("--top-k", type=int, help="sample from the k likeliest (conditional-ln)")
+    p.add_argument("--top-p", type=float, help="nucleus sampling mass (conditional-ln)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
     p.add_argument("--encoding", default="utf-8")
     p.set_defaults(func=cmd_generate)

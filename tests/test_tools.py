@@ -233,7 +233,9 @@ def test_generate_names_what_it_cannot_read(tmp_path, capsys):
     assert main(["run", "wgan", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["generate", str(run), "--input", "x"]) == 2
-    assert "a wgan run; generate reads runs of couplet, seq2seq-title" in capsys.readouterr().err
+    assert (
+        "generate reads runs of conditional-ln, couplet, seq2seq-title" in capsys.readouterr().err
+    )
 
 
 def test_generate_titles_from_a_seq2seq_title_run(tmp_path, capsys):
@@ -250,3 +252,18 @@ def test_generate_titles_from_a_seq2seq_title_run(tmp_path, capsys):
     )
     assert len(capsys.readouterr().out.strip()) <= 3
     assert main(["generate", str(run), "--input", abstract, "--beam-size", "0"]) == 2
+
+
+def test_generate_reviews_for_a_label_from_a_conditional_ln_run(tmp_path, capsys):
+    run = tmp_path / "cln"
+    assert main(["run", "conditional-ln", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    labels = tmp_path / "labels.txt"
+    labels.write_text("1\n0\n", encoding="utf-8")
+    assert main(["generate", str(run), str(labels), "--top-p", "0.9", "--format", "jsonl"]) == 0
+    records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["input"] for r in records] == ["1", "0"]
+    assert all(isinstance(r["output"], str) and len(r["output"]) <= 17 for r in records)
+    assert main(["generate", str(run), "--input", "positive"]) == 2
+    assert "a label, 0 (negative) or 1" in capsys.readouterr().err
+    assert main(["generate", str(run), "--input", "1", "--top-p", "1.5"]) == 2

@@ -64,6 +64,16 @@ class CharTokenizer:
         self.itos = [*SPECIALS, *chars]
         self.stoi = {c: i for i, c in enumerate(self.itos)}
 
+    @classmethod
+    def from_itos(cls, itos: Sequence[str]) -> CharTokenizer:
+        """The tokenizer saved as its `itos` list (e.g. in a run folder's vocab.json)."""
+        if tuple(itos[: len(SPECIALS)]) != SPECIALS:
+            raise ValueError(f"itos must start with {', '.join(SPECIALS)}")
+        tok = cls([])
+        tok.itos = list(itos)
+        tok.stoi = {c: i for i, c in enumerate(tok.itos)}
+        return tok
+
     def __len__(self) -> int:
         return len(self.itos)
 
