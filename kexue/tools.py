@@ -500,7 +500,37 @@ def _cln_generator(run: Path, config: dict[str, Any]) -> Any:
     return generate
 
 
+def _bidirectional_generator(run: Path, config: dict[str, Any]) -> Any:
+    """A function abstract → title by bidirectional beam search (L2R and R2L beams meet)."""
+    from safetensors.torch import load_file
+
+    from kexue.seq.bidirectional import BiSeq2Seq
+    from kexue.seq.seq2seq import CharVocab
+
+    vocab = CharVocab.from_itos(json.loads((run / "vocab.json").read_text("utf-8"))["itos"])
+    cfg = config["config"]
+    model = BiSeq2Seq(
+        len(vocab), emb=cfg["emb"], d=cfg["d"], heads=cfg["heads"], head_dim=cfg["head_dim"]
+    )
+    model.load_state_dict(load_file(str(run / "generator.safetensors")))
+    model.eval()
+
+    def generate(
+        text: str, beam_size: int | None = None, max_len: int | None = None, **_: Any
+    ) -> str:
+        x = vocab.encode(text[: cfg["max_source"]])
+        if not x:
+            return ""
+        best, _ = model.generate_bidirectional(
+            x, beam_size or cfg["beam_size"], max_len or cfg["max_title"]
+        )
+        return vocab.decode(best.tokens)
+
+    return generate
+
+
 GENERATORS = {
+    "bidirectional-decoding": _bidirectional_generator,
     "conditional-ln": _cln_generator,
     "couplet": _couplet_generator,
     "seq2seq-title": _title_generator,
@@ -516,8 +546,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     slug = config.get("slug")
     if slug not in GENERATORS:
         raise InputError(
-            f"{run}: a {slug} run; generate reads runs of {', '.join(sorted(GENERATORS))} "
-            "(bidirectional-decoding is not wired yet)"
+            f"{run}: a {slug} run; generate reads runs of {', '.join(sorted(GENERATORS))}"
         )
     missing = [f for f in ("generator.safetensors", "vocab.json") if not (run / f).is_file()]
     if missing:
@@ -693,7 +722,8 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
         "generate",
         help="generate with a trained run (couplets, titles, label-conditioned reviews)",
         description="Generation from a finished run folder alone (its config, weights and "
-        "vocabulary): couplet (input: a first line), seq2seq-title (an abstract; beam search), "
+        "vocabulary): couplet (input: a first line), seq2seq-title and bidirectional-decoding (an "
+        "abstract; beam search), "
         "conditional-ln (a label, 0 or 1; nucleus sampling). Reads --input, or one input per "
         "line from files or stdin.",
         **_example("kexue generate runs/couplet --input 春回大地千山秀"),
@@ -701,8 +731,8 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir")
     p.add_argument("files", nargs="*", help="inputs, one per line (default: stdin)")
     p.add_argument("--input", help="one input text")
-    p.add_argument("--beam-size", type=int, help="beam width (seq2seq-title; 1 = greedy)")
-    p.add_argument("--max-len", type=int, help="longest output (seq2seq-title, conditional-ln)")
+    p.add_argument("--beam-size", type=int, help="beam width (the title runs; 1 = greedy)")
+    p.add_argument("--max-len", type=int, help="longest output (title and conditional-ln runs)")
     p.add_argument("--top-k", type=int, help="sample from the k likeliest (conditional-ln)")
     p.add_argument("--top-p", type=float, help="nucleus sampling mass (conditional-ln)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")

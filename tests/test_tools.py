@@ -238,9 +238,10 @@ def test_generate_names_what_it_cannot_read(tmp_path, capsys):
     )
 
 
-def test_generate_titles_from_a_seq2seq_title_run(tmp_path, capsys):
+@pytest.mark.parametrize("slug", ["seq2seq-title", "bidirectional-decoding"])
+def test_generate_titles_from_a_title_run(tmp_path, capsys, slug):
     run = tmp_path / "titles"
-    assert main(["run", "seq2seq-title", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    assert main(["run", slug, "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
     abstract = "本文提出一种基于深度学习的中文文本摘要方法，实验表明该方法有效。"
     assert main(["generate", str(run), "--input", abstract, "--format", "jsonl"]) == 0

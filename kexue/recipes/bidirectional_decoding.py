@@ -219,6 +219,14 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.maybe_checkpoint(step + 1, state)
     out.save_checkpoint(cfg.steps, state)
 
+    if out.is_main:  # what `kexue generate RUN_DIR` needs: seed 0's bidirectional model, vocab
+        from safetensors.torch import save as save_tensors
+
+        bi = acc.unwrap_model(models["bi0"]).state_dict()
+        weights = {k: v.detach().cpu().clone() for k, v in bi.items()}
+        out.write_bytes("generator.safetensors", save_tensors(weights))
+        out.write_json("vocab.json", {"itos": vocab.itos})
+
     # ---- decode the held-out abstracts with every seed's three models
     refs = [t for _, t in held]
     n = len(held)
