@@ -8,6 +8,7 @@ from kexue.gan import gan_qp as _gan_qp
 from kexue.gan import lipschitz as _lipschitz
 from kexue.gan import losses as _losses
 from kexue.gan import metrics as _metrics
+from kexue.gan import nets as _nets
 from kexue.gan import papers as _papers
 from kexue.gan import vi_unified as _vi_unified
 from kexue.gan import wgan as _wgan
@@ -19,6 +20,7 @@ from kexue.gan.gan_qp import *
 from kexue.gan.lipschitz import *
 from kexue.gan.losses import *
 from kexue.gan.metrics import *
+from kexue.gan.nets import *
 from kexue.gan.papers import *
 from kexue.gan.vi_unified import *
 from kexue.gan.wgan import *
@@ -28,6 +30,7 @@ __all__: list[str] = []
 __all__ += _bigan_qp.__all__
 __all__ += _energy.__all__
 __all__ += _evaluate.__all__
+__all__ += _nets.__all__
 __all__ += _f_gan.__all__
 __all__ += _gan_qp.__all__
 __all__ += _lipschitz.__all__
