@@ -267,3 +267,26 @@ def test_generate_reviews_for_a_label_from_a_conditional_ln_run(tmp_path, capsys
     assert main(["generate", str(run), "--input", "positive"]) == 2
     assert "a label, 0 (negative) or 1" in capsys.readouterr().err
     assert main(["generate", str(run), "--input", "1", "--top-p", "1.5"]) == 2
+
+
+@pytest.mark.parametrize("slug", ["nice", "glow"])
+def test_sample_a_grid_from_a_flow_run(tmp_path, capsys, slug):
+    from PIL import Image
+
+    run = tmp_path / slug
+    assert main(["run", slug, "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    grid = tmp_path / "grid.png"
+    args = ["sample", str(run), "-n", "12", "--temperature", "0.7", "--out", str(grid)]
+    assert main(args) == 0
+    assert "12 samples of 8×8" in capsys.readouterr().out
+    with Image.open(grid) as im:
+        assert im.size[0] > 50 and im.size[1] > 30
+    assert main(["sample", str(run), "--temperature", "0", "--out", str(grid)]) == 2
+
+
+def test_sample_refuses_a_run_without_a_sampler(tmp_path, capsys):
+    run = tmp_path / "wgan"
+    assert main(["run", "wgan", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(run)]) == 2
+    assert "sample reads runs of glow, nice" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from kexue.flows import (
     dequantized_bpd_per_image,
     nats_to_bpd,
 )
+from kexue.runs import RunDir
 from kexue.stats import bootstrap_interval, paired_interval, record_interval
 from kexue.train import BestCheckpoint
 
@@ -177,3 +179,34 @@ def log_step(
     out.log(step, **row)
     out.maybe_checkpoint(step + 1, state)
     return valid is not None and patience_exhausted(best[key], local_step, patience)
+
+
+def save_sampler(out: RunDir, model: torch.nn.Module, variant: str) -> None:
+    """Keep a model's weights and variant in the run folder for `kexue sample RUN_DIR`."""
+    from safetensors.torch import save as save_tensors
+
+    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    out.write_bytes("sampler.safetensors", save_tensors(weights))
+    out.write_json("sampler.json", {"variant": variant})
+
+
+def load_sampler(
+    run: Path, build: Callable[[str, dict[str, Any]], torch.nn.Module]
+) -> Callable[[int, float, torch.Generator], np.ndarray]:
+    """(n, temperature, generator) → n images (n, 8, 8) in [0, 1] from a run folder alone;
+    `build(variant, config)` makes the untrained model the weights load into."""
+    import json
+
+    from safetensors.torch import load_file
+
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))["config"]
+    variant = json.loads((run / "sampler.json").read_text(encoding="utf-8"))["variant"]
+    model = build(variant, config)
+    model.load_state_dict(load_file(str(run / "sampler.safetensors")))
+    model.eval()
+
+    def draw(n: int, temperature: float, generator: torch.Generator) -> np.ndarray:
+        with torch.no_grad():
+            return to_pixels(model.sample(n, temperature, generator))
+
+    return draw

@@ -34,8 +34,12 @@ Recorded: `kexue show glow` prints the recorded full run (claims and metrics).
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -265,6 +269,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         if a in items and b in items and a != b:
             _flows.record_paired(metrics, name, items[a], items[b])
     if out.is_main:
+        _flows.save_sampler(out, acc.unwrap_model(models[judged]), judged)  # `kexue sample`
         real = _flows.to_pixels(_flows.dequantize_test(data["test"][:10]))
         out.save_figure(
             _plot.image_rows([(real, "test"), *rows], "Glow-mini samples"), "samples.png"
@@ -338,3 +343,15 @@ STATEMENTS = (
 )
 
 __doc__ = statements_doc(__doc__, STATEMENTS)
+
+
+def sampler(run: Path) -> Callable[[int, float, torch.Generator], np.ndarray]:
+    """Digits sampled from a finished Glow run folder: (n, temperature, generator) → (n, 8, 8)
+    images in [0, 1] (`kexue sample RUN_DIR`)."""
+
+    def build(variant: str, config: dict[str, Any]) -> torch.nn.Module:
+        fields = {f.name for f in dataclasses.fields(Config)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+        return _build(variant, Config(**{k: v for k, v in values.items() if k in fields}))
+
+    return _flows.load_sampler(run, build)

@@ -31,7 +31,10 @@ Recorded: `kexue show nice` prints the recorded full run (claims and metrics).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -179,6 +182,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 rows.append((_flows.to_pixels(s), f"T={t}"))
     if out.is_main:
         nice = acc.unwrap_model(models[cfg.variants[0]])
+        _flows.save_sampler(out, nice, cfg.variants[0])  # for `kexue sample RUN_DIR`
         log_s = nice.scale.log_scale.detach().numpy()
         std = data["train"].flatten(1).double().std(0).numpy()
         const = std < 0.5  # pixels (almost) constant on the training images
@@ -255,3 +259,14 @@ STATEMENTS = (
 )
 
 __doc__ = statements_doc(__doc__, STATEMENTS)
+
+
+def sampler(run: Path) -> Callable[[int, float, torch.Generator], np.ndarray]:
+    """Digits sampled from a finished NICE run folder: (n, temperature, generator) → (n, 8, 8)
+    images in [0, 1] (`kexue sample RUN_DIR`)."""
+
+    def build(variant: str, config: dict[str, Any]) -> torch.nn.Module:
+        couplings = config["n_couplings"] if config.get("method", "coupling") == "coupling" else 0
+        return NICE(64, n_couplings=couplings, hidden=tuple(config["hidden"]), **VARIANTS[variant])
+
+    return _flows.load_sampler(run, build)
