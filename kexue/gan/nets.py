@@ -77,7 +77,7 @@ class _Trunk(nn.Module):
 class QPCritic(nn.Module):
     """The GAN-QP critic T(x): (B, C, img_dim, img_dim) → (B,) scores."""
 
-    def __init__(self, img_dim: int, channels: int = 3, width: int | None = None,
+    def __init__(self, img_dim: int, channels: int = 3, *, width: int | None = None,
                  norm: Norm = "batch") -> None:  # fmt: skip
         super().__init__()
         if norm not in ("batch", "none", "layer", "spectral"):
@@ -93,7 +93,7 @@ class QPCritic(nn.Module):
 class QPEncoder(nn.Module):
     """BiGAN-QP's encoder E(x): the critic's trunk, then a linear map to z (B, z_dim)."""
 
-    def __init__(self, img_dim: int, z_dim: int = 128, channels: int = 3,
+    def __init__(self, img_dim: int, z_dim: int = 128, *, channels: int = 3,
                  width: int | None = None) -> None:  # fmt: skip
         super().__init__()
         self.trunk = _Trunk(img_dim, channels, width, "batch")
@@ -106,7 +106,7 @@ class QPEncoder(nn.Module):
 class QPGenerator(nn.Module):
     """The GAN-QP generator G(z): (B, z_dim) → (B, C, img_dim, img_dim) in [−1, 1]."""
 
-    def __init__(self, img_dim: int, z_dim: int = 128, channels: int = 3,
+    def __init__(self, img_dim: int, z_dim: int = 128, *, channels: int = 3,
                  width: int | None = None) -> None:  # fmt: skip
         super().__init__()
         num_layers, top = qp_layout(img_dim, width)

@@ -51,7 +51,7 @@ def test_gan_qp_step_on_the_networks_trains_the_critic():
     from kexue.gan import gan_qp_d_loss
 
     torch.manual_seed(0)
-    gen, critic = QPGenerator(16, z_dim=8, channels=1, width=16), QPCritic(16, 1, 16)
+    gen, critic = QPGenerator(16, z_dim=8, channels=1, width=16), QPCritic(16, 1, width=16)
     opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
     real = torch.rand(16, 1, 16, 16) * 2 - 1
     with torch.no_grad():
