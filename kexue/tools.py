@@ -418,22 +418,21 @@ def _couplet_generator(run: Path, config: dict[str, Any]) -> Any:
 
 
 def _title_generator(run: Path, config: dict[str, Any]) -> Any:
-    """A function abstract → title (beam search) from a seq2seq-title run folder alone."""
+    """A function abstract → title by beam search, from a seq2seq-title run folder (the prior
+    model) or a bidirectional-decoding one (L2R and R2L beams meet), alone."""
     from safetensors.torch import load_file
 
+    from kexue.seq.bidirectional import BiSeq2Seq
     from kexue.seq.seq2seq import CharVocab, Seq2Seq
 
     vocab = CharVocab.from_itos(json.loads((run / "vocab.json").read_text("utf-8"))["itos"])
     cfg = config["config"]
-    prior = cfg.get("method", "prior") == "prior"
-    model = Seq2Seq(
-        len(vocab),
-        emb=cfg["emb"],
-        d=cfg["d"],
-        heads=cfg["heads"],
-        head_dim=cfg["head_dim"],
-        prior=prior,
-    )
+    sizes = {k: cfg[k] for k in ("emb", "d", "heads", "head_dim")}
+    bidirectional = config["slug"] == "bidirectional-decoding"
+    if bidirectional:
+        model: Any = BiSeq2Seq(len(vocab), **sizes)
+    else:
+        model = Seq2Seq(len(vocab), **sizes, prior=cfg.get("method", "prior") == "prior")
     model.load_state_dict(load_file(str(run / "generator.safetensors")))
     model.eval()
 
@@ -443,9 +442,11 @@ def _title_generator(run: Path, config: dict[str, Any]) -> Any:
         x = vocab.encode(text[: cfg["max_source"]])
         if not x:
             return ""
-        best = model.generate(
-            x, beam_size=beam_size or cfg["beam_size"], max_len=max_len or cfg["max_title"]
-        )
+        beam, length = beam_size or cfg["beam_size"], max_len or cfg["max_title"]
+        if bidirectional:
+            best, _ = model.generate_bidirectional(x, beam, length)
+        else:
+            best = model.generate(x, beam_size=beam, max_len=length)
         return vocab.decode(best.tokens)
 
     return generate
@@ -501,37 +502,8 @@ def _cln_generator(run: Path, config: dict[str, Any]) -> Any:
     return generate
 
 
-def _bidirectional_generator(run: Path, config: dict[str, Any]) -> Any:
-    """A function abstract → title by bidirectional beam search (L2R and R2L beams meet)."""
-    from safetensors.torch import load_file
-
-    from kexue.seq.bidirectional import BiSeq2Seq
-    from kexue.seq.seq2seq import CharVocab
-
-    vocab = CharVocab.from_itos(json.loads((run / "vocab.json").read_text("utf-8"))["itos"])
-    cfg = config["config"]
-    model = BiSeq2Seq(
-        len(vocab), emb=cfg["emb"], d=cfg["d"], heads=cfg["heads"], head_dim=cfg["head_dim"]
-    )
-    model.load_state_dict(load_file(str(run / "generator.safetensors")))
-    model.eval()
-
-    def generate(
-        text: str, beam_size: int | None = None, max_len: int | None = None, **_: Any
-    ) -> str:
-        x = vocab.encode(text[: cfg["max_source"]])
-        if not x:
-            return ""
-        best, _ = model.generate_bidirectional(
-            x, beam_size or cfg["beam_size"], max_len or cfg["max_title"]
-        )
-        return vocab.decode(best.tokens)
-
-    return generate
-
-
 GENERATORS = {
-    "bidirectional-decoding": _bidirectional_generator,
+    "bidirectional-decoding": _title_generator,
     "conditional-ln": _cln_generator,
     "couplet": _couplet_generator,
     "seq2seq-title": _title_generator,
