@@ -654,6 +654,15 @@ class RunDir:
         if self.is_main:
             atomic_write_bytes(self.path / name, data)
 
+    def write_weights(self, name: str, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Save weights (e.g. a `state_dict`) as one safetensors file, atomically; tied tensors
+        are copied apart (safetensors refuses shared storage)."""
+        if self.is_main:
+            from safetensors.torch import save as save_tensors
+
+            weights = {k: v.detach().cpu().clone() for k, v in tensors.items()}
+            atomic_write_bytes(self.path / name, save_tensors(weights))
+
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as PNG atomically (rendered in memory, then renamed).
 

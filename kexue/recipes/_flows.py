@@ -183,10 +183,7 @@ def log_step(
 
 def save_sampler(out: RunDir, model: torch.nn.Module, variant: str) -> None:
     """Keep a model's weights and variant in the run folder for `kexue sample RUN_DIR`."""
-    from safetensors.torch import save as save_tensors
-
-    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    out.write_bytes("sampler.safetensors", save_tensors(weights))
+    out.write_weights("sampler.safetensors", model.state_dict())
     out.write_json("sampler.json", {"variant": variant})
 
 

@@ -220,11 +220,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     out.save_checkpoint(cfg.steps, state)
 
     if out.is_main:  # what `kexue generate RUN_DIR` needs: seed 0's bidirectional model, vocab
-        from safetensors.torch import save as save_tensors
-
-        bi = acc.unwrap_model(models["bi0"]).state_dict()
-        weights = {k: v.detach().cpu().clone() for k, v in bi.items()}
-        out.write_bytes("generator.safetensors", save_tensors(weights))
+        out.write_weights("generator.safetensors", acc.unwrap_model(models["bi0"]).state_dict())
         out.write_json("vocab.json", {"itos": vocab.itos})
 
     # ---- decode the held-out abstracts with every seed's three models

@@ -289,14 +289,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     cln_delta = cln_flip - cln_true
 
     if out.is_main:  # what `kexue generate RUN_DIR` needs: the CLN LM, label embedding, vocab
-        from safetensors.torch import save as save_tensors
-
         weights = {
             f"model.{k}": v for k, v in acc.unwrap_model(models["cln"]).state_dict().items()
         }
         weights |= {f"label.{k}": v for k, v in acc.unwrap_model(label_emb).state_dict().items()}
-        weights = {k: v.detach().cpu().clone() for k, v in weights.items()}  # untie shared
-        out.write_bytes("generator.safetensors", save_tensors(weights))
+        out.write_weights("generator.safetensors", weights)
         out.write_json("vocab.json", {"itos": tok.itos})
 
     # ---- controllability: nucleus samples per label, judged by an independent classifier

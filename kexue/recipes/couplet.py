@@ -291,11 +291,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     for b in best.values():
         b.restore()
     if out.is_main:  # what `kexue generate RUN_DIR` needs: the best CNN and its vocabulary
-        from safetensors.torch import save as save_tensors
-
-        weights = {k: v.detach().cpu().contiguous() for k, v in
-                   acc.unwrap_model(models["cnn"]).state_dict().items()}  # fmt: skip
-        out.write_bytes("generator.safetensors", save_tensors(weights))
+        out.write_weights("generator.safetensors", acc.unwrap_model(models["cnn"]).state_dict())
         out.write_json("vocab.json", {"itos": itos})
 
     gold = [b for _, b in test]

@@ -221,11 +221,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.maybe_checkpoint(step + 1, state)
     out.save_checkpoint(cfg.steps, state)
     if out.is_main:  # what `kexue generate RUN_DIR` needs: seed 0's model and the vocabulary
-        from safetensors.torch import save as save_tensors
-
         first = acc.unwrap_model(models[f"{ARMS[0]}0"])
-        weights = {k: v.detach().cpu().contiguous() for k, v in first.state_dict().items()}
-        out.write_bytes("generator.safetensors", save_tensors(weights))
+        out.write_weights("generator.safetensors", first.state_dict())
         out.write_json("vocab.json", {"itos": vocab.itos})
 
     # ---- evaluation: every seed's two models on the same held-out titles
