@@ -164,6 +164,15 @@ def recorded() -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- run
 def _budget_overrides(recipe: ModuleType, budget: str) -> dict[str, Any]:
+    if budget == "article":
+        if getattr(recipe, "ARTICLE", None) is None:
+            with_article = [a.slug for a in ARTICLES if a.ready
+                            and getattr(_recipe(a), "ARTICLE", None) is not None]  # fmt: skip
+            raise UsageError(
+                f"{recipe.__name__.rsplit('.', 1)[-1].replace('_', '-')} has no article budget "
+                f"(the article's scale); recipes with one: {', '.join(with_article) or 'none'}"
+            )
+        return recipe.ARTICLE
     return {"full": {}, "quick": getattr(recipe, "QUICK", {}), "smoke": recipe.SMOKE}[budget]
 
 
@@ -227,6 +236,18 @@ def _data_sets(
             f"--data {data}: no such file or folder ({article.slug} reads {spec.format})"
         )
     return [*sets, f"{spec.field}={path.resolve()}"]
+
+
+def claims_for(recipe: ModuleType, data: str | None) -> tuple[tuple[Any, ...], str]:
+    """The claims a run is judged by, and what a missing metric means.
+
+    On the user's data (`--data`), a recipe that measures other things there declares
+    `DATA_CLAIMS`; a metric the user's data cannot give (class coverage on a folder without
+    class subfolders) is then "not measured", not a failure. Otherwise `CLAIMS`.
+    """
+    if data is not None and getattr(recipe, "DATA_CLAIMS", None) is not None:
+        return tuple(recipe.DATA_CLAIMS), "unmeasured"
+    return tuple(getattr(recipe, "CLAIMS", ())), "fail"
 
 
 # Metrics that time the run: a re-evaluation keeps the original ones (it trained nothing).
@@ -403,6 +424,7 @@ def execute(
             "claims": json.loads((out / "claims.json").read_text(encoding="utf-8")),
             "out": str(out),
             "status": "complete",
+            "data": data_path,
         }
     run = RunDir(
         out,
@@ -447,7 +469,8 @@ def execute(
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     if previous is not None:  # a re-evaluation trains nothing: its timings are not the run's
         metrics.update({k: v for k, v in previous.items() if _TIMING.search(k) and v is not None})
-    claims = judge_claims(getattr(recipe, "CLAIMS", ()), metrics, budget)
+    declared, missing = claims_for(recipe, data_path)
+    claims = judge_claims(declared, metrics, budget, missing=missing)
     # Strict JSON has no NaN/inf: a non-finite metric is written as null.
     run.write_json(
         "metrics.json", {k: v if math.isfinite(v) else None for k, v in metrics.items()}
@@ -455,7 +478,8 @@ def execute(
     run.write_json("claims.json", claims)
     run.write_history()
     state.wait_for_everyone()
-    return {"metrics": metrics, "claims": claims, "out": str(run.path), "status": "ran"}
+    return {"metrics": metrics, "claims": claims, "out": str(run.path), "status": "ran",
+            "data": data_path}  # fmt: skip
 
 
 def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> list[str]:
@@ -463,13 +487,17 @@ def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> li
     from kexue.report import format_measured, format_number
 
     metrics = result["metrics"]
-    lines = [f"claims ({budget} budget):"] if getattr(recipe, "CLAIMS", ()) else []
+    declared, _ = claims_for(recipe, result.get("data"))
+    lines = [f"claims ({budget} budget):"] if declared else []
     for c in result["claims"]:
-        mark = "PASS" if c["pass"] else "FAIL"
+        mark = {True: "PASS", False: "FAIL", None: "----"}[c["pass"]]
         bar = f"{c['op']} {format_number(c['threshold'])}"
         kind = "goal: " if c.get("kind") == "goal" else ""
-        lines.append(f"  {mark}  {c['metric']} = {format_measured(c)} ({bar}): {kind}{c['text']}")
-    for c in getattr(recipe, "CLAIMS", ()):
+        note = " (not measured on this data)" if c["pass"] is None else ""
+        lines.append(
+            f"  {mark}  {c['metric']} = {format_measured(c)} ({bar}){note}: {kind}{c['text']}"
+        )
+    for c in declared:
         if budget not in c.budgets:
             judged = "/".join(c.budgets)
             value = format_number(metrics.get(c.metric))
@@ -519,7 +547,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in summary_lines(recipe, result, args.budget):
         print(line)
     print(f"run folder: {result['out']}")
-    failed = [c for c in result["claims"] if not c["pass"]]
+    failed = [c for c in result["claims"] if c["pass"] is False]
     return 1 if (args.strict and failed) else 0
 
 
@@ -693,7 +721,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one recipe into a run folder")
     p.add_argument("slug")
-    p.add_argument("--budget", choices=("smoke", "quick", "full"), default="full")
+    p.add_argument(
+        "--budget",
+        choices=("smoke", "quick", "full", "article"),
+        default="full",
+        help="smoke (seconds), quick (about 30 s), full (at most 10 min on 2 CPU cores), "
+        "article (the article's architecture and hyperparameters at its scale: a GPU and --data)",
+    )
     p.add_argument("--out", help="run folder (default runs/SLUG); an existing one is resumed")
     p.add_argument("--seed", type=int)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Config field")

@@ -71,8 +71,10 @@ __all__ = [
 ]
 
 CHECKPOINT = "checkpoint.safetensors"
-Budget = Literal["smoke", "quick", "full"]
-BUDGETS: tuple[str, ...] = ("smoke", "quick", "full")
+Budget = Literal["smoke", "quick", "full", "article"]
+# `article`: the article's own architecture and hyperparameters at its scale (a recipe's ARTICLE
+# dict), for a GPU and the user's data; tests run only a smoke of its wiring.
+BUDGETS: tuple[str, ...] = ("smoke", "quick", "full", "article")
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -322,11 +324,16 @@ def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """File count, total bytes and a hash of the listing (relative path and size of each file).
 
     Recorded in a run folder's config.json, so that resuming a run on other data is refused.
-    Contents are not hashed: a 30 GB corpus would take minutes; a changed size or name is the
-    cheap signal that the data is not the same.
+    Hidden paths are left out. Contents are not hashed: a 30 GB corpus would take minutes; a
+    changed size or name is the cheap signal that the data is not the same.
     """
     root = Path(path).resolve()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    # Hidden files and folders are not data: kexue's own image cache (`.kexue-cache`) lives
+    # there, and writing it must not make the run's data look changed on resume.
+    files = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )  # fmt: skip
     digest = hashlib.sha256()
     total = counted = 0
     for f in files:
@@ -403,10 +410,21 @@ class Claim:
 
 
 def judge_claims(
-    claims: Iterable[Claim], metrics: Mapping[str, float], budget: str
+    claims: Iterable[Claim],
+    metrics: Mapping[str, float],
+    budget: str,
+    *,
+    missing: str = "fail",
 ) -> list[dict[str, Any]]:
-    """Judge every claim declared for `budget`; a missing or non-finite metric fails, and so
-    does an interval claim whose run recorded no interval."""
+    """Judge every claim declared for `budget`; a non-finite metric fails, and so does an
+    interval claim whose run recorded no interval.
+
+    A missing metric fails (`missing="fail"`, for the recipes' own data) or is "not measured"
+    (`missing="unmeasured"`, pass None: for a recipe's DATA_CLAIMS on the user's data, whose
+    metrics need what a user's folder may lack, e.g. class subfolders for class coverage).
+    """
+    if missing not in ("fail", "unmeasured"):
+        raise ValueError(f"missing must be 'fail' or 'unmeasured', got {missing!r}")
     out = []
     for c in claims:
         if budget not in c.budgets:
@@ -430,7 +448,7 @@ def judge_claims(
             "op": c.op,
             "threshold": c.threshold,
             "measured": None if measured is None else float(measured),
-            "pass": bool(ok),
+            "pass": None if measured is None and missing == "unmeasured" else bool(ok),
         }
         if c.interval:
             record["interval"] = interval

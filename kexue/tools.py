@@ -36,6 +36,7 @@ __all__ = [
     "cmd_generate",
     "cmd_communities",
     "cmd_hsic",
+    "cmd_reconstruct",
     "cmd_sample",
     "cmd_segment",
     "cmd_templates",
@@ -553,17 +554,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- sample
-def cmd_sample(args: argparse.Namespace) -> int:
+def _trained_run(run: Path, hook: str, weights: tuple[str, ...]) -> tuple[str, Any]:
+    """(slug, recipe) of a finished run folder whose recipe has `hook` (sampler, ...)."""
     import importlib
-    import io
 
-    import torch
+    from kexue.articles import ARTICLES, get
 
-    from kexue.articles import get
-    from kexue.recipes import _plot
-    from kexue.runs import atomic_write_bytes
-
-    run = Path(args.run_dir)
     if not (run / "config.json").is_file():
         raise InputError(f"{run}: not a run folder (no config.json)")
     slug = json.loads((run / "config.json").read_text(encoding="utf-8")).get("slug")
@@ -571,32 +567,86 @@ def cmd_sample(args: argparse.Namespace) -> int:
         recipe = importlib.import_module(get(slug).recipe)
     except (KeyError, ValueError):
         raise InputError(f"{run}: unknown slug {slug!r} in config.json") from None
-    samplers = sorted(a.slug for a in _sampling_recipes())
-    if not hasattr(recipe, "sampler"):
-        raise InputError(f"{run}: a {slug} run; sample reads runs of {', '.join(samplers)}")
-    if not (run / "sampler.safetensors").is_file():
-        raise InputError(f"{run}: sampler.safetensors missing (the run has not finished?)")
-    if args.n < 1 or args.temperature <= 0:
-        raise InputError(f"-n must be ≥ 1 and --temperature > 0, got {args.n}, {args.temperature}")
-    draw = recipe.sampler(run)
-    images = draw(args.n, args.temperature, torch.Generator().manual_seed(args.seed))
-    title = f"{slug}: {args.n} samples at T = {args.temperature:g} (seed {args.seed})"
-    fig = _plot.image_grid(images, title, nrow=args.nrow, size=images.shape[-1], vmin=0.0)
+    if not hasattr(recipe, hook):
+        able = sorted(a.slug for a in ARTICLES
+                      if a.ready and hasattr(importlib.import_module(a.recipe), hook))  # fmt: skip
+        raise InputError(f"{run}: a {slug} run; this command reads runs of {', '.join(able)}")
+    if not any((run / w).is_file() for w in weights):
+        raise InputError(f"{run}: {' or '.join(weights)} missing (the run has not finished?)")
+    return slug, recipe
+
+
+def _write_images(path: str, images: Any, title: str, nrow: int) -> None:
+    """(n, H, W, C) images in [0, 1] as a pixel grid; (n, H, W) digits as a titled figure."""
+    import io
+
+    from kexue.recipes import _images, _plot
+    from kexue.runs import atomic_write_bytes
+
+    if images.ndim == 4:
+        atomic_write_bytes(path, _images.grid_png(images, nrow))
+        return
+    fig = _plot.image_grid(images, title, nrow=nrow, size=images.shape[-1], vmin=0.0)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(args.out, buf.getvalue())
-    print(f"wrote {args.out} ({args.n} samples of {images.shape[-2]}×{images.shape[-1]})")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+_SAMPLER_WEIGHTS = ("sampler.safetensors", "image_model.safetensors")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    run = Path(args.run_dir)
+    slug, recipe = _trained_run(run, "sampler", _SAMPLER_WEIGHTS)
+    if args.n < 1 or args.temperature <= 0:
+        raise InputError(f"-n must be ≥ 1 and --temperature > 0, got {args.n}, {args.temperature}")
+    g = torch.Generator().manual_seed(args.seed)
+    if args.interpolate:
+        if not hasattr(recipe, "interpolator"):
+            raise InputError(
+                f"{run}: --interpolate reads runs of recipes with an interpolator "
+                f"(GANs, flows and VAEs trained on --data); {slug} has none"
+            )
+        images = recipe.interpolator(run)(args.n, args.interpolate, args.temperature, g)
+        nrow = args.interpolate
+        what = f"{args.n} interpolations of {args.interpolate} steps"
+    else:
+        images = recipe.sampler(run)(args.n, args.temperature, g)
+        nrow = args.nrow
+        what = f"{args.n} samples"
+    title = f"{slug}: {what} at T = {args.temperature:g} (seed {args.seed})"
+    _write_images(args.out, images, title, nrow)
+    print(f"wrote {args.out} ({what} of {images.shape[1]}×{images.shape[2]})")
     return 0
 
 
-def _sampling_recipes() -> list[Any]:
-    import importlib
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import numpy as np
 
-    from kexue.articles import ARTICLES
+    from kexue.data.user_images import load_image
 
-    return [
-        a for a in ARTICLES if a.ready and hasattr(importlib.import_module(a.recipe), "sampler")
-    ]
+    run = Path(args.run_dir)
+    slug, recipe = _trained_run(run, "reconstructor", ("image_model.safetensors",))
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))["config"]
+    size, crop, mode = config["img_size"], config.get("img_crop") or None, config["img_mode"]
+    originals = []
+    for name in args.images:
+        try:
+            originals.append(load_image(Path(name), size, crop, mode)[0])
+        except ValueError as err:
+            raise InputError(f"{name}: {err}") from None
+        except FileNotFoundError:
+            raise InputError(f"{name}: no such file") from None
+    pixels = np.stack(originals)
+    recon = recipe.reconstructor(run)(pixels)
+    pairs = np.stack([pixels / 255.0, recon], 1).reshape(-1, *recon.shape[1:])
+    _write_images(args.out, pairs, f"{slug}: image, reconstruction", 2 * args.nrow)
+    for name, a, b in zip(args.images, pixels / 255.0, recon, strict=True):
+        print(f"{name}\tmse {float(((a - b) ** 2).mean()):.5f}")
+    print(f"wrote {args.out} ({len(pixels)} images beside their reconstructions)")
+    return 0
 
 
 # ----------------------------------------------------------------------------- parsers
@@ -761,16 +811,32 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "sample",
-        help="draw samples from a trained run into an image grid (flows: NICE, Glow)",
-        description="Samples from a finished run folder alone (its config and "
-        "sampler.safetensors), drawn at a temperature (the prior's standard deviation) and "
-        "saved as a PNG grid.",
+        help="draw samples from a trained run into an image grid (GANs, flows, VAEs)",
+        description="Samples from a finished run folder alone (its config and weights: "
+        "sampler.safetensors of the digits flows, image_model.safetensors of a run on --data "
+        "images), drawn at a temperature (the prior's standard deviation) and saved as a PNG "
+        "grid; --interpolate K draws rows of K images between two random codes.",
         **_example("kexue sample runs/glow -n 64 --temperature 0.8 --out grid.png"),
     )
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("-n", type=int, default=64, help="number of samples or rows (default 64)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nrow", type=int, default=8, help="images per row of the grid")
+    p.add_argument("--interpolate", type=int, metavar="K", help="rows of K interpolated images")
     p.add_argument("--out", default="samples.png")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser(
+        "reconstruct",
+        help="encode and decode images with a trained run (BiGAN-QP, VAEs, flows on --data)",
+        description="Each image is centre-cropped and resized as the run's data was, encoded "
+        "and decoded by the run's model; the grid shows each image beside its reconstruction, "
+        "and the mean squared error per image (pixels in [0, 1]) is printed.",
+        **_example("kexue reconstruct runs/bigan-qp face1.png face2.jpg --out recon.png"),
+    )
+    p.add_argument("run_dir")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--nrow", type=int, default=4, help="pairs per row of the grid")
+    p.add_argument("--out", default="reconstructions.png")
+    p.set_defaults(func=cmd_reconstruct)

@@ -285,8 +285,9 @@ def test_sample_a_grid_from_a_flow_run(tmp_path, capsys, slug):
 
 
 def test_sample_refuses_a_run_without_a_sampler(tmp_path, capsys):
-    run = tmp_path / "wgan"
-    assert main(["run", "wgan", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    run = tmp_path / "dynamics-sgd"
+    assert main(["run", "dynamics-sgd", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["sample", str(run)]) == 2
-    assert "sample reads runs of glow, nice" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "a dynamics-sgd run; this command reads runs of " in err and "glow" in err

@@ -4,6 +4,7 @@ from kexue.data import corpora as _corpora
 from kexue.data import dependence as _dependence
 from kexue.data import images as _images
 from kexue.data import nlp_formats as _nlp_formats
+from kexue.data import synthetic_images as _synthetic_images
 from kexue.data import toy2d as _toy2d
 from kexue.data import user_images as _user_images
 from kexue.data import userfiles as _userfiles
@@ -11,6 +12,7 @@ from kexue.data.corpora import *
 from kexue.data.dependence import *
 from kexue.data.images import *
 from kexue.data.nlp_formats import *
+from kexue.data.synthetic_images import *
 from kexue.data.toy2d import *
 from kexue.data.user_images import *
 from kexue.data.userfiles import *
@@ -22,5 +24,6 @@ __all__ += _dependence.__all__
 __all__ += _user_images.__all__
 __all__ += _images.__all__
 __all__ += _nlp_formats.__all__
+__all__ += _synthetic_images.__all__
 __all__ += _toy2d.__all__
 __all__ += _userfiles.__all__

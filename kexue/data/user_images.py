@@ -37,7 +37,7 @@ from kexue.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "dequantize_uint8", "image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "dequantize_uint8", "image_folder", "load_image"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 _CACHE_VERSION = 1
@@ -122,7 +122,7 @@ def _cache_key(root: Path, images: list[Path], size: int, crop: int | None, mode
     return h.hexdigest()[:20]
 
 
-def _load(path: Path, size: int, crop: int | None, mode: str) -> tuple[np.ndarray, bool]:
+def load_image(path: Path, size: int, crop: int | None, mode: str) -> tuple[np.ndarray, bool]:
     """One image, centre-cropped and resized: (H, W, C) uint8, and whether it was converted."""
     from PIL import Image, UnidentifiedImageError
 
@@ -227,7 +227,7 @@ def _build(root: Path, images: list[Path], size: int, crop: int | None, mode: st
         for p in sequence:  # type: ignore[attr-defined]
             rel = p.relative_to(root)
             try:
-                arr, was_converted = _load(p, size, crop, mode)
+                arr, was_converted = load_image(p, size, crop, mode)
             except ValueError as err:
                 if on_error == "stop":
                     raise InputError(
