@@ -29,3 +29,12 @@ def f64():
     torch.set_default_dtype(torch.float64)
     yield torch.float64
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(scope="session")
+def shapes_folder(tmp_path_factory):
+    """A real PNG folder of the synthetic shapes set (12 classes × 8 images at 16 px), the
+    image recipes' `--data` in smoke tests."""
+    from kexue.data import write_shapes
+
+    return write_shapes(tmp_path_factory.mktemp("data") / "shapes", per_class=8, size=16)

@@ -181,6 +181,21 @@ def test_bad_data_is_one_line_naming_file_and_line(tmp_path, capsys):
     assert not (tmp_path / "r").exists()  # nothing half-written: mend the data, run again
 
 
+def test_hidden_files_are_not_data(tmp_path):
+    data = _couplets(tmp_path / "pairs", ["春风"], ["秋月"])
+    before = data_fingerprint(data)
+    (data / ".kexue-cache").mkdir()
+    (data / ".kexue-cache" / "decoded.npy").write_bytes(b"0" * 100)  # kexue's own image cache
+    assert data_fingerprint(data) == before
+
+
+def test_article_budget_is_refused_by_recipes_without_one(tmp_path, capsys):
+    assert main(["run", "dynamics-sgd", "--budget", "article", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "dynamics-sgd has no article budget" in err and "recipes with one:" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_data_recipes_are_the_ones_that_declare_it():
     assert set(data_recipes()) == {"couplet", "seq2seq-title", "bidirectional-decoding"}
 

@@ -117,6 +117,15 @@ def test_claims_are_judged_per_budget_and_missing_metrics_fail():
         Claim("d", "x", "=>", 1.0)
 
 
+def test_user_data_claims_leave_a_missing_metric_unmeasured_but_fail_a_bad_one():
+    claims = [Claim("a", "x", ">=", 1.0), Claim("b", "y", ">=", 1.0), Claim("c", "z", "<", 0.0)]
+    judged = judge_claims(claims, {"x": 2.0, "z": float("nan")}, "full", missing="unmeasured")
+    assert [c["pass"] for c in judged] == [True, None, False]
+    assert judged[1]["measured"] is None
+    with pytest.raises(ValueError, match="missing"):
+        judge_claims(claims, {}, "full", missing="skip")
+
+
 @dataclass(frozen=True)
 class _Cfg:
     seed: int = 0

@@ -291,3 +291,30 @@ def test_sample_refuses_a_run_without_a_sampler(tmp_path, capsys):
     assert main(["sample", str(run)]) == 2
     err = capsys.readouterr().err
     assert "a dynamics-sgd run; this command reads runs of " in err and "glow" in err
+
+
+def test_reconstruct_refuses_runs_without_a_reconstructor(tmp_path, capsys):
+    run = tmp_path / "dynamics-sgd"
+    assert main(["run", "dynamics-sgd", "--budget", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["reconstruct", str(run), "x.png"]) == 2
+    assert "a dynamics-sgd run; this command reads runs of" in capsys.readouterr().err
+    assert main(["reconstruct", str(tmp_path / "nowhere"), "x.png"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_image_grid_tiles_images_in_order():
+    import io
+
+    from PIL import Image
+
+    from kexue.recipes._images import grid_png, to_unit
+
+    images = np.zeros((5, 4, 6, 3))
+    images[3] = 1.0  # the fourth image white: second row, first column with nrow=3
+    with Image.open(io.BytesIO(grid_png(images, nrow=3, pad=1))) as im:
+        px = np.asarray(im)
+    assert px.shape == (2 * 5 + 1, 3 * 7 + 1, 3)
+    assert (px[6:10, 1:7] == 255).all() and (px[1:5, 1:7] == 0).all()
+    assert to_unit(np.full((1, 3, 2, 2), 255, np.uint8)).shape == (1, 2, 2, 3)
+    assert np.allclose(to_unit(np.full((1, 1, 2, 2), -1.0)), 0.0)
