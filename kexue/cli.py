@@ -39,6 +39,7 @@ __all__ = [
     "build_parser",
     "table_markdown",
     "recorded",
+    "claims_for",
     "data_recipes",
     "summary_lines",
     "cmd_list",

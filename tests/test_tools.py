@@ -308,7 +308,7 @@ def test_image_grid_tiles_images_in_order():
 
     from PIL import Image
 
-    from kexue.recipes._images import grid_png, to_unit
+    from kexue.data import grid_png, to_unit
 
     images = np.zeros((5, 4, 6, 3))
     images[3] = 1.0  # the fourth image white: second row, first column with nrow=3

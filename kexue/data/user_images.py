@@ -37,7 +37,15 @@ from kexue.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "dequantize_uint8", "image_folder", "load_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageFolder",
+    "dequantize_uint8",
+    "grid_png",
+    "image_folder",
+    "load_image",
+    "to_unit",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 _CACHE_VERSION = 1
@@ -258,3 +266,33 @@ def _build(root: Path, images: list[Path], size: int, crop: int | None, mode: st
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def to_unit(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(N, C, H, W) in [−1, 1] (float) or 0..255 (uint8) → (N, H, W, C) float in [0, 1]."""
+    import torch
+
+    x = images.detach().float().cpu().numpy() if isinstance(images, torch.Tensor) else images
+    x = np.asarray(x)
+    x = x / 255.0 if x.dtype == np.uint8 or x.max() > 1.5 else (x + 1.0) / 2.0
+    return np.clip(np.moveaxis(x, 1, -1), 0.0, 1.0)
+
+
+def grid_png(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> bytes:
+    """A PNG of (N, H, W, C) images in [0, 1] tiled row by row (nrow per row)."""
+    import io
+
+    from PIL import Image
+
+    n, h, w, c = images.shape
+    nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))
+    rows = int(np.ceil(n / nrow))
+    canvas = np.ones((rows * (h + pad) + pad, nrow * (w + pad) + pad, c))
+    for i, img in enumerate(images):
+        r, k = divmod(i, nrow)
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h,
+               pad + k * (w + pad) : pad + k * (w + pad) + w] = img  # fmt: skip
+    pixels = np.rint(canvas * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if c == 1 else pixels).save(buf, format="PNG")
+    return buf.getvalue()

@@ -4,6 +4,7 @@ from kexue.gan import bigan_qp as _bigan_qp
 from kexue.gan import energy as _energy
 from kexue.gan import evaluate as _evaluate
 from kexue.gan import f_gan as _f_gan
+from kexue.gan import fid as _fid
 from kexue.gan import gan_qp as _gan_qp
 from kexue.gan import lipschitz as _lipschitz
 from kexue.gan import losses as _losses
@@ -16,6 +17,7 @@ from kexue.gan.bigan_qp import *
 from kexue.gan.energy import *
 from kexue.gan.evaluate import *
 from kexue.gan.f_gan import *
+from kexue.gan.fid import *
 from kexue.gan.gan_qp import *
 from kexue.gan.lipschitz import *
 from kexue.gan.losses import *
@@ -39,3 +41,4 @@ __all__ += _metrics.__all__
 __all__ += _papers.__all__
 __all__ += _vi_unified.__all__
 __all__ += _wgan.__all__
+__all__ += _fid.__all__

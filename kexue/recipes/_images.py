@@ -17,7 +17,6 @@ fields; with it, the recipe trains its image model on the folder and judges `DAT
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from kexue.data.user_images import grid_png, to_unit
 from kexue.runs import DataSpec, RunDir, param
 
 if TYPE_CHECKING:
@@ -143,32 +143,6 @@ def batches(
         loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=True,
                             num_workers=workers, persistent_workers=False)  # fmt: skip
         yield from loader
-
-
-def to_unit(images: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(N, C, H, W) in [−1, 1] (float) or 0..255 (uint8) → (N, H, W, C) float in [0, 1]."""
-    x = images.detach().float().cpu().numpy() if isinstance(images, torch.Tensor) else images
-    x = np.asarray(x)
-    x = x / 255.0 if x.dtype == np.uint8 or x.max() > 1.5 else (x + 1.0) / 2.0
-    return np.clip(np.moveaxis(x, 1, -1), 0.0, 1.0)
-
-
-def grid_png(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> bytes:
-    """A PNG of (N, H, W, C) images in [0, 1] tiled row by row (nrow per row)."""
-    from PIL import Image
-
-    n, h, w, c = images.shape
-    nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))
-    rows = int(np.ceil(n / nrow))
-    canvas = np.ones((rows * (h + pad) + pad, nrow * (w + pad) + pad, c))
-    for i, img in enumerate(images):
-        r, k = divmod(i, nrow)
-        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h,
-               pad + k * (w + pad) : pad + k * (w + pad) + w] = img  # fmt: skip
-    pixels = np.rint(canvas * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(pixels[..., 0] if c == 1 else pixels).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def save_grid(out: RunDir, name: str, images: torch.Tensor | np.ndarray,
