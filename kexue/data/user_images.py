@@ -23,6 +23,7 @@ converted and counted (`ImageFolder.converted`).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -212,16 +213,25 @@ def image_folder(
 
 def _build(root: Path, images: list[Path], size: int, crop: int | None, mode: str,
            on_error: str, array_path: Path, meta_path: Path, progress: bool) -> None:  # fmt: skip
-    """Decode every image into a temporary .npy memory map, then rename it into place."""
+    """Decode every image into a temporary .npy file, then rename it into place.
+
+    Rows are appended with plain buffered writes, not through a memory map: pages written
+    through a map count in the process's resident set until the kernel reclaims them, which
+    would make a 30,000-image cache at 128 px look like 1.4 GiB of RSS while it is built.
+    """
     cache = array_path.parent
     cache.mkdir(parents=True, exist_ok=True)
     channels = 3 if mode == "RGB" else 1
     fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npy.tmp")
     os.close(fd)
+
+    def header(rows: int) -> bytes:
+        buf = io.BytesIO()
+        info = {"descr": "|u1", "fortran_order": False, "shape": (rows, size, size, channels)}
+        np.lib.format.write_array_header_1_0(buf, info)
+        return buf.getvalue()
+
     try:
-        out = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.uint8, shape=(len(images), size, size, channels)
-        )
         classes = sorted({p.relative_to(root).parts[0] for p in images
                           if len(p.relative_to(root).parts) > 1})  # fmt: skip
         index = {c: i for i, c in enumerate(classes)}
@@ -232,31 +242,28 @@ def _build(root: Path, images: list[Path], size: int, crop: int | None, mode: st
 
             sequence = tqdm(images, desc="decoding images", unit="img")
         n = 0
-        for p in sequence:  # type: ignore[attr-defined]
-            rel = p.relative_to(root)
-            try:
-                arr, was_converted = load_image(p, size, crop, mode)
-            except ValueError as err:
-                if on_error == "stop":
-                    raise InputError(
-                        f"{p}: {err} (on_error='skip' leaves such files out)"
-                    ) from None
-                skipped.append((str(rel), str(err)))
-                continue
-            out[n] = arr
-            n += 1
-            converted += was_converted
-            files.append(str(rel))
-            labels.append(index[rel.parts[0]] if len(rel.parts) > 1 else -1)
-        if n == 0:
-            raise InputError(f"{root}: none of the {len(images)} image files could be used")
-        out.flush()
-        del out
-        if n < len(images):  # drop the rows of skipped files
-            full = np.load(tmp, mmap_mode="r")
-            np.save(tmp + ".part.npy", full[:n])
-            del full
-            os.replace(tmp + ".part.npy", tmp)
+        with open(tmp, "wb") as f:
+            f.write(header(len(images)))
+            for p in sequence:  # type: ignore[attr-defined]
+                rel = p.relative_to(root)
+                try:
+                    arr, was_converted = load_image(p, size, crop, mode)
+                except ValueError as err:
+                    if on_error == "stop":
+                        raise InputError(
+                            f"{p}: {err} (on_error='skip' leaves such files out)"
+                        ) from None
+                    skipped.append((str(rel), str(err)))
+                    continue
+                f.write(np.ascontiguousarray(arr).tobytes())
+                n += 1
+                converted += was_converted
+                files.append(str(rel))
+                labels.append(index[rel.parts[0]] if len(rel.parts) > 1 else -1)
+            if n == 0:
+                raise InputError(f"{root}: none of the {len(images)} image files could be used")
+        if n < len(images):  # skipped files: the header must give the rows written
+            _rewrite_header(tmp, header(len(images)), header(n))
         meta = {"classes": classes, "files": files, "labels": labels, "skipped": skipped,
                 "converted": converted}  # fmt: skip
         from kexue.runs import atomic_write_json
@@ -266,6 +273,20 @@ def _build(root: Path, images: list[Path], size: int, crop: int | None, mode: st
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _rewrite_header(path: str, old: bytes, new: bytes) -> None:
+    """Put the `new` .npy header in place of `old` (same length: in place; else a copy)."""
+    if len(new) == len(old):  # the header's padding to 64 bytes almost always absorbs it
+        with open(path, "r+b") as f:
+            f.write(new)
+        return
+    with open(path, "rb") as src, open(path + ".new", "wb") as dst:
+        src.seek(len(old))
+        dst.write(new)
+        while chunk := src.read(1 << 24):
+            dst.write(chunk)
+    os.replace(path + ".new", path)
 
 
 def to_unit(images: torch.Tensor | np.ndarray) -> np.ndarray:
