@@ -20,9 +20,9 @@ Algorithm (Infomap's two-level search): core loop (nodes in random order move to
 neighbouring or an empty module with the most negative ΔL, sweeps until no gain), aggregation
 (modules become nodes, repeat), then alternate coarse tuning (split every module by the core
 algorithm on its own subnetwork, move the submodules) and fine tuning (move single nodes from
-the current partition), keeping the best of `num_trials` random restarts. Before each sweep on
-≥ 200 nodes, ΔL of every (node, neighbouring module) pair is computed at once in numpy
-(`_moves`) and the sweep visits only nodes that have an improving move.
+the current partition), keeping the best of `num_trials` random restarts. The sweep over the
+nodes (kexue.graph._infomap_sweep) is compiled by numba when it is installed (`pip install
+kexue[fast]`); without numba the same code runs in Python, with identical results.
 
 Hierarchical search (`hierarchical=True`, the article's "层层递进"; Infomap's default mode):
     multilevel map equation L = q↷ H(Q) + Σ_i L(M^i), a non-leaf module i coding its exit and
@@ -38,21 +38,24 @@ Hierarchical search (`hierarchical=True`, the article's "层层递进"; Infomap'
 Symbols: Flow (kexue.graph.mapequation): p visit rates, (src, dst, f) encoded link flows.
 
 Deviations from the article:
-    - The article uses the Infomap package; this is a pure numpy/Python re-implementation of its
-      search for link-encoded flows (undirected; directed with unrecorded teleportation,
-      Infomap's default). Recorded teleportation is scored by `map_equation` but not optimised.
+    - The article uses the Infomap package; this is a numpy/Python re-implementation of its
+      search (the local-move sweep compiled by numba when available) for link-encoded flows
+      (undirected; directed with unrecorded teleportation, Infomap's default). Recorded
+      teleportation is scored by `map_equation` but not optimised.
       No random single-node merges for degree ≤ 2 nodes. In hierarchical mode `num_trials`
       applies to the top two-level search only (sub-searches run one trial each); Infomap
       repeats the whole hierarchical search per trial.
-    - Speed (LFR n = 5,000, 1 trial, shared 2-core machine): about 5–7× the C++ `run()`, about
-      2–3× infomap's `add_networkx_graph` + `run()` (benchmarks/text.py).
+    - Speed (LFR, 1 trial, shared 2-core machine, docs/benchmarks_text.md): with numba
+      1.2–1.5× the C++ `run()` at n = 5,000 (1.1–3.3× at n = 1,000), about half of infomap's
+      `add_networkx_graph` + `run()`; without numba 5–6× `run()` at n = 5,000. Once per
+      process numba costs about 0.6 s to import and 0.4 s to load the cached sweep (3 s, 0.9 s
+      of CPU, when it has to compile it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 import math
 from collections.abc import Hashable, Iterator
 from typing import TypedDict, Unpack
@@ -61,6 +64,7 @@ import networkx as nx
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from kexue.graph import _infomap_sweep as _sweep
 from kexue.graph.mapequation import Flow, compute_flow, plogp, two_level_codelength
 
 __all__ = ["InfoMap", "best_moves", "infomap"]
@@ -78,9 +82,6 @@ class _InfoMapOptions(TypedDict, total=False):
     weight: str | None
     markov_time: float
     hierarchical: bool
-
-
-_FILTER_MIN_NODES = 200  # below this, sweeps visit every active node without the numpy filter
 
 
 def _plogp(x: float) -> float:
@@ -103,24 +104,39 @@ class _Net:
         # merge parallel links (sorted by (src, dst))
         key = src * n + dst
         u, inv = np.unique(key, return_inverse=True)
-        f = np.bincount(inv, f)
+        f = np.bincount(inv, f).astype(np.float64, copy=False)  # (int64 when there are none)
         src, dst = u // n, u % n
         self.p, self.src, self.dst, self.f = p, src, dst, f
         self.n = n
         self.ext_out = np.zeros(n) if ext_out is None else ext_out
         self.ext_in = np.zeros(n) if ext_in is None else ext_in
-        # per node: neighbours (ascending) and link flows of its out-links / in-links, as
-        # Python lists of ints / floats (no tuples: cheap to build, nothing for the GC to scan)
-        self.out_nb, self.out_w = _split_lists(src, dst, f, n)
-        order = np.argsort(dst, kind="stable")
-        self.in_nb, self.in_w = _split_lists(dst[order], src[order], f[order], n)
-        self.out_arr = np.bincount(src, f, minlength=n) + self.ext_out
-        self.in_arr = np.bincount(dst, f, minlength=n) + self.ext_in
-        self.out_tot, self.in_tot = self.out_arr.tolist(), self.in_arr.tolist()
         if symmetric is None:  # aggregates and subnetworks inherit it (equal up to rounding)
             same_ext = np.array_equal(self.ext_out, self.ext_in)
             symmetric = same_ext and _is_symmetric(src, dst, f, n)
         self.symmetric = symmetric
+        # CSR rows (neighbours ascending) of out-links and, unless symmetric, of in-links
+        self.out_ptr = np.searchsorted(src, np.arange(n + 1))
+        self.out_nb, self.out_w = dst, f
+        if symmetric:
+            self.in_ptr, self.in_nb, self.in_w = self.out_ptr, dst, f
+        else:
+            order = np.argsort(dst, kind="stable")
+            self.in_ptr = np.searchsorted(dst[order], np.arange(n + 1))
+            self.in_nb, self.in_w = src[order], f[order]
+        self.out_arr = np.bincount(src, f, minlength=n) + self.ext_out
+        self.in_arr = np.bincount(dst, f, minlength=n) + self.ext_in
+        self._lists: tuple[list, ...] | None = None
+
+    def sweep_args(self, jit: bool) -> tuple:
+        """The network arguments of `_infomap_sweep.sweep`: numpy arrays for the compiled
+        kernel, Python lists (built once per network) for the interpreter."""
+        args = (self.out_ptr, self.out_nb, self.out_w, self.in_ptr, self.in_nb, self.in_w,
+                self.symmetric, self.out_arr, self.in_arr, self.p)  # fmt: skip
+        if jit:
+            return args
+        if self._lists is None:
+            self._lists = tuple(x.tolist() if isinstance(x, np.ndarray) else x for x in args)
+        return self._lists
 
     def aggregate(self, labels: np.ndarray, p: np.ndarray | None = None) -> _Net:
         """Modules as nodes (node flow `p`, default the modules' total flow)."""
@@ -132,21 +148,32 @@ class _Net:
             np.bincount(labels, self.ext_in, minlength=k), self.symmetric,
         )  # fmt: skip
 
-    def subnet(self, members: np.ndarray, external: bool = False) -> tuple[_Net, np.ndarray]:
-        """The induced subnetwork; with `external`, links to the rest become external flows."""
-        local = -np.ones(self.n, np.int64)
-        local[members] = np.arange(len(members))
-        ls, ld = local[self.src], local[self.dst]
-        keep = (ls >= 0) & (ld >= 0)
+    def subnets(self, labels: np.ndarray, external: bool = False) -> list[_Net]:
+        """The induced subnetwork of every module 0..k-1 (label −1: a node in none), its nodes in
+        ascending order; with `external`, links to the rest become external flows. One pass
+        over the links for all modules."""
+        k = int(labels.max()) + 1
+        lab = np.where(labels >= 0, labels, k)  # the nodes in no module: module k, dropped
+        order = np.argsort(lab, kind="stable")
+        counts = np.bincount(lab, minlength=k + 1)
+        starts = np.cumsum(counts) - counts
+        local = np.empty(self.n, np.int64)
+        local[order] = np.arange(self.n) - starts[lab[order]]
+        ls, ld = lab[self.src], lab[self.dst]
+        keep = np.flatnonzero(ls == ld)
+        keep = keep[np.argsort(ls[keep], kind="stable")]
+        cuts = np.searchsorted(ls[keep], np.arange(k + 1))
+        src, dst, f = local[self.src[keep]], local[self.dst[keep]], self.f[keep]
         ext_out = ext_in = None
         if external:
-            k = len(members)
-            leave, come = (ls >= 0) & (ld < 0), (ls < 0) & (ld >= 0)
-            ext_out = np.bincount(ls[leave], self.f[leave], minlength=k) + self.ext_out[members]
-            ext_in = np.bincount(ld[come], self.f[come], minlength=k) + self.ext_in[members]
-        sub = _Net(self.p[members], ls[keep], ld[keep], self.f[keep], ext_out, ext_in,
-                   self.symmetric)  # fmt: skip
-        return sub, local
+            cross = ls != ld
+            ext_out = np.bincount(self.src[cross], self.f[cross], minlength=self.n) + self.ext_out
+            ext_in = np.bincount(self.dst[cross], self.f[cross], minlength=self.n) + self.ext_in
+        return [
+            _Net(self.p[m], src[a:b], dst[a:b], f[a:b], None if ext_out is None else ext_out[m],
+                 None if ext_in is None else ext_in[m], self.symmetric)
+            for m, a, b in zip(np.split(order, starts[1:])[:k], cuts[:-1], cuts[1:], strict=True)
+        ]  # fmt: skip
 
     def module_rates(self, labels: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
         """(enter, exit, flow) of k modules, external flows included."""
@@ -156,15 +183,6 @@ class _Net:
         ex = ex + np.bincount(labels, self.ext_out, minlength=k)
         en = en + np.bincount(labels, self.ext_in, minlength=k)
         return en, ex, np.bincount(labels, self.p, minlength=k)
-
-
-def _split_lists(key: np.ndarray, nb: np.ndarray, w: np.ndarray, n: int
-                 ) -> tuple[list[list[int]], list[list[float]]]:  # fmt: skip
-    """CSR rows (key sorted) as per-node lists of neighbours and of weights."""
-    ptr = np.searchsorted(key, np.arange(n + 1)).tolist()
-    nb_l, w_l = nb.tolist(), w.tolist()
-    rows = list(itertools.pairwise(ptr))
-    return [nb_l[a:b] for a, b in rows], [w_l[a:b] for a, b in rows]
 
 
 def _is_symmetric(src: np.ndarray, dst: np.ndarray, f: np.ndarray, n: int) -> bool:
@@ -181,33 +199,26 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1]
 
 
-def _moves(net: _Net, lab: np.ndarray, state: tuple[np.ndarray, ...], total_enter: float,
-           active: np.ndarray, allowed: np.ndarray | None = None
+def _moves(net: _Net, lab: np.ndarray, state: tuple[np.ndarray, ...], total_enter: float
            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Best single-node move of every `active` node, vectorised: (ΔL, target module).
+    """Best single-node move of every node, vectorised: (ΔL, target module).
 
-    The same ΔL as the core loop's (see the module docstring), for every (node, neighbouring
+    The same ΔL as the sweep's (see the module docstring), for every (node, neighbouring
     module) pair at once and for a move to an empty module (target −1); ΔL = 0 and target =
     own module where nothing improves. `state` is (exit, enter, flow, cached module term, size)
-    per module id; `allowed` (per module id) limits the target modules.
+    per module id.
     """
     exit_, enter, flow, mterm, size = state
     n, src, dst, f = net.n, net.src, net.dst, net.f
-    sel = active[src]
     if net.symmetric:
-        v, m, fo = src[sel], lab[dst[sel]], f[sel]
-        key = v * n + m
+        key = src * n + lab[dst]
         uk, inv = np.unique(key, return_inverse=True)
-        ob = ib = np.bincount(inv, fo)
+        ob = ib = np.bincount(inv, f)
     else:
-        sel_in = active[dst]
-        v = np.concatenate([src[sel], dst[sel_in]])
-        m = np.concatenate([lab[dst[sel]], lab[src[sel_in]]])
-        key = v * n + m
+        key = np.concatenate([src * n + lab[dst], dst * n + lab[src]])
         uk, inv = np.unique(key, return_inverse=True)
-        n_out = int(sel.sum())
-        ob = np.bincount(inv[:n_out], f[sel], minlength=len(uk))
-        ib = np.bincount(inv[n_out:], f[sel_in], minlength=len(uk))
+        ob = np.bincount(inv[: len(src)], f, minlength=len(uk))
+        ib = np.bincount(inv[len(src) :], f, minlength=len(uk))
     pv, pm = uk // n, uk % n
     own = pm == lab[pv]
     oa, ia = np.zeros(n), np.zeros(n)
@@ -219,12 +230,10 @@ def _moves(net: _Net, lab: np.ndarray, state: tuple[np.ndarray, ...], total_ente
     base_enter = total_enter - enter[a] + en_a
     # to an empty module (possible when v is not alone)
     best = base + plogp(o + p) - plogp(i) - plogp(o) + plogp(base_enter + i)
-    best[(size[a] <= 1) | ~active] = 0.0
+    best[size[a] <= 1] = 0.0
     target = np.where(best < 0.0, -1, a)
     best = np.minimum(best, 0.0)
-    c = ~own & active[pv]
-    if allowed is not None:
-        c &= allowed[pm]
+    c = ~own
     cv, cb, cob, cib = pv[c], pm[c], ob[c], ib[c]
     ex_b = exit_[cb] + (o[cv] - cob) - cib
     en_b = enter[cb] + (i[cv] - cib) - cob
@@ -240,12 +249,12 @@ def best_moves(flow: Flow, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The best single-node move of every node under the two-level map equation: (ΔL in bits,
     target module; −1 a new module, the node's own module where no move shortens the code).
 
-    This is the vectorised move evaluation the search uses to pick which nodes to visit.
+    The vectorised twin of the search's sweep (kexue.graph._infomap_sweep), whose ΔL it equals.
     """
     net = _Net(flow.p, flow.src, flow.dst, flow.f)
     labels = np.asarray(labels, dtype=np.int64)
     state, total = _module_state(net, labels, 0.0)
-    return _moves(net, labels, state, total, np.ones(net.n, bool))
+    return _moves(net, labels, state, total)
 
 
 def _module_state(net: _Net, lab: np.ndarray, offset: float
@@ -257,125 +266,64 @@ def _module_state(net: _Net, lab: np.ndarray, offset: float
     return (exit_, enter, flow, mterm, size), float(enter.sum()) + offset
 
 
+class _Mover:
+    """Module state of a local-moving run on `net` from `labels`, and its sweep: the compiled
+    `_infomap_sweep.sweep` over numpy arrays when numba imports, else the same function in
+    Python over lists. Module ids are 0..n-1 (room for singletons)."""
+
+    def __init__(self, net: _Net, labels: np.ndarray, offset: float = 0.0) -> None:
+        n = net.n
+        self.kernel = _sweep.kernel()
+        self.jit = self.kernel is not None
+        enter, exit_, flow = net.module_rates(labels, n)
+        mterm = -plogp(enter) - plogp(exit_) + plogp(exit_ + flow)  # as cached by the sweep
+        size = np.bincount(labels, minlength=n)
+        unused = np.flatnonzero(size == 0)
+        empty = np.zeros(n, np.int64)  # a stack of unused module ids, room for all
+        empty[: len(unused)] = unused
+        self.n_empty = len(unused)
+        self.total_enter = float(enter.sum()) + offset  # `offset`: a constant index-code rate
+        state = [labels.astype(np.int64), exit_, enter, flow, mterm, size, empty]
+        scratch = [np.zeros(n), np.zeros(n), np.zeros(n, np.uint8), np.zeros(n, np.int64)]
+        if not self.jit:
+            state = [x.tolist() for x in state]
+            scratch = [x.tolist() for x in scratch]
+        self.lab, self.modules, self.scratch = state[0], state[1:], scratch
+        self.net_args = net.sweep_args(self.jit)
+
+    def sweep(self, visit: np.ndarray, threshold: float) -> tuple[float, int, np.ndarray]:
+        """Visit `visit` in order; (summed ΔL, moves, neighbours of moved nodes as a mask)."""
+        n = len(self.lab)
+        nxt = np.zeros(n, np.uint8) if self.jit else bytearray(n)
+        self.total_enter, self.n_empty, gain, moves = (self.kernel or _sweep.sweep)(
+            visit if self.jit else visit.tolist(), self.lab, *self.net_args, *self.modules,
+            self.n_empty, self.total_enter, threshold, nxt, *self.scratch,
+        )  # fmt: skip
+        return gain, moves, np.frombuffer(nxt, np.uint8).astype(bool)
+
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.lab, np.int64)
+
+
 def _core(net: _Net, labels: np.ndarray, rng: np.random.Generator, max_sweeps: int = 20,
           threshold: float = 1e-10, offset: float = 0.0) -> tuple[np.ndarray, bool]:  # fmt: skip
     """Local moving of single net nodes starting from `labels`; returns (labels, moved).
 
-    After the first sweep only nodes with a neighbour that moved are revisited (a node whose
-    neighbourhood is unchanged has no improving move left). `offset` is a constant rate in the
-    index codebook (the exit rate of the parent module in a hierarchical search).
+    Each sweep visits the active nodes in a random order; after the first sweep only nodes with
+    a neighbour that moved are active (a node whose neighbourhood is unchanged has no improving
+    move left). `offset` is a constant rate in the index codebook (the exit rate of the parent
+    module in a hierarchical search).
     """
-    log2 = math.log2
-    n = net.n
-    k = n  # module ids 0..n-1 (room for singletons)
-    enter, exit_, flow = net.module_rates(labels, k)
-    size = np.bincount(labels, minlength=k).tolist()
-    exit_, enter, flow = exit_.tolist(), enter.tolist(), flow.tolist()
-    # cached module terms −plogp(q↶) − plogp(q↷) + plogp(q↷ + Σp)
-    mterm = [
-        -_plogp(e) - _plogp(x) + _plogp(x + f) for e, x, f in zip(enter, exit_, flow, strict=True)
-    ]
-    lab = labels.tolist()
-    empty = [m for m in range(k) if size[m] == 0]
-    total_enter = sum(enter) + offset
-    p = net.p.tolist()
-    sym = net.symmetric
-    out_nb, out_w, in_nb, in_w = net.out_nb, net.out_w, net.in_nb, net.in_w
-    out_tot, in_tot = net.out_tot, net.in_tot
-    active = bytearray(b"\x01") * n
+    mover = _Mover(net, labels, offset)
+    active = np.ones(net.n, bool)
     moved_any = False
     for _ in range(max_sweeps):
-        gain_sweep = 0.0
-        moves = 0
-        nxt = bytearray(n)
-        pte = total_enter * log2(total_enter) if total_enter > 0 else 0.0
-        order = rng.permutation(n)
-        if n >= _FILTER_MIN_NODES:  # visit only nodes that have an improving move now
-            state = (np.array(exit_), np.array(enter), np.array(flow), np.array(mterm),
-                     np.array(size))  # fmt: skip
-            mask = np.frombuffer(active, np.uint8).astype(bool)
-            best, _ = _moves(net, np.array(lab), state, total_enter, mask)
-            visit = order[best[order] < -threshold / 2].tolist()
-        else:
-            visit = [v for v in order.tolist() if active[v]]
-        for v in visit:
-            a = lab[v]
-            out_to: dict[int, float] = {}
-            for u, w in zip(out_nb[v], out_w[v]):  # noqa: B905 — equal lengths by construction
-                m = lab[u]
-                out_to[m] = out_to.get(m, 0.0) + w
-            if sym:
-                in_from = out_to
-            else:
-                in_from = {}
-                for u, w in zip(in_nb[v], in_w[v]):  # noqa: B905
-                    m = lab[u]
-                    in_from[m] = in_from.get(m, 0.0) + w
-            o, i, pv = out_tot[v], in_tot[v], p[v]
-            oa, ia = out_to.get(a, 0.0), in_from.get(a, 0.0)
-            ex_a = exit_[a] - (o - oa) + ia
-            en_a = enter[a] - (i - ia) + oa
-            fl_a = flow[a] - pv
-            new_a = -_plogp(en_a) - _plogp(ex_a) + _plogp(ex_a + fl_a)
-            base = new_a - mterm[a] - pte
-            base_enter = total_enter - enter[a] + en_a
-            best, best_m = 0.0, a
-            cands = set(out_to) if sym else set(out_to) | set(in_from)
-            cands.discard(a)
-            if size[a] > 1 and empty:
-                cands.add(-1)
-            for b in cands:
-                if b == -1:
-                    eb = xb = fb = ob = ib = old_b = 0.0
-                else:
-                    eb, xb, fb, old_b = enter[b], exit_[b], flow[b], mterm[b]
-                    ob = out_to.get(b, 0.0)
-                    ib = ob if sym else in_from.get(b, 0.0)
-                ex_b = xb + (o - ob) - ib
-                en_b = eb + (i - ib) - ob
-                xf = ex_b + fb + pv
-                te = base_enter - eb + en_b
-                delta = base - old_b + xf * log2(xf)
-                if en_b > 0:
-                    delta -= en_b * log2(en_b)
-                if ex_b > 0:
-                    delta -= ex_b * log2(ex_b)
-                if te > 0:
-                    delta += te * log2(te)
-                if delta < best - threshold:
-                    best, best_m = delta, b
-            if best_m != a:
-                b = empty.pop() if best_m == -1 else best_m
-                ob = out_to.get(b, 0.0)
-                ib = in_from.get(b, 0.0)
-                en_b = enter[b] + (i - ib) - ob
-                total_enter += (en_a - enter[a]) + (en_b - enter[b])
-                pte = total_enter * log2(total_enter) if total_enter > 0 else 0.0
-                exit_[a], enter[a], flow[a] = ex_a, en_a, fl_a
-                exit_[b] = exit_[b] + (o - ob) - ib
-                enter[b] = en_b
-                flow[b] += pv
-                size[a] -= 1
-                size[b] += 1
-                if size[a] == 0:
-                    exit_[a] = enter[a] = flow[a] = 0.0
-                    empty.append(a)
-                for m in (a, b):
-                    mterm[m] = -_plogp(enter[m]) - _plogp(exit_[m]) + _plogp(exit_[m] + flow[m])
-                lab[v] = b
-                gain_sweep += best
-                moves += 1
-                for u in out_nb[v]:
-                    nxt[u] = 1
-                if not sym:
-                    for u in in_nb[v]:
-                        nxt[u] = 1
-        if moves:
-            moved_any = True
-        if moves == 0 or -gain_sweep < threshold:
+        order = rng.permutation(net.n)
+        gain, moves, active = mover.sweep(order[active[order]], threshold)
+        moved_any = moved_any or moves > 0
+        if moves == 0 or -gain < threshold:
             break
-        active = nxt
-    return _relabel(np.array(lab)), moved_any
+    return _relabel(mover.labels()), moved_any
 
 
 def _levels(net: _Net, labels: np.ndarray, rng: np.random.Generator, offset: float = 0.0
@@ -416,9 +364,8 @@ def _trial(net: _Net, rng: np.random.Generator, node_entropy: float, max_tune: i
         if it % 2 == 0:  # coarse tuning: split modules, move the submodules
             sub = np.empty(net.n, np.int64)
             base = 0
-            for members in _groups(labels):
+            for members, sn in zip(_groups(labels), net.subnets(labels), strict=True):
                 if len(members) > 1:
-                    sn, _ = net.subnet(members)
                     parts, _ = _core(sn, np.arange(len(members)), rng)
                 else:
                     parts = np.zeros(1, np.int64)
@@ -544,14 +491,14 @@ class _Module:
         return self.index_cost + sum(c.cost() for c in self.children)
 
 
-def _split(net: _Net, module: _Module, rng: np.random.Generator, max_tune: int,
+def _split(sub: _Net, module: _Module, rng: np.random.Generator, max_tune: int,
            tune_threshold: float, search: bool = True) -> list[_Module] | None:  # fmt: skip
     """Sub-modules of `module` if they shorten its code (else None); sets its costs.
 
-    Two-level search on the module's subnetwork where links to the rest of the network are
-    external flows and the module's exit rate sits in the index codebook, then super-modules.
+    Two-level search on the module's subnetwork `sub`, where links to the rest of the network
+    are external flows and the module's exit rate sits in the index codebook, then
+    super-modules.
     """
-    sub, _ = net.subnet(module.members, external=True)
     q = float(sub.ext_out.sum())  # the module's exit rate
     node_entropy = float(plogp(sub.p).sum())
     module.leaf_cost = float(plogp(q + sub.p.sum()) - plogp(q)) - node_entropy
@@ -590,9 +537,12 @@ def _hierarchy(net: _Net, labels: np.ndarray, rng: np.random.Generator, max_tune
     top = [_Module(g, float(flow[j])) for j, g in enumerate(_groups(labels))]
     queue = top
     while queue:
+        owner = np.full(net.n, -1)
+        for j, module in enumerate(queue):
+            owner[module.members] = j
         nxt = []
-        for module in queue:
-            module.children = _split(net, module, rng, max_tune, tune_threshold, not trivial)
+        for module, sub in zip(queue, net.subnets(owner, external=True), strict=True):
+            module.children = _split(sub, module, rng, max_tune, tune_threshold, not trivial)
             nxt.extend(module.children or [])
         queue = nxt
     return top, _index_cost(0.0, enter) + sum(m.cost() for m in top)
