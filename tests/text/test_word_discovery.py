@@ -18,6 +18,7 @@ from kexue.text import (
     UnigramSegmenter,
     bits_per_char,
     bits_per_char_counts,
+    branching_autonomy,
     cohesion_lexicon,
     cohesive_grams,
     count_ngrams,
@@ -114,6 +115,43 @@ def test_mep_lexicon_smoke_counts_consistent():
     assert sum(len(w) * c for w, c in lex.items()) == info["n_chars"]
 
 
+# ----------------------------------------------------------------------------- autonomy (nVBE)
+def _planted_corpus(seed=0):
+    """Sentences of words drawn from a planted vocabulary of 1–3 characters, no spaces."""
+    rnd = random.Random(seed)
+    chars = [chr(0x4E00 + i) for i in range(40)]
+    vocab = sorted({"".join(rnd.sample(chars, rnd.choice((1, 2, 2, 3)))) for _ in range(40)})
+    gold = [[rnd.choice(vocab) for _ in range(rnd.randint(3, 8))] for _ in range(400)]
+    return vocab, gold
+
+
+def test_autonomy_is_standardised_per_length():
+    _, gold = _planted_corpus()
+    a = branching_autonomy(["".join(s) for s in gold], max_len=3, min_count=1)
+    for k in (1, 2, 3):
+        z = np.array([v for x, v in a.items() if len(x) == k])
+        assert abs(z.mean()) < 1e-9  # both z-scores have mean 0 over the k-gram types
+
+
+def test_autonomy_recovers_planted_words():
+    vocab, gold = _planted_corpus()
+    texts = ["".join(s) for s in gold]
+    a = branching_autonomy(texts, max_len=3, min_count=1)
+    others = [v for x, v in a.items() if x not in vocab]
+    assert np.mean([a[w] for w in vocab]) > np.mean(others) + 3
+    # every n-gram equally likely: only the bonus a(w)|w| (max-sum decoding) tells words apart
+    grams = dict.fromkeys(a, 1)
+    plain = UnigramSegmenter().fit(grams).transform(texts)
+    seg = UnigramSegmenter(word_bonus={w: a[w] * len(w) for w in grams}).fit(grams)
+    assert cws_scores(seg.transform(texts), gold)["f1"] > 0.85
+    assert cws_scores(plain, gold)["f1"] < 0.5
+
+
+def test_autonomy_rejects_a_bad_length():
+    with pytest.raises(ValueError, match="max_len"):
+        branching_autonomy(["中华人民"], max_len=0)
+
+
 # ----------------------------------------------------------------------------- segmentation
 def _score(words, lex):
     total = sum(lex.values())
@@ -208,6 +246,7 @@ _ENTRY_POINTS = [
     lambda t: cohesion_lexicon(t),
     lambda t: mep_lexicon(t),
     lambda t: refine_lexicon(t, {"中": 1}),
+    lambda t: branching_autonomy(t),
     lambda t: CohesionLexicon().fit(t),
     lambda t: MinEntropyLexicon().fit(t),
 ]
