@@ -227,29 +227,27 @@ class CRF(nn.Module):
         (all real); the mask follows `forward`'s rules."""
         mask, _ = self._checked(emissions, None, mask)
         T = self.transitions
-        e = emissions.clone()
+        e = emissions
         if force_first is not None:
+            e = emissions.clone()
             e[:, 0] = -1e9
             e[:, 0, force_first] = 0.0
+        n_batch, length, k = e.shape
+        # padding carries δ and gets identity backpointers, so every row backtracks from the
+        # last column: through its padding unchanged, then through its real positions
+        stay = torch.arange(k, device=e.device).expand(n_batch, k)
+        live = mask[:, 1:, None].unbind(1)
         delta = e[:, 0]
         back = []
-        for t in range(1, e.shape[1]):
-            cand = delta[:, :, None] + T[None]  # (B, K_prev, K)
-            best, arg = cand.max(dim=1)
-            live = mask[:, t, None]
-            delta = torch.where(live, best + e[:, t], delta)
-            back.append(
-                torch.where(
-                    live, arg, torch.arange(self.n_labels, device=arg.device).expand_as(arg)
-                )
-            )
-        lengths = mask.long().sum(1).tolist()
-        paths = []
-        for b in range(e.shape[0]):
-            k = int(delta[b].argmax())  # the final argmax (an early bert4keras bug was here)
-            path = [k]
-            for t in range(lengths[b] - 1, 0, -1):
-                k = int(back[t - 1][b, k])
-                path.append(k)
-            paths.append(path[::-1])
-        return paths
+        for t in range(1, length):
+            best, arg = (delta[:, :, None] + T).max(dim=1)  # over the previous label
+            delta = torch.where(live[t - 1], best + e[:, t], delta)
+            back.append(torch.where(live[t - 1], arg, stay))
+        # one gather per position for the whole batch; no Python loop over sequences
+        k_t = delta.argmax(dim=1, keepdim=True)  # the final argmax (an early bert4keras bug)
+        path = [k_t]
+        for bp in reversed(back):
+            k_t = bp.gather(1, k_t)
+            path.append(k_t)
+        paths = torch.cat(path[::-1], dim=1).tolist()
+        return [p[:n] for p, n in zip(paths, mask.sum(1).tolist(), strict=True)]

@@ -21,7 +21,10 @@ boolean (B, L, L) matrix, True = row i may attend to column j. HuggingFace BERT 
 Deviations from the article:
     - none in the masks; pads have s = 0 but the maximal c, so the key-padding mask is always
       AND-ed in (bert4keras relies on the padding mask applied elsewhere).
-    - decoding re-runs the model on the whole prefix at each step (no KV cache).
+    - `unilm_step` keeps a key/value cache (the article's bert4keras decoder re-runs the whole
+      prefix): under the UniLM mask no position attends to a later one (the source sees the
+      source, target i the source and targets ≤ i), so the keys and values of the prefix never
+      change and each step runs the new token only. `lm_step` still re-runs the prefix.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kexue.nn.conditional_ln import conditioned
+from kexue.seq.decoding import kv_cache
 
 __all__ = ["as_attention_mask", "lm_mask", "lm_step", "unilm_loss", "unilm_mask", "unilm_step"]
 
@@ -104,19 +108,42 @@ def lm_step(model: nn.Module, *, conditional: bool = False) -> StepFn:
     return step
 
 
-def unilm_step(model: nn.Module, source_len: int) -> StepFn:
+def unilm_step(model: nn.Module, source_len: int, *, cache: bool = True) -> StepFn:
     """A step function for seq2seq generation with the UniLM mask.
 
     Decode with `start = [CLS] src [SEP]` (the `source_len` first tokens, segment 0); the
     generated tokens get segment 1, so they see the whole source and their own past only.
+
+    cache=True: the state is a transformers `DynamicCache` of every layer's keys and values
+    (start from state None; the decoder re-indexes it by beam). The first call encodes the
+    prefix once; later calls run only the new positions, as rows `past:` of the UniLM mask
+    over all keys. The cache is passed to the BERT encoder directly (a non-decoder BERT fills a
+    cache it is given), not through `is_decoder=True`, which would turn the model's own mask
+    causal over the source and warn on a masked LM. cache=False re-runs the whole prefix.
     """
+    keyword = kv_cache(model)[1] if cache else ""
 
     @torch.no_grad()
     def step(tokens: Tensor, state: Any) -> tuple[Tensor, Any]:
         segs = torch.ones_like(tokens)
         segs[:, :source_len] = 0
         am = as_attention_mask(unilm_mask(segs, torch.ones_like(tokens)))
-        logits = model(input_ids=tokens, token_type_ids=segs, attention_mask=am).logits
+        if not cache:
+            logits = model(input_ids=tokens, token_type_ids=segs, attention_mask=am).logits
+            return logits[:, -1].log_softmax(-1), state
+        if state is None:
+            state = kv_cache(model)[0]
+        past, n = state.get_seq_length(), tokens.shape[1]
+        positions = torch.arange(past, n, device=tokens.device).expand(len(tokens), -1)
+        logits = model(
+            input_ids=tokens[:, past:], token_type_ids=segs[:, past:], position_ids=positions,
+            attention_mask=am[:, :, past:], **{keyword: state},
+        ).logits  # fmt: skip
+        if state.get_seq_length() != n:
+            raise RuntimeError(
+                f"{type(model).__name__} did not fill the key/value cache it was given "
+                "(transformers too old?): use unilm_step(..., cache=False)"
+            )
         return logits[:, -1].log_softmax(-1), state
 
     return step

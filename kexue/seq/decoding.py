@@ -16,8 +16,14 @@ Key equations::
 
 A step function is `step(tokens, state) -> (logp, state)`: tokens (N, t) are the N current
 prefixes (the start tokens included), logp (N, V) the next-token log-probabilities, state any
-tensor / tuple / list / dict of tensors whose leading dimension is N (or None); the decoder
-re-indexes it by parent beam after every step.
+tensor / tuple / list / dict of tensors whose leading dimension is N, a transformers `Cache`
+(re-indexed in place by its `reorder_cache`, as `generate` does), or None; the decoder re-indexes
+it by parent beam after every step (once: finished rows are dropped in the same selection).
+
+KV cache: `causal_lm_step` (any HF causal LM, e.g. GPT-2) keeps the model's key/value cache as the
+state, so a step runs the model on the one new token instead of the whole prefix; keys and values
+of a position depend on earlier positions only (causal mask), so the cached logits are the
+uncached ones up to float rounding. `kexue.bert.unilm_step` does the same for a UniLM BERT.
 
 Stop policies: `'first_best'` (reference): stop as soon as the best-scoring hypothesis ends;
 finished non-best hypotheses are dropped and the beam shrinks. `'complete'`: finished
@@ -47,7 +53,9 @@ __all__ = [
     "Hypothesis",
     "beam_search",
     "bidirectional_beam_search",
+    "causal_lm_step",
     "greedy_search",
+    "kv_cache",
     "reorder_state",
     "sample",
     "top_k_top_p_filter",
@@ -64,9 +72,13 @@ class Hypothesis:
 
 
 def reorder_state(state: Any, index: Tensor) -> Any:
-    """Select rows `index` of every tensor in `state` (leading dimension = beam)."""
+    """Select rows `index` of every tensor in `state` (leading dimension = beam); a transformers
+    `Cache` is re-indexed in place by its own `reorder_cache` and returned."""
     if state is None:
         return None
+    if hasattr(state, "reorder_cache"):  # HF Cache: per-layer keys/values, (N, heads, t, d)
+        state.reorder_cache(index)
+        return state
     if isinstance(state, Tensor):
         return state.index_select(0, index)
     if isinstance(state, (tuple, list)):
@@ -135,7 +147,6 @@ def beam_search(
         logp, state = step(tokens, state)
         logp = _mask(logp, ban, end_id, t >= min_len)
         parents, tokens, scores = _expand(tokens, scores, logp, beam_size)
-        state = reorder_state(state, parents)
         ended = tokens[:, -1] == end_id
         if stop == "first_best" and length_penalty == 0.0 and bool(ended[scores.argmax()]):
             i = int(scores.argmax())
@@ -145,9 +156,9 @@ def beam_search(
                 pool.append(Hypothesis(tokens[i, s0:-1].tolist(), float(scores[i]), True))
         alive = torch.nonzero(~ended).flatten()
         tokens, scores = tokens[alive], scores[alive]
-        state = reorder_state(state, alive)
         if len(alive) == 0:
             break
+        state = reorder_state(state, parents[alive])  # one gather: parent beam, then alive rows
         if stop == "first_best" and pool:  # length-penalised first_best: ranked at the end
             best = max(pool, key=lambda h: h.score / _lp(len(h.tokens) + 1, length_penalty))
             pool = [best]
@@ -160,6 +171,43 @@ def beam_search(
     ]
     cands = pool + alive_h
     return max(cands, key=lambda h: h.score / _lp(len(h.tokens) + h.finished, length_penalty))
+
+
+def kv_cache(model: Any) -> tuple[Any, str]:
+    """An empty transformers `DynamicCache` and the forward keyword that takes it.
+
+    transformers 5.x renamed `past_key_values` to `cache` (the old name warns on every call);
+    the name the model's base `forward` declares is the one to pass.
+    """
+    import inspect
+
+    from transformers import DynamicCache
+
+    params = inspect.signature(model.base_model.forward).parameters
+    return DynamicCache(), "cache" if "cache" in params else "past_key_values"
+
+
+def causal_lm_step(model: Any, *, cache: bool = True) -> StepFn:
+    """A step function for a HuggingFace causal LM (`GPT2LMHeadModel`, `BertLMHeadModel`, …).
+
+    cache=True: the state is the model's KV cache (start from state None); each call runs the
+    model on the tokens the cache has not seen (the new one after the first call), so a step
+    costs one position instead of the whole prefix. cache=False re-runs the whole prefix and
+    passes the state through (the reference the cached path must equal).
+    """
+    keyword = kv_cache(model)[1] if cache else ""
+
+    @torch.no_grad()
+    def step(tokens: Tensor, state: Any) -> tuple[Tensor, Any]:
+        if not cache:
+            return model(input_ids=tokens).logits[:, -1].log_softmax(-1), state
+        if state is None:
+            state = kv_cache(model)[0]
+        past = state.get_seq_length()
+        out = model(input_ids=tokens[:, past:], use_cache=True, **{keyword: state})
+        return out.logits[:, -1].log_softmax(-1), state
+
+    return step
 
 
 def top_k_top_p_filter(

@@ -21,14 +21,17 @@ d hidden size; ids 0 pad, 1 unk, 2 start, 3 end, characters from 4.
 Deviations from the article:
     - the encoder/decoder are the 2019 revision of the author's code (LayerNorm, self-modulated
       LayerNorm, multi-head attention) rather than the 2018 "interact" layer; smaller sizes.
-    - decoding caches the encoder and re-runs the decoder on the prefix (the article re-runs
-      everything); beams use `kexue.seq.decoding.beam_search` (best finished hypothesis).
+    - decoding encodes the source once and carries the decoder's LSTM states as the beam
+      state, so each step runs the new token only (the article re-runs everything; the
+      attention has no self-attention, so nothing else depends on the prefix); beams use
+      `kexue.seq.decoding.beam_search` (best finished hypothesis).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -197,9 +200,18 @@ class Decoder(nn.Module):
         self.rnn2 = nn.LSTM(d, d, batch_first=True)
 
     def forward(self, e: Tensor, c: Tensor) -> Tensor:
-        s = self.rnn1(self.n0(e, c))[0]
-        s = self.rnn2(self.n1(s, c))[0]
-        return self.n2(s, c)
+        return self.step(e, c, None)[0]
+
+    def step(
+        self, e: Tensor, c: Tensor, state: tuple[Tensor, ...] | None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Run positions e (B, t, emb) on from `state` = the two LSTMs' (h, c), each (B, d)
+        (batch first, so the beam search can re-index it); None = the start."""
+        h1 = None if state is None else (state[0][None], state[1][None])
+        h2 = None if state is None else (state[2][None], state[3][None])
+        s, (a1, b1) = self.rnn1(self.n0(e, c), h1)
+        s, (a2, b2) = self.rnn2(self.n1(s, c), h2)
+        return self.n2(s, c), (a1[0], b1[0], a2[0], b2[0])
 
 
 class Seq2Seq(nn.Module):
@@ -232,9 +244,17 @@ class Seq2Seq(nn.Module):
         return z.log_softmax(-1)
 
     def decode(self, memory: tuple[Tensor, Tensor, Tensor, Tensor], y: Tensor) -> Tensor:
+        return self.decode_step(memory, y, None)[0]
+
+    def decode_step(
+        self, memory: tuple[Tensor, Tensor, Tensor, Tensor], y: Tensor,
+        state: tuple[Tensor, ...] | None,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:  # fmt: skip
+        """Log-probabilities (B, t, V) of positions y (B, t) continuing from the decoder state;
+        returns the state after them (see `Decoder.step`)."""
         h, mask, x_max, chi = memory
-        s = self.decoder(self.embed(y), x_max)
-        return self.output(s, self.attn(s, h, key_mask=mask), chi)
+        s, state = self.decoder.step(self.embed(y), x_max, state)
+        return self.output(s, self.attn(s, h, key_mask=mask), chi), state
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.decode(self.encode(x), y)
@@ -244,15 +264,22 @@ class Seq2Seq(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, x: Sequence[int], beam_size: int = 3, max_len: int = 32, stop: str = "complete"
-    ) -> Hypothesis:
-        """Beam search (beam_size 1 = greedy) for one source; pad, unk, start are never emitted."""
+        self, x: Sequence[int], beam_size: int = 3, max_len: int = 32, stop: str = "complete",
+        cache: bool = True,
+    ) -> Hypothesis:  # fmt: skip
+        """Beam search (beam_size 1 = greedy) for one source; pad, unk, start are never emitted.
+        cache=True carries the decoder's LSTM states (one new token per step); False re-runs
+        the decoder on the whole prefix."""
         memory = self.encode(torch.tensor([list(x)]))
 
-        def step(tokens: Tensor, state: None) -> tuple[Tensor, None]:
+        def step(tokens: Tensor, state: tuple[Tensor, ...] | None) -> tuple[Tensor, Any]:
             n = tokens.shape[0]
             mem = tuple(m.expand(n, *m.shape[1:]) for m in memory)
-            return self.decode(mem, tokens)[:, -1], None
+            if not cache:
+                return self.decode(mem, tokens)[:, -1], None
+            new = tokens if state is None else tokens[:, -1:]
+            logp, state = self.decode_step(mem, new, state)
+            return logp[:, -1], state
 
         banned = (PAD, UNK, START)
         if beam_size == 1:

@@ -46,6 +46,29 @@ def test_log_partition_and_viterbi_brute_force(length, k, seed):
         assert torch.allclose(got, scores[best], atol=1e-9)
 
 
+@given(
+    st.lists(st.integers(1, 4), min_size=1, max_size=5),
+    st.integers(2, 3),
+    st.integers(0, 1000),
+    st.sampled_from([None, 0, 1]),
+)
+def test_batched_viterbi_is_the_brute_force_argmax_of_every_row(lengths, k, seed, force_first):
+    """Rows of different lengths decoded together (one backtrace for the whole batch), with and
+    without a pinned first label, each against enumeration over its own real length."""
+    torch.manual_seed(seed)
+    crf = CRF(k, lr_multiplier=2.0).double()
+    with torch.no_grad():
+        crf.theta.normal_()
+    e, _, mask = _random_batch(seed, k, lengths)
+    paths = crf.viterbi(e, mask, force_first=force_first)
+    T = crf.transitions.detach()
+    for b, n in enumerate(lengths):
+        scores = _brute(e[b], T, n)
+        if force_first is not None:
+            scores = {y: v for y, v in scores.items() if y[0] == force_first}
+        assert tuple(paths[b]) == max(scores, key=lambda y: float(scores[y]))
+
+
 def test_nll_is_a_normalised_negative_log_probability():
     crf = CRF(3).double()
     e = torch.randn(1, 3, 3, dtype=torch.float64)
