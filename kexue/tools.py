@@ -468,6 +468,8 @@ def _cln_generator(run: Path, config: dict[str, Any]) -> Any:
     cfg = config["config"]
     conf = tiny_config("bert", len(tok) + 2, hidden=cfg["hidden"], layers=cfg["layers"],
                        heads=cfg["heads"], max_position=cfg["maxlen"] + 4)  # fmt: skip
+    if (run / "generator_config.json").is_file():  # a run from a pretrained checkpoint
+        conf = hf.BertConfig.from_dict(json.loads((run / "generator_config.json").read_text()))
     model = hf.BertForMaskedLM(conf)
     make_conditional(model, cond_dim=cfg["cond_dim"])
     label_emb = torch.nn.Embedding(2, cfg["cond_dim"])

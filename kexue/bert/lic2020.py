@@ -27,11 +27,13 @@ train/test overlap), the rule baselines a model must beat (`type_rule_triples`,
 (`micro_f1_interval`).
 
 Deviations from the article:
-    - the encoder is any HuggingFace BERT (tiny random configs here, no pretrained weights);
-      H' is read with a forward pre-hook on the last block's output LayerNorm
-      (`encode_with_pre_ln`), where bert4keras takes `model.layers[-2]`.
-    - character tokenizer: token i + 1 is character i of the text, so the article's
-      `rematch` offset mapping is the identity (shifted by [CLS]).
+    - the encoder is any HuggingFace BERT (tiny random configs, or a local checkpoint through
+      kexue.bert.backbone.load_checkpoint); H' is read with a forward pre-hook on the last
+      block's output LayerNorm (`encode_with_pre_ln`), where bert4keras takes
+      `model.layers[-2]`.
+    - the article's `rematch` is the tokenizer's offset mapping (kexue.bert.backbone:
+      `encode_offsets`, `char_to_token_span`, `token_to_char_span`); with the character
+      tokenizer token i + 1 is character i.
 """
 
 from __future__ import annotations

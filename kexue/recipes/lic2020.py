@@ -14,6 +14,8 @@ Data:    kexue.data.peoples_daily, fixed train/test split, `kexue.bert.proxy_tas
 Run:     kexue run lic2020                 (full)
          kexue run lic2020 --budget quick  (a few minutes)
          kexue run lic2020 --budget smoke  (seconds; claims not judged)
+         kexue run lic2020 --budget article --set pretrained=DIR  (the article's settings from
+             a Chinese BERT/RoBERTa folder, HuggingFace or TensorFlow format; for a GPU)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors curves.png
 
 Relation heads as the article's code (P_s = σ(·)², object branch from the last block's
@@ -31,14 +33,18 @@ test items.
 
 Deviations:
     - proxy tasks on People's Daily instead of the LIC2020 data (none can be downloaded), with
-      tiny random-init BERTs instead of a pre-trained one; reading questions are the entity's
-      clause (spec P9: its sentence) to keep sequences short.
+      tiny random-init BERTs unless `pretrained` names a checkpoint; reading questions are the
+      entity's clause (spec P9: its sentence) to keep sequences short.
+    - labels are placed and answers sliced through the tokenizer's offsets (the article's
+      `rematch`); entity boundaries inside a WordPiece token ("1998") snap to whole tokens.
 Recorded: `kexue show lic2020` prints the recorded full run; docs/notes/lic2020.md has notes.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +59,7 @@ from kexue.bert import (
     SpanExtractor,
     align_cloze,
     bio_decode,
+    char_to_token_span,
     decode_objects,
     decode_span,
     decode_subjects,
@@ -60,6 +67,7 @@ from kexue.bert import (
     entity_lexicon,
     event_soft_f1,
     lexicon_tag,
+    load_checkpoint,
     micro_counts,
     micro_f1_interval,
     mrc_char_f1,
@@ -67,9 +75,10 @@ from kexue.bert import (
     sample_subject_span,
     set_prf,
     tiny_config,
+    token_to_char_span,
     type_rule_triples,
 )
-from kexue.bert.backbone import PAD
+from kexue.bert.backbone import VocabTokenizer
 from kexue.data import peoples_daily
 from kexue.recipes import _plot
 from kexue.runs import Claim, RunDir, Statement, make_accelerator, seed_everything, statements_doc
@@ -95,11 +104,25 @@ class Config:
     crf_lr_multiplier: float = 100.0
     threshold: float = 0.4
     n_test: int = 400  # test items per task (relations: all 279 test sentences)
+    # a local checkpoint folder (HuggingFace, or TensorFlow: bert_config.json + model.ckpt.*):
+    # every encoder starts from it (hidden/layers/heads then come from its config) and the
+    # tokenizer is its vocab.txt, simplified to the training corpus (keep_tokens)
+    pretrained: str | None = None
 
 
 QUICK = {"re_steps": 400, "re_early": 100, "ner_steps": 150, "mrc_steps": 200, "n_test": 300}
 SMOKE = {"re_steps": 3, "re_early": 2, "ner_steps": 3, "mrc_steps": 3, "n_test": 10, "maxlen": 30,
          "maxpara": 60, "max_question": 20}  # fmt: skip
+# The article's settings (bojone/lic2020_baselines ie.py / ee.py / rc.py, specs/nlp.md §5):
+# Chinese RoBERTa-wwm-ext base (pass it with --set pretrained=DIR), Adam 2e-5, relation maxlen
+# 256 (batch 16), event maxlen 128, reading maxlen 256 with questions ≤ 64 tokens, 20 epochs,
+# threshold 0.4. One batch size serves the three tasks here (16); steps = 20 epochs of the proxy
+# tasks at maxlen 256 (4,342 relation, 18,964 tagging, 14,590 reading items); all test items.
+ARTICLE = {
+    "hidden": 768, "layers": 12, "heads": 12, "lr": 2e-5, "batch_size": 16, "maxlen": 256,
+    "maxpara": 189, "max_question": 64, "re_steps": 5430, "re_early": 272, "ner_steps": 23705,
+    "mrc_steps": 18238, "n_test": 100_000,
+}  # fmt: skip
 
 CLAIMS = (
     Claim(
@@ -240,7 +263,29 @@ STATEMENTS = (
 )
 
 
-def _encoder(cfg: Config, vocab: int, seed: int, max_position: int) -> hf.BertModel:
+Tokenizer = CharTokenizer | VocabTokenizer
+Encoded = tuple[list[int], list[int], list[tuple[int, int] | None]]  # ids, segments, offsets
+
+
+def backbone(cfg: Config, corpus: list[str]) -> tuple[Tokenizer, hf.BertModel | None]:
+    """The tokenizer and, with `cfg.pretrained`, the checkpoint's encoder (vocabulary
+    simplified to `corpus`); without it a character tokenizer (min count 2) and None: the
+    encoders are then tiny random BERTs."""
+    if cfg.pretrained is None:
+        return CharTokenizer(corpus, min_count=2), None
+    ck = load_checkpoint(
+        cfg.pretrained, hf.BertModel, corpus=corpus,
+        max_len=cfg.maxpara + cfg.max_question + 3,  # [CLS] question [SEP] context [SEP]
+        allow_missing=[r"^pooler\."], allow_unexpected=[r"^cls\.", r"^pooler\."],
+    )  # fmt: skip
+    return ck.tokenizer, ck.model
+
+
+def _encoder(
+    cfg: Config, vocab: int, seed: int, max_position: int, base: hf.BertModel | None
+) -> hf.BertModel:
+    if base is not None:  # every arm starts from the same pre-trained weights
+        return copy.deepcopy(base).train()
     torch.manual_seed(seed)
     conf = tiny_config("bert", vocab, hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
                        max_position=max_position)  # fmt: skip
@@ -258,26 +303,49 @@ TAGGERS = ("crf", "crf1", "soft")  # CRF (lr multiplier cfg.crf_lr_multiplier), 
 TYPES = ("PER", "LOC", "ORG")
 
 
-def _ner_labels(text: str, ents: list) -> list[int]:
-    y = [0] * (len(text) + 2)
+def _ner_labels(enc: Encoded, ents: list) -> list[int]:
+    """B on an entity's first token, I on its other tokens (tokens found by offsets)."""
+    ids, _, offsets = enc
+    y = [0] * len(ids)
     for a, b, k in ents:
+        span = char_to_token_span(offsets, a, b, first=1)
+        if span is None:
+            continue
         t = TYPES.index(k)
-        y[a + 1] = 2 * t + 1
-        for i in range(a + 2, b + 1):
+        y[span[0]] = 2 * t + 1
+        for i in range(span[0] + 1, span[1] + 1):
             y[i] = 2 * t + 2
     return y
 
 
+def _slice(text: str, offsets: Sequence[tuple[int, int] | None], s: int, e: int) -> str:
+    """The original characters under tokens s..e (the article's rematch, never decode)."""
+    a, b = token_to_char_span(offsets, s, e)
+    return text[a:b]
+
+
+def _ctx_char(
+    offsets: Sequence[tuple[int, int] | None], first: int, i: int, n_ctx: int, end: int
+) -> int:
+    """Context character at token i's start (end = 0) or end (1): question tokens clamp to
+    the context's start, the final [SEP] to its end (the unconstrained-decoding baseline)."""
+    if i < first:
+        return 0
+    o = offsets[i]
+    return n_ctx if o is None else o[end]
+
+
 @torch.no_grad()
 def _decode_re(
-    enc: hf.BertModel, head: RelationHeads, items: list, tok: CharTokenizer, threshold: float
+    enc: hf.BertModel, head: RelationHeads, items: list, tok: Tokenizer, threshold: float
 ) -> list[set]:
     """SPO sets (subject string, predicate, object string) predicted for each sentence."""
     was = enc.training
     enc.eval()
     pred = []
     for text, _ in items:
-        ids = torch.tensor([tok.encode(text)[0]])
+        ids_l, _, offsets = tok.encode_offsets(text)
+        ids = torch.tensor([ids_l])
         mask = torch.ones_like(ids)
         h, h_pre = encode_with_pre_ln(enc, ids, torch.zeros_like(ids), mask)
         p_s = torch.sigmoid(head.subject_logits(h))[0] ** head.subject_power
@@ -285,7 +353,7 @@ def _decode_re(
         for s, e in decode_subjects(p_s, threshold):
             p_o = torch.sigmoid(head.object_logits(h_pre, torch.tensor([[s, e]])))[0]
             for c, d, p in decode_objects(p_o**head.object_power, threshold):
-                found.add((text[s - 1 : e], p, text[c - 1 : d]))
+                found.add((_slice(text, offsets, s, e), p, _slice(text, offsets, c, d)))
         pred.append(found)
     enc.train(was)
     return pred
@@ -302,25 +370,30 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     tasks = proxy_tasks(pd.split("train"), pd.split("test"), maxlen=cfg.maxlen,
                         maxpara=cfg.maxpara, max_question=cfg.max_question)  # fmt: skip
     train = tasks.ner_train
-    tok = CharTokenizer([t for t, _ in train] + [c for _, c, *_ in tasks.mrc_train], min_count=2)
+    tok, base = backbone(cfg, [t for t, _ in train] + [c for _, c, *_ in tasks.mrc_train])
     V = len(tok)
     re_train, re_test = tasks.re_train, tasks.re_test[: cfg.n_test]
     ner_test = tasks.ner_test[: cfg.n_test]
     mrc_train, mrc_test = tasks.mrc_train, tasks.mrc_test[: cfg.n_test]
+    # tokenised once: ids, segments and each token's character offsets (rematch)
+    re_enc = [tok.encode_offsets(t) for t, _ in re_train]
+    ner_enc = [tok.encode_offsets(t) for t, _ in train]
+    mrc_enc = [tok.encode_offsets(q, c) for q, c, *_ in mrc_train]
 
     short = 2 * cfg.maxlen + 8
-    enc = {f"re_{a}": _encoder(cfg, V, cfg.seed, short) for a in RE_ARMS}
-    enc |= {t: _encoder(cfg, V, cfg.seed + 1, short) for t in TAGGERS}
-    enc["mrc"] = _encoder(cfg, V, cfg.seed + 2, cfg.maxpara + cfg.max_question + 8)
+    enc = {f"re_{a}": _encoder(cfg, V, cfg.seed, short, base) for a in RE_ARMS}
+    enc |= {t: _encoder(cfg, V, cfg.seed + 1, short, base) for t in TAGGERS}
+    enc["mrc"] = _encoder(cfg, V, cfg.seed + 2, cfg.maxpara + cfg.max_question + 8, base)
+    d = enc["mrc"].config.hidden_size
     heads: dict[str, torch.nn.Module] = {}
     for a, kw in RE_ARMS.items():
         torch.manual_seed(cfg.seed)
-        heads[f"re_{a}"] = RelationHeads(cfg.hidden, len(PROXY_PREDICATES), **kw)
+        heads[f"re_{a}"] = RelationHeads(d, len(PROXY_PREDICATES), **kw)
     for t in TAGGERS:
         torch.manual_seed(cfg.seed + 1)
         mult = {"crf": cfg.crf_lr_multiplier, "crf1": 1.0}.get(t, 1.0)
-        heads[t] = EventTagger(cfg.hidden, 2 * len(TYPES) + 1, crf=t != "soft", lr_multiplier=mult)
-    heads["mrc"] = SpanExtractor(cfg.hidden)
+        heads[t] = EventTagger(d, 2 * len(TYPES) + 1, crf=t != "soft", lr_multiplier=mult)
+    heads["mrc"] = SpanExtractor(d)
     names = list(enc)
     opts = {
         n: torch.optim.Adam([*enc[n].parameters(), *heads[n].parameters()], lr=cfg.lr)
@@ -342,13 +415,18 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         row = {}
         if step < cfg.re_steps:  # ---- relation extraction: four arms, one batch
             idx = torch.randint(len(re_train), (cfg.batch_size,), generator=g).tolist()
-            ids = pad_batch([tok.encode(re_train[i][0])[0] for i in idx])
-            mask = (ids != PAD).long()
+            ids = pad_batch([re_enc[i][0] for i in idx])
+            mask = (ids != tok.pad_id).long()
             L = ids.shape[1]
             y_s = torch.zeros(len(idx), L, 2)
             spans = {"article": [], "true": []}
+            tspan = {}  # (i, char start, char end) → token (start, end inclusive)
+            for i in idx:
+                for a, b, _, c, d_ in re_train[i][1]:
+                    for u, v in ((a, b), (c, d_)):
+                        tspan[i, u, v] = char_to_token_span(re_enc[i][2], u, v, first=1)
             for r, i in enumerate(idx):
-                subs = sorted({(a + 1, b) for a, b, *_ in re_train[i][1]})  # token idx, end incl.
+                subs = sorted({tspan[i, a, b] for a, b, *_ in re_train[i][1]} - {None})
                 for s, e in subs:
                     y_s[r, s, 0] = y_s[r, e, 1] = 1
                 starts, ends = [s for s, _ in subs], [e for _, e in subs]
@@ -358,9 +436,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
             for kind, chosen in spans.items():
                 y = torch.zeros(len(idx), L, len(PROXY_PREDICATES), 2)
                 for r, i in enumerate(idx):
-                    for a, b, p, c, d in re_train[i][1]:
-                        if (a + 1, b) == chosen[r]:
-                            y[r, c + 1, p, 0] = y[r, d, p, 1] = 1
+                    for a, b, p, c, d_ in re_train[i][1]:
+                        obj = tspan[i, c, d_]
+                        if tspan[i, a, b] == chosen[r] and obj is not None:
+                            y[r, obj[0], p, 0] = y[r, obj[1], p, 1] = 1
                 y_o[kind] = (torch.tensor(chosen), y)
             for arm in RE_ARMS:
                 name = f"re_{arm}"
@@ -380,9 +459,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                     early[arm] = torch.tensor(micro_counts(pred, gold_re))
         elif step < cfg.re_steps + cfg.ner_steps:  # ---- tagging: three taggers, one batch
             idx = torch.randint(len(train), (cfg.batch_size,), generator=g).tolist()
-            ids = pad_batch([tok.encode(train[i][0])[0] for i in idx])
-            labels = pad_batch([_ner_labels(*train[i]) for i in idx])
-            mask = (ids != PAD).long()
+            ids = pad_batch([ner_enc[i][0] for i in idx])
+            labels = pad_batch([_ner_labels(ner_enc[i], train[i][1]) for i in idx])
+            mask = (ids != tok.pad_id).long()
             for name in TAGGERS:
                 h = enc[name](input_ids=ids, attention_mask=mask).last_hidden_state
                 loss = heads[name].loss(h, labels, mask)
@@ -392,12 +471,17 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
                 row[f"loss_{name}"] = loss.item()
         else:  # ---- reading comprehension
             idx = torch.randint(len(mrc_train), (cfg.batch_size,), generator=g).tolist()
-            pairs = [tok.encode(mrc_train[i][0], mrc_train[i][1]) for i in idx]
+            pairs = [mrc_enc[i] for i in idx]
             ids, segs = pad_batch([p[0] for p in pairs]), pad_batch([p[1] for p in pairs])
-            mask = (ids != PAD).long()
-            off = torch.tensor([len(p[1]) - sum(p[1]) for p in pairs])  # [CLS] q [SEP]
-            starts = off + torch.tensor([mrc_train[i][2] for i in idx])
-            ends = off + torch.tensor([mrc_train[i][3] - 1 for i in idx])
+            mask = (ids != tok.pad_id).long()
+            answers = [  # the answer's tokens among the context's ([CLS] q [SEP] come first)
+                char_to_token_span(
+                    p[2], mrc_train[i][2], mrc_train[i][3], first=len(p[1]) - sum(p[1])
+                )  # fmt: skip
+                for p, i in zip(pairs, idx, strict=True)
+            ]
+            starts = torch.tensor([sp[0] if sp else 0 for sp in answers])
+            ends = torch.tensor([sp[1] if sp else 0 for sp in answers])
             h = enc["mrc"](input_ids=ids, token_type_ids=segs, attention_mask=mask)
             loss = heads["mrc"].loss(heads["mrc"](h.last_hidden_state, mask), starts, ends)
             opts["mrc"].zero_grad()
@@ -414,11 +498,15 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     with torch.no_grad():
         # ---- tagging: exact entity F1 (with intervals), soft F1, invalid transitions
         def tag(name: str, texts: list[str]) -> tuple[list[list], list[list[int]]]:
-            ids = pad_batch([tok.encode(t)[0] for t in texts])
-            mask = (ids != PAD).long()
+            encs = [tok.encode_offsets(t) for t in texts]
+            ids = pad_batch([e[0] for e in encs])
+            mask = (ids != tok.pad_id).long()
             h = enc[name](input_ids=ids, attention_mask=mask).last_hidden_state
             paths = heads[name].decode(h, mask)
-            spans = [[(a - 1, b, TYPES[k]) for a, b, k in bio_decode(p)] for p in paths]
+            spans = [
+                [(*token_to_char_span(e[2], a, b), TYPES[k]) for a, b, k in bio_decode(p)]
+                for p, e in zip(paths, encs, strict=True)
+            ]
             return spans, paths
 
         lexicon = entity_lexicon(train)
@@ -488,20 +576,22 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         mean_len = int(round(np.mean([b - a for _, _, a, b in mrc_train])))
         em, f1, em_free, em_rand, em_align = [], [], [], [], []
         for q, ctx, a, b in out.progress(mrc_test, "decoding mrc", len(mrc_test)):
-            ids_l, segs_l = tok.encode(q, ctx)
+            ids_l, segs_l, offsets = tok.encode_offsets(q, ctx)
             ids, segs = torch.tensor([ids_l]), torch.tensor([segs_l])
-            off = len(segs_l) - sum(segs_l)
+            off = len(segs_l) - sum(segs_l)  # index of the first context token
+
             ones = torch.ones_like(ids)
             h = enc["mrc"](input_ids=ids, token_type_ids=segs, attention_mask=ones)
             logp = heads["mrc"](h.last_hidden_state, ones)[0]
             allowed = torch.tensor(segs_l, dtype=torch.bool)
             allowed[-1] = False  # the final [SEP]
             s, e = decode_span(logp[0], logp[1], allowed)
-            answer, gold = ctx[s - off : e - off + 1], ctx[a:b]  # sliced from the original text
+            answer, gold = _slice(ctx, offsets, s, e), ctx[a:b]  # from the original text
             em.append(answer == gold)
             f1.append(mrc_char_f1(answer, gold))
             s2, e2 = decode_span(logp[0], logp[1], torch.ones_like(allowed), max_len=len(ids_l))
-            em_free.append(ctx[max(s2 - off, 0) : max(e2 - off + 1, 0)] == gold)
+            lo, hi = (_ctx_char(offsets, off, i, len(ctx), end) for i, end in ((s2, 0), (e2, 1)))
+            em_free.append(ctx[lo:hi] == gold)
             rs = int(rng.integers(0, len(ctx)))
             em_rand.append(ctx[rs : rs + mean_len] == gold)
             em_align.append(align_cloze(q, ctx) == gold)

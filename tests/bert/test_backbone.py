@@ -14,6 +14,7 @@ from kexue.bert import (
     load_pretrained,
     tiny_config,
 )
+from kexue.errors import InputError
 
 
 def test_tokenizer_segments_and_truncation():
@@ -49,7 +50,7 @@ def test_missing_keys_need_an_allow_list(tmp_path):
     load_pretrained(
         hf.BertModel, tmp_path / "mlm", allow_unexpected=[r"^cls\."], allow_missing=["pooler"]
     )
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="not a local checkpoint folder"):
         load_pretrained(hf.BertModel, "bert-base-chinese")  # a hub name is never downloaded
 
 
