@@ -21,6 +21,12 @@ Key equations::
 
 Symbols: H (B, L, d) encoder output, n_p predicates, thresholds act on pⁿ (0.4 by default).
 
+On the competition's files (kexue.data.read_duie / read_duee / read_squad): the article's
+flattening of DuIE 2.0's multi-slot objects (`flatten_relations`, predicate' = (predicate,
+slot)) and its merge back into submission SPOs (`combine_relations`), the SPO comparison of the
+scorer (`spo_key`), DuEE's collapse of arguments to (event_type, role) labels
+(`event_arguments`), and DuReader's EM / character F1 over several gold answers (`mrc_scores`).
+
 Also here: the People's Daily proxy tasks (`proxy_tasks`, specs/nlp.md P7–P9, without
 train/test overlap), the rule baselines a model must beat (`type_rule_triples`,
 `lexicon_tag`, `align_cloze`) and micro F1 with a bootstrap interval over items
@@ -50,11 +56,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from kexue.bert.crf import CRF
+from kexue.data.nlp_formats import SPO, Event
 from kexue.nn.conditional_ln import ConditionalLayerNorm
 from kexue.stats.intervals import bootstrap_interval
 
 __all__ = [
     "PROXY_PREDICATES",
+    "combine_relations",
+    "event_arguments",
+    "flatten_relations",
+    "mrc_scores",
+    "spo_key",
     "ProxyTasks",
     "align_cloze",
     "entity_lexicon",
@@ -375,6 +387,76 @@ def micro_f1_interval(
 
     items = np.arange(len(a))
     return stat(items), bootstrap_interval(items, stat, seed=seed)
+
+
+# ----------------------------------------------------------------------------- competition files
+def flatten_relations(relations: Iterable[SPO]) -> list[tuple[str, tuple[str, str], str]]:
+    """The article's flattening of DuIE 2.0: one (subject, (predicate, slot), value) per object
+    slot, so that 饰演's @value and inWork are two predicates of ordinary triple extraction."""
+    return [(r.subject, (r.predicate, slot), v) for r in relations for slot, v in r.object]
+
+
+def combine_relations(
+    triples: Iterable[tuple[str, tuple[str, str], str]],
+    types: dict[str, tuple[str, dict[str, str]]],
+) -> list[SPO]:
+    """Flattened (subject, (predicate, slot), value) back into DuIE 2.0 SPOs.
+
+    The article merges all triples of one (subject, predicate) into one object dict, which keeps
+    only the last of several @value objects (a film's two actors); here each @value object is
+    its own SPO and the predicate's other slots (inWork, onDate, …) of that subject join every
+    one of them. Slots without an @value object are dropped (the scorer needs @value). Types
+    come from `types[predicate] = (subject_type, {slot: object type})`.
+    """
+    values: dict[tuple[str, str], list[str]] = {}
+    extra: dict[tuple[str, str], dict[str, str]] = {}
+    for s, (p, slot), v in triples:
+        if slot == "@value":
+            values.setdefault((s, p), [])
+            if v not in values[s, p]:
+                values[s, p].append(v)
+        else:
+            extra.setdefault((s, p), {}).setdefault(slot, v)  # the first of a slot's values
+    out = []
+    for (s, p), objs in values.items():
+        s_type, o_types = types.get(p, ("", {}))
+        for v in objs:
+            obj = (("@value", v), *sorted(extra.get((s, p), {}).items()))
+            out.append(SPO(s, p, obj, s_type, tuple((k, o_types.get(k, "")) for k, _ in obj)))
+    return out
+
+
+def _norm(text: str) -> str:
+    return "".join(text.lower().split())
+
+
+def spo_key(spo: SPO) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """What the scorer compares: subject, predicate and the object's sorted (slot, value)
+    pairs, case- and whitespace-insensitive (the article compares tokenised forms)."""
+    obj = tuple(sorted((k, _norm(v)) for k, v in spo.object))
+    return _norm(spo.subject), spo.predicate, obj
+
+
+def event_arguments(events: Iterable[Event]) -> dict[str, tuple[str, str]]:
+    """The article's DuEE labels: argument text → (event_type, role); an argument playing roles
+    in several events keeps the last (the multi-event collapse of specs/nlp.md 5.5)."""
+    return {arg: (ev.event_type, role) for ev in events for role, arg, _ in ev.arguments}
+
+
+_PUNCT = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+                    r"!-/:-@\[-`{-~·、—…‘’“”《》]")  # fmt: skip
+
+
+def mrc_scores(pred: str, golds: Sequence[str]) -> tuple[float, float]:
+    """DuReader's (EM, F1) of one answer: after removing punctuation and spaces and lowering
+    case, exact match against any gold answer and the best character F1 (`mrc_char_f1`)."""
+    p = _PUNCT.sub("", pred.lower())
+    gs = [_PUNCT.sub("", g.lower()) for g in golds]
+    if not gs:
+        return 0.0, 0.0
+    em = float(any(p == g for g in gs))
+    f1 = max(mrc_char_f1(p, g) if p and g else float(p == g) for g in gs)
+    return em, f1
 
 
 # ----------------------------------------------------------------------------- proxy tasks

@@ -1,19 +1,25 @@
 r"""Readers for the Chinese NLP competitions' data files, with errors that name file and line.
 
     read_duie(path)        DuIE 2.0 / 1.0 JSONL: {"text", "spo_list": [{"subject", "predicate",
-                           "object": {"@value": …} or str, …}]} → `RelationExample`
+                           "object": {"@value": …, "inWork": …} or str, "subject_type",
+                           "object_type"}]} → `RelationExample` (its `relations` keep every
+                           object slot and the types: `SPO.to_json` writes them back)
     read_duee(path)        DuEE 1.0 JSONL: {"text", "event_list": [{"event_type", "trigger",
                            "trigger_start_index", "arguments": [{"role", "argument",
                            "argument_start_index"}]}]} → `EventExample`
     read_squad(path)       SQuAD-format JSON (DuReader-robust, CMRC): data → paragraphs →
                            context, qas → id, question, answers [{text, answer_start}] →
-                           `QAExample` (answer_start checked against the context)
+                           `QAExample` (answer_start checked against the context; errors name
+                           the line of the question's id where the id is found in the file)
     read_clue_classification(path)
                            CLUE classification JSONL (IFLYTEK, TNEWS, …): {"sentence", "label",
                            "label_des"/"label_desc"} → (sentence, label)
     read_title_text(path)  title–text pairs: TSV (text<TAB>title, or CSL's task, abstract,
                            title) or JSONL ({"title", "content"/"text"/"abstract"}) →
                            (text, title)
+
+    lic2020_files(folder)  a LIC2020 folder: {task: {split: path}} for the task folders present
+                           among duie/, duee/, dureader/ (official or train/dev/test names)
 
 Each reader streams JSONL line by line and raises `DataFormatError` (exit status 2 from the
 command line) whose message starts with `FILE:LINE:` and names the field at fault: a line that is
@@ -37,6 +43,9 @@ __all__ = [
     "EventExample",
     "QAExample",
     "RelationExample",
+    "LIC2020_FILES",
+    "SPO",
+    "lic2020_files",
     "read_clue_classification",
     "read_duee",
     "read_duie",
@@ -46,11 +55,36 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class SPO:
+    """One DuIE triple in full: `object` and `object_type` as (slot, value) pairs, "@value"
+    first and the other slots (inWork, onDate, …) sorted; DuIE 1.0's plain strings become the
+    single slot "@value"."""
+
+    subject: str
+    predicate: str
+    object: tuple[tuple[str, str], ...]
+    subject_type: str = ""
+    object_type: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The DuIE 2.0 spo_list entry (the competition's submission format)."""
+        return {
+            "predicate": self.predicate,
+            "subject": self.subject,
+            "subject_type": self.subject_type,
+            "object": dict(self.object),
+            "object_type": dict(self.object_type),
+        }
+
+
+@dataclass(frozen=True)
 class RelationExample:
-    """One DuIE sentence: its text and (subject, predicate, object) triples."""
+    """One DuIE sentence: its text, (subject, predicate, object "@value") triples, and the
+    triples in full (`relations`: every object slot and the types)."""
 
     text: str
     spo: tuple[tuple[str, str, str], ...]
+    relations: tuple[SPO, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,9 +146,14 @@ def _field(where: str, record: dict[str, Any], name: str, kind: type | tuple[typ
     return value
 
 
-def _value(x: Any) -> Any:
-    """DuIE 2.0 wraps objects as {"@value": …}; 1.0 gives the string."""
-    return x.get("@value") if isinstance(x, dict) else x
+def _slots(where: str, name: str, x: str | dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """DuIE 2.0 wraps objects (and object types) as {"@value": …, slot: …}; 1.0 gives the
+    string. → (slot, value) pairs, "@value" first."""
+    if isinstance(x, str):
+        return (("@value", x),)
+    if not all(isinstance(v, str) for v in x.values()):
+        raise DataFormatError(f"{where}: every slot of {name!r} should be a string")
+    return tuple(sorted(x.items(), key=lambda kv: (kv[0] != "@value", kv[0])))
 
 
 def read_duie(path: str | os.PathLike[str]) -> list[RelationExample]:
@@ -123,18 +162,35 @@ def read_duie(path: str | os.PathLike[str]) -> list[RelationExample]:
     for file, number, rec in _jsonl(path):
         where = f"{file}:{number}"
         text = _field(where, rec, "text", str)
-        spos = []
+        spos, full = [], []
         for i, spo in enumerate(rec.get("spo_list", []) or []):
             at = f"{where}: spo_list[{i}]"
             if not isinstance(spo, dict):
                 raise DataFormatError(f"{at} should be an object")
-            triple = tuple(
-                _value(_field(at, spo, k, (str, dict))) for k in ("subject", "predicate", "object")
+            subject = _field(at, spo, "subject", str)
+            predicate = _field(at, spo, "predicate", str)
+            obj = _slots(at, "object", _field(at, spo, "object", (str, dict)))
+            value = dict(obj).get("@value")
+            if not (subject and predicate and value):
+                raise DataFormatError(
+                    f"{at}: subject, predicate and object (its @value) must be non-empty"
+                )
+            types = spo.get("object_type", {})
+            if not isinstance(types, (str, dict)) or not isinstance(
+                spo.get("subject_type", ""), str
+            ):
+                raise DataFormatError(f"{at}: subject_type / object_type should be str or object")
+            spos.append((subject, predicate, value))
+            full.append(
+                SPO(
+                    subject,
+                    predicate,
+                    obj,
+                    spo.get("subject_type", ""),
+                    _slots(at, "object_type", types) if types else (),
+                )  # fmt: skip
             )
-            if not all(isinstance(t, str) and t for t in triple):
-                raise DataFormatError(f"{at}: subject, predicate and object must be non-empty")
-            spos.append(triple)
-        out.append(RelationExample(text, tuple(spos)))
+        out.append(RelationExample(text, tuple(spos), tuple(full)))
     return out
 
 
@@ -164,35 +220,67 @@ def read_duee(path: str | os.PathLike[str]) -> list[EventExample]:
     return out
 
 
+def _line_of(raw: str, needle: Any) -> int | None:
+    """Line (from 1) of the first occurrence of `needle` as a JSON string in `raw`, if any."""
+    if not isinstance(needle, str) or not needle:
+        return None
+    for form in (json.dumps(needle, ensure_ascii=False), json.dumps(needle)):
+        at = raw.find(form)
+        if at >= 0:
+            return raw.count("\n", 0, at) + 1
+    return None
+
+
 def read_squad(path: str | os.PathLike[str]) -> list[QAExample]:
-    """SQuAD-format JSON (DuReader-robust, CMRC 2018) as `QAExample`s."""
+    """SQuAD-format JSON (DuReader-robust, CMRC 2018) as `QAExample`s.
+
+    One JSON document has no per-record line: an error names the record's path
+    (data[a].paragraphs[p].qas[q]) and, when the question's id occurs in the file, its line.
+    """
     file = Path(path)
     try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"{file}: no such file") from None
+    try:
+        doc = json.loads(raw)
     except json.JSONDecodeError as err:
         raise DataFormatError(f"{file}:{err.lineno}: not JSON ({err.msg})") from None
+    if not isinstance(doc, dict):
+        raise DataFormatError(f"{file}: expected a JSON object with a 'data' list")
     out = []
     for a, article in enumerate(_field(str(file), doc, "data", list)):
+        if not isinstance(article, dict):
+            raise DataFormatError(f"{file}: data[{a}] should be an object")
         for p, para in enumerate(_field(f"{file}: data[{a}]", article, "paragraphs", list)):
             at = f"{file}: data[{a}].paragraphs[{p}]"
+            if not isinstance(para, dict):
+                raise DataFormatError(f"{at} should be an object")
             context = _field(at, para, "context", str)
             for q, qa in enumerate(_field(at, para, "qas", list)):
-                q_at = f"{at}.qas[{q}]"
-                answers = []
-                for k, ans in enumerate(qa.get("answers", []) or []):
-                    text = _field(f"{q_at}.answers[{k}]", ans, "text", str)
-                    start = _field(f"{q_at}.answers[{k}]", ans, "answer_start", int)
-                    if context[start : start + len(text)] != text:
-                        raise DataFormatError(
-                            f"{q_at}.answers[{k}]: {text!r} is not at answer_start {start}"
-                        )
-                    answers.append((text, start))
-                question = _field(q_at, qa, "question", str)
-                qid = str(qa.get("id", f"{a}-{p}-{q}"))
-                out.append(QAExample(qid, context, question, tuple(answers)))
+                try:
+                    where = f"data[{a}].paragraphs[{p}].qas[{q}]"
+                    out.append(_squad_question(where, qa, context, f"{a}-{p}-{q}"))
+                except DataFormatError as err:
+                    line = _line_of(raw, qa.get("id")) if isinstance(qa, dict) else None
+                    raise DataFormatError(f"{file}{f':{line}' if line else ''}: {err}") from None
     return out
+
+
+def _squad_question(q_at: str, qa: Any, context: str, default_id: str) -> QAExample:
+    if not isinstance(qa, dict):
+        raise DataFormatError(f"{q_at} should be an object")
+    answers = []
+    for k, ans in enumerate(_field(q_at, qa, "answers", list) if "answers" in qa else []):
+        if not isinstance(ans, dict):
+            raise DataFormatError(f"{q_at}.answers[{k}] should be an object")
+        text = _field(f"{q_at}.answers[{k}]", ans, "text", str)
+        start = _field(f"{q_at}.answers[{k}]", ans, "answer_start", int)
+        if context[start : start + len(text)] != text:
+            raise DataFormatError(f"{q_at}.answers[{k}]: {text!r} is not at answer_start {start}")
+        answers.append((text, start))
+    question = _field(q_at, qa, "question", str)
+    return QAExample(str(qa.get("id", default_id)), context, question, tuple(answers))
 
 
 def read_clue_classification(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
@@ -235,3 +323,57 @@ def read_title_text(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
                 )
             out.append((cols[-2], cols[-1]))
     return out
+
+
+#: The file names each LIC2020 task folder may use per split, first found wins: the releases'
+#: own (DuIE 2.0 duie_*.json, DuEE 1.0 duee_*.json, DuReader-robust train/dev/test.json) and
+#: plain train.json / dev.json / test.json.
+LIC2020_FILES: dict[str, dict[str, tuple[str, ...]]] = {
+    "duie": {
+        "train": ("duie_train.json", "train.json"),
+        "dev": ("duie_dev.json", "dev.json"),
+        "test": ("duie_test2.json", "duie_test1.json", "test.json"),
+    },
+    "duee": {
+        "train": ("duee_train.json", "train.json"),
+        "dev": ("duee_dev.json", "dev.json"),
+        "test": ("duee_test2.json", "duee_test1.json", "test.json"),
+    },
+    "dureader": {
+        "train": ("train.json",),
+        "dev": ("dev.json",),
+        "test": ("test.json", "test1.json"),
+    },
+}
+
+
+def lic2020_files(folder: str | os.PathLike[str]) -> dict[str, dict[str, Path]]:
+    """{task: {split: file}} of a LIC2020 folder holding any of duie/, duee/, dureader/.
+
+    A task folder without a training file, or a folder holding none of the three, is an error
+    that names what was looked for; dev and test files are optional (no score, no predictions).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataFormatError(f"{root}: expected a folder holding duie/, duee/ or dureader/")
+    found: dict[str, dict[str, Path]] = {}
+    for task, splits in LIC2020_FILES.items():
+        sub = root / task
+        if not sub.is_dir():
+            continue
+        files = {}
+        for split, names in splits.items():
+            hit = next((sub / n for n in names if (sub / n).is_file()), None)
+            if hit is not None:
+                files[split] = hit
+        if "train" not in files:
+            raise DataFormatError(
+                f"{sub}: no training file (looked for {' or '.join(splits['train'])})"
+            )
+        found[task] = files
+    if not found:
+        raise DataFormatError(
+            f"{root}: none of the task folders duie/, duee/, dureader/ "
+            f"(found: {', '.join(sorted(p.name for p in root.iterdir())) or 'nothing'})"
+        )
+    return found

@@ -254,3 +254,47 @@ def test_answers_are_sliced_from_the_original_text():
     s, e = 1, 3  # token span of the whole text, [CLS] at 0
     assert text[s - 1 : e] == "箓北京"
     assert tok.decode(ids[s : e + 1]) == "北京"
+
+
+# ----------------------------------------------------------------------------- competition files
+def test_flatten_and_combine_relations_invert_each_other():
+    from kexue.bert import combine_relations, flatten_relations
+    from kexue.data import SPO
+
+    play = SPO("刘诗诗", "饰演", (("@value", "若曦"), ("inWork", "步步惊心")), "娱乐人物",
+               (("@value", "角色"), ("inWork", "影视作品")))  # fmt: skip
+    cast = [SPO("步步惊心", "主演", (("@value", a),), "影视作品", (("@value", "人物"),))
+            for a in ("刘诗诗", "吴奇隆")]  # fmt: skip
+    flat = flatten_relations([play, *cast])
+    assert flat[:2] == [
+        ("刘诗诗", ("饰演", "@value"), "若曦"),
+        ("刘诗诗", ("饰演", "inWork"), "步步惊心"),
+    ]
+    types = {"饰演": ("娱乐人物", {"@value": "角色", "inWork": "影视作品"}),
+             "主演": ("影视作品", {"@value": "人物"})}  # fmt: skip
+    # both actors survive (the article's merge by (subject, predicate) would keep only one)
+    assert combine_relations(reversed(flat), types) == [*reversed(cast), play]
+    # a slot without an @value object is dropped: the scorer needs @value
+    assert combine_relations([("刘诗诗", ("饰演", "inWork"), "步步惊心")], types) == []
+
+
+def test_spo_key_ignores_case_space_and_slot_order():
+    from kexue.bert import spo_key
+    from kexue.data import SPO
+
+    a = SPO("Jay Chou", "饰演", (("@value", "X"), ("inWork", "Y")))
+    b = SPO("jaychou", "饰演", (("inWork", "y"), ("@value", "x")), "人物")
+    assert spo_key(a) == spo_key(b) and spo_key(a) != spo_key(
+        SPO("jaychou", "饰演", (("@value", "x"),))
+    )
+
+
+def test_event_arguments_collapse_and_mrc_scores():
+    from kexue.bert import event_arguments, mrc_scores
+    from kexue.data import Event
+
+    events = [Event("发布", "发布", 2, (("发布方", "华为", 0),)),
+              Event("裁员", "裁员", 9, (("裁员方", "华为", 0), ("人数", "7%", 11)))]  # fmt: skip
+    assert event_arguments(events) == {"华为": ("裁员", "裁员方"), "7%": ("裁员", "人数")}
+    assert mrc_scores("北京。", ["上海", "北京"]) == (1.0, 1.0)
+    assert mrc_scores("北", ["北京"]) == (0.0, 2 / 3) and mrc_scores("x", []) == (0.0, 0.0)

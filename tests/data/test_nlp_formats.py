@@ -149,3 +149,49 @@ def test_bad_lines_are_named(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(DataFormatError, match=message):
         read_duie(path)
+
+
+def test_duie_2_keeps_every_object_slot_and_the_types(tmp_path):
+    from kexue.data import SPO
+
+    line = {
+        "text": "刘诗诗在《步步惊心》中饰演若曦",
+        "spo_list": [
+            {
+                "predicate": "饰演",
+                "subject": "刘诗诗",
+                "subject_type": "娱乐人物",
+                "object": {"inWork": "步步惊心", "@value": "若曦"},
+                "object_type": {"inWork": "影视作品", "@value": "角色"},
+            }
+        ],
+    }
+    (ex,) = read_duie(_jsonl(tmp_path / "d.json", [line]))
+    assert ex.spo == (("刘诗诗", "饰演", "若曦"),)
+    (spo,) = ex.relations
+    assert spo == SPO("刘诗诗", "饰演", (("@value", "若曦"), ("inWork", "步步惊心")), "娱乐人物",
+                      (("@value", "角色"), ("inWork", "影视作品")))  # fmt: skip
+    assert spo.to_json() == line["spo_list"][0]  # the submission format, written back
+    line["spo_list"][0]["object"] = {"inWork": "步步惊心"}
+    with pytest.raises(DataFormatError, match=r"d2\.json:1: spo_list\[0\]: .*@value"):
+        read_duie(_jsonl(tmp_path / "d2.json", [line]))
+
+
+def test_lic2020_folder_official_and_plain_names(tmp_path):
+    from kexue.data import lic2020_files
+
+    for rel in ("duie/duie_train.json", "duie/duie_test2.json", "duee/train.json",
+                "duee/dev.json", "dureader/train.json", "dureader/test1.json"):  # fmt: skip
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text("")
+    found = lic2020_files(tmp_path)
+    assert {t: {s: p.name for s, p in f.items()} for t, f in found.items()} == {
+        "duie": {"train": "duie_train.json", "test": "duie_test2.json"},
+        "duee": {"train": "train.json", "dev": "dev.json"},
+        "dureader": {"train": "train.json", "test": "test1.json"},
+    }
+    (tmp_path / "duee" / "train.json").unlink()
+    with pytest.raises(DataFormatError, match=r"duee: no training file"):
+        lic2020_files(tmp_path)
+    with pytest.raises(DataFormatError, match="none of the task folders"):
+        lic2020_files(tmp_path / "duie")
