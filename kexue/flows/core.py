@@ -1,5 +1,6 @@
 r"""Shared flow machinery: the bijector contract, composition, priors, ActNorm, invertible 1×1
-(LU) mixing, permutations, squeeze, and the dequantisation / bits-per-dim rules.
+(LU) mixing, permutations, squeeze, the multi-scale factor-out, and the dequantisation /
+bits-per-dim rules.
 
 Article:  细水长flow之RealNVP与Glow：流模型的传承与升华 — 苏剑林, 2018-08-26
 URL:      https://kexue.fm/archives/5807
@@ -11,6 +12,7 @@ Key equations::
     ActNorm:      y = (x + b) ⊙ exp(log s),      log|det| = (#positions) · Σ_c log s_c
     Invertible 1×1:  y = W x per position,        log|det| = (#positions) · log|det W|
     LU:           W = P L (U + diag(sign · exp(log|s|))),  log|det W| = Σ log|s|
+    factor-out:   (h, z) = split(x);  ẑ = (z − μ(h)) / σ(h),  log|det| = −Σ log σ(h)
     bits/dim = (E_u[−log p_Y(y)] + D ln K) / (D ln 2),   y = (x + u)/K
 
 Symbols: x (B, C, ...) data-side tensor, z latent, logabsdet (B,) for the direction called;
@@ -25,12 +27,15 @@ Deviations from the article:
       Actnorm is zero-initialised (`ddi=False` reproduces it).
     - Priors are bijector-free: every model here maps to a standard prior; a learned diagonal
       Gaussian prior is a zero-initialised ActNorm before the standard normal (identical density).
+    - Under mixed precision (autocast to bf16 on the user's images) the 1×1 mixing and the
+      coupling and split-prior parameters are computed in the input's dtype: only the networks
+      inside run in bf16, the log-dets stay in float32.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -50,6 +55,7 @@ __all__ = [
     "SwapHalves",
     "Squeeze",
     "Flatten",
+    "FactorOut",
     "nats_to_bpd",
     "bits_per_dim",
     "dequantize_uniform",
@@ -57,6 +63,7 @@ __all__ = [
     "dequantized_bpd_per_image",
     "density_on_grid",
     "categorical_bpd",
+    "categorical_bpd_per_image",
     "gaussian_bpd",
     "gaussian_bpd_per_image",
     "brute_force_logabsdet",
@@ -183,10 +190,18 @@ class Flow(Bijector):
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> Tensor:
         """Draw n samples x = f⁻¹(T·ε), ε from the prior (Glow's temperature: scale the noise)."""
-        z = self.prior.sample(n, temperature, generator)
+        # the prior draws on the CPU (the generator's device); the model may sit on a GPU
+        z = self.prior.sample(n, temperature, generator).to(_device_of(self))
         with torch.enable_grad():  # i-ResNet log-dets need autograd even when sampling
             x, _ = self.bijector.inverse(z)
         return x.detach()
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU for a module without any)."""
+    for t in (*module.parameters(), *module.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 class ActNorm(Bijector):
@@ -304,7 +319,9 @@ class InvertibleLinear(Bijector):
 
     @staticmethod
     def _mix(w: Tensor, x: Tensor) -> Tensor:
-        return torch.einsum("ij,bj...->bi...", w, x)
+        # outside autocast: a bf16 product would make the layer only approximately invertible
+        with torch.autocast(x.device.type, enabled=False):
+            return torch.einsum("ij,bj...->bi...", w.to(x.dtype), x)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         z = self._mix(self.weight_matrix(), x)
@@ -385,17 +402,90 @@ class Squeeze(Bijector):
 
 
 class Flatten(Bijector):
-    """(B, *shape) → (B, prod(shape)); log-det 0."""
+    """(B, *shape) → (B, prod(shape)); log-det 0.
 
-    def __init__(self, shape: Sequence[int]) -> None:
+    `channels_last=True` flattens (B, C, H, W) in (H, W, C) order, the Keras (NHWC) layout the
+    author's vector flows see: the channels of one pixel are neighbours, so NICE's even/odd
+    split conditions a pixel's green on its red and blue (in (C, H, W) order all channels of a
+    pixel share one parity, and reversals keep it so).
+    """
+
+    def __init__(self, shape: Sequence[int], *, channels_last: bool = False) -> None:
         super().__init__()
         self.shape = tuple(shape)
+        if channels_last and len(self.shape) != 3:
+            raise ValueError(f"channels_last flattens (C, H, W) images, got shape {self.shape}")
+        self.channels_last = channels_last
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.channels_last:
+            x = x.permute(0, 2, 3, 1)
         return x.flatten(1), x.new_zeros(x.shape[0])
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        if self.channels_last:
+            c, h, w = self.shape
+            return z.reshape(z.shape[0], h, w, c).permute(0, 3, 1, 2), z.new_zeros(z.shape[0])
         return z.reshape(z.shape[0], *self.shape), z.new_zeros(z.shape[0])
+
+
+class FactorOut(Bijector):
+    """Split channels (h, z); z gets the prior N(μ(h), σ(h)²) or N(0, I); h goes to `inner`.
+
+    RealNVP's factor-out (standard prior) and Glow's split with a learned conditional prior
+    (`split2d_prior`: μ, log σ from a zero-initialised 3×3 convolution of the kept half h).
+    Forward returns the flat vector [ẑ, inner(h)] with ẑ = (z − μ(h))/σ(h).
+
+    Args:
+        shape: (C, H, W) of the input.
+        inner: bijector from (B, C/2, H, W) to a flat (B, C/2·H·W) latent.
+        prior: "conditional" (Glow's split2d prior) or "standard" (RealNVP's).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        inner: nn.Module,
+        *,
+        prior: Literal["conditional", "standard"] = "conditional",
+    ) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        c = self.shape[0]
+        self.keep = c // 2
+        self.inner = inner
+        if prior not in ("conditional", "standard"):
+            raise ValueError(f"split prior {prior!r}; valid: conditional, standard")
+        if prior == "conditional":
+            conv = nn.Conv2d(self.keep, 2 * (c - self.keep), 3, padding=1)
+            nn.init.zeros_(conv.weight)  # the prior starts as N(0, I)
+            nn.init.zeros_(conv.bias)
+            self.prior_net: nn.Module | None = conv
+        else:
+            self.prior_net = None
+
+    def _stats(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        if self.prior_net is None:
+            return torch.zeros_like(z), torch.zeros_like(z)
+        mu, log_sigma = self.prior_net(h).to(z.dtype).chunk(2, dim=1)
+        return mu, log_sigma
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h, z = x[:, : self.keep], x[:, self.keep :]
+        mu, log_sigma = self._stats(h, z)
+        z_hat = (z - mu) * (-log_sigma).exp()
+        rest, ld = self.inner(h)
+        ld = ld - log_sigma.flatten(1).sum(1)
+        return torch.cat([z_hat.flatten(1), rest], 1), ld
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        c, hh, ww = self.shape
+        n_out = (c - self.keep) * hh * ww
+        z_hat = z[:, :n_out].reshape(z.shape[0], c - self.keep, hh, ww)
+        h, ld = self.inner.inverse(z[:, n_out:])
+        mu, log_sigma = self._stats(h, z_hat)
+        zz = z_hat * log_sigma.exp() + mu
+        return torch.cat([h, zz], 1), ld + log_sigma.flatten(1).sum(1)
 
 
 def nats_to_bpd(nll: float | Tensor, dims: int, levels: int) -> float | Tensor:
@@ -483,13 +573,46 @@ def density_on_grid(
     return dens, float(dens.sum() * cell)
 
 
-def categorical_bpd(train: Tensor, test: Tensor, levels: int) -> float:
-    """Test bits/dim of the independent per-pixel categorical (add-one smoothing) on train."""
-    tr, te = train.flatten(1).long(), test.flatten(1).long()
-    counts = torch.stack([(tr == k).sum(0) for k in range(levels)]).double() + 1.0  # (K, D)
+def _pixel_counts(train: Tensor | Iterable[Tensor], levels: int) -> Tensor:
+    """(K, D) counts of each level at each dimension, over integer images (N, ...) given whole
+    or as an iterable of chunks (a memory-mapped folder need not sit in memory at once)."""
+    chunks = [train] if isinstance(train, Tensor) else train
+    counts: Tensor | None = None
+    for chunk in chunks:
+        x = chunk.flatten(1).long()
+        d = x.shape[1]
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= levels):
+            raise ValueError(f"pixel values must lie in 0..{levels - 1}")
+        # one bincount over (dimension, level) pairs instead of K comparisons of the whole set
+        flat = (torch.arange(d, device=x.device) * levels + x).flatten()
+        c = torch.bincount(flat, minlength=d * levels).view(d, levels).T.double()
+        counts = c if counts is None else counts + c
+    if counts is None:
+        raise ValueError("no training images for the categorical baseline")
+    return counts
+
+
+def categorical_bpd_per_image(
+    train: Tensor | Iterable[Tensor], test: Tensor, levels: int
+) -> Tensor:
+    """Bits/dim of each test image (N,) float64 under the independent per-pixel categorical
+    model of the training images (add-one smoothing: every level of every dimension gets one
+    pseudo-count, so a test value never seen in training costs a finite amount).
+
+    `train` is an (N, ...) integer tensor or an iterable of such chunks.
+    """
+    counts = _pixel_counts(train, levels) + 1.0  # (K, D)
     logp = torch.log(counts / counts.sum(0, keepdim=True))
+    te = test.flatten(1).long()
+    if te.shape[1] != logp.shape[1]:
+        raise ValueError(f"test images have {te.shape[1]} dimensions, training {logp.shape[1]}")
     nll = -logp.gather(0, te).sum(1)  # (N,): logp[x_nd, d] summed over d
-    return float(nll.mean() / (te.shape[1] * math.log(2)))
+    return nll / (te.shape[1] * math.log(2))
+
+
+def categorical_bpd(train: Tensor | Iterable[Tensor], test: Tensor, levels: int) -> float:
+    """Test bits/dim of the independent per-pixel categorical (add-one smoothing) on train."""
+    return float(categorical_bpd_per_image(train, test, levels).mean())
 
 
 def gaussian_bpd_per_image(

@@ -21,7 +21,8 @@ Symbols: x (B, C, H, W) data; u ~ N(0, I) noise of the same size; E encoder, G d
 unconditional flow (`prior`, any model with `log_prob`, `sample`); σ₁, σ₂ learned scalars.
 
 Implemented: conditional_flow_loss (the article's L for any F_x), ResidualStep, encoder/decoder
-builders, FVAE (neg_elbo, iwae_nll, sample).
+builders (one squeeze for the digits, several for images: the author's E and G), FVAE (neg_elbo,
+iwae_nll, sample, reconstruct).
 
 Deviations from the article:
     - Data are dequantised (the author trains on undequantised pixels), so σ₂ cannot collapse.
@@ -73,18 +74,28 @@ class _Squeeze(nn.Module):
         return (self.op.inverse(x) if self.inv else self.op(x))[0]
 
 
-def encoder(channels: int, steps: int = 4, width: int = 64) -> nn.Sequential:
-    """E: squeeze (C, H, W) → (4C, H/2, W/2), then residual steps."""
-    return nn.Sequential(
-        _Squeeze(False), *[ResidualStep(4 * channels, width) for _ in range(steps)]
-    )
+def encoder(channels: int, steps: int = 4, width: int = 64, squeezes: int = 1) -> nn.Sequential:
+    """E: `squeezes` × [squeeze (C, H, W) → (4C, H/2, W/2), then `steps` residual steps].
+
+    The author's 128×128 model is `squeezes=3, steps=12` (16×16×192 codes) with each step's
+    width equal to its channel count (`width=0` here).
+    """
+    layers: list[nn.Module] = []
+    c = channels
+    for _ in range(squeezes):
+        c *= 4
+        layers += [_Squeeze(False), *[ResidualStep(c, width or c) for _ in range(steps)]]
+    return nn.Sequential(*layers)
 
 
-def decoder(channels: int, steps: int = 4, width: int = 64) -> nn.Sequential:
-    """G: the mirror of `encoder` (residual steps, then unsqueeze); no tanh."""
-    return nn.Sequential(
-        *[ResidualStep(4 * channels, width) for _ in range(steps)], _Squeeze(True)
-    )
+def decoder(channels: int, steps: int = 4, width: int = 64, squeezes: int = 1) -> nn.Sequential:
+    """G: the mirror of `encoder` (`squeezes` × [residual steps, then unsqueeze]); no tanh."""
+    layers: list[nn.Module] = []
+    c = channels * 4**squeezes
+    for _ in range(squeezes):
+        layers += [*[ResidualStep(c, width or c) for _ in range(steps)], _Squeeze(True)]
+        c //= 4
+    return nn.Sequential(*layers)
 
 
 class FVAE(nn.Module):
@@ -113,12 +124,12 @@ class FVAE(nn.Module):
 
     def log_weights(self, x: Tensor, u: Tensor | None = None) -> Tensor:
         """log p(x|h) + log p_F(h) − log q(h|x) per example, h = σ₁u + E(x)."""
-        mean = self.encoder(x)
+        mean = self.encoder(x).to(x.dtype)  # the loss in x's dtype (autocast: nets in bf16)
         if u is None:
             u = torch.randn_like(mean)
         d_h, d_x = mean[0].numel(), x[0].numel()
         h = self.log_sigma1.exp() * u + mean
-        resid = (self.decoder(h) - x).flatten(1)
+        resid = (self.decoder(h).to(x.dtype) - x).flatten(1)
         log_lik = (
             -0.5 * resid.pow(2).sum(1) * torch.exp(-2 * self.log_sigma2)
             - d_x * self.log_sigma2
@@ -145,6 +156,12 @@ class FVAE(nn.Module):
             logw.append(self.log_weights(xr).view(x.shape[0], n))
         lw = torch.cat(logw, 1)
         return -(torch.logsumexp(lw, 1) - math.log(k))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """G(E(x)): the decoder's mean at the posterior's mean code (the author's
+        `encode_decode_sample`)."""
+        return self.decoder(self.encoder(x))
 
     @torch.no_grad()
     def sample(

@@ -18,8 +18,8 @@ Key equations::
 Symbols: x (B, C, H, W); K steps per level ("depth"), L levels; μ, σ from a zero-initialised 3×3
 convolution of the kept half h.
 
-Implemented: conv_net (Conv3×3 → ReLU → Conv1×1 → ReLU → zero-init Conv3×3), GlowStep,
-FactorOut (conditional or standard prior on the factored-out half), Glow (the model).
+Implemented: conv_net (Conv3×3 → ReLU → Conv1×1 → ReLU → zero-init Conv3×3), GlowStep, Glow
+(the model; its split uses kexue.flows.core.FactorOut with the conditional prior).
 
 Deviations from the article:
     - The conditional prior is written as the bijection ẑ = (z − μ)/σ before a standard normal
@@ -37,11 +37,11 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from kexue.flows.core import (
     ActNorm,
-    Bijector,
+    FactorOut,
     Flatten,
     Flow,
     InvertibleLinear,
@@ -54,7 +54,7 @@ from kexue.flows.core import (
 from kexue.flows.nice import AdditiveCoupling, zero_last_layer
 from kexue.flows.realnvp import SCALE_FNS, AffineCoupling, ScaleFn
 
-__all__ = ["conv_net", "GlowStep", "FactorOut", "Glow"]
+__all__ = ["conv_net", "GlowStep", "Glow"]
 
 Coupling = Literal["affine", "additive"]
 Permutation = Literal["lu", "conv", "shuffle", "reverse"]
@@ -127,57 +127,6 @@ class GlowStep(Sequential):
             net = conv_net(half, channels - half, width)
             layer = AdditiveCoupling(channels, net, split="half", parity=0)
         super().__init__(ActNorm(channels, ddi=actnorm_ddi), perm, layer)
-
-
-class FactorOut(Bijector):
-    """Split channels (h, z); z gets the prior N(μ(h), σ(h)²) or N(0, I); h goes to `inner`.
-
-    Forward returns the flat vector [ẑ, inner(h)] with ẑ = (z − μ(h))/σ(h).
-
-    Args:
-        shape: (C, H, W) of the input.
-        inner: bijector from (B, C/2, H, W) to a flat (B, C/2·H·W) latent.
-        prior: "conditional" (Glow's split2d prior) or "standard".
-    """
-
-    def __init__(
-        self, shape: Sequence[int], inner: nn.Module, *, prior: SplitPrior = "conditional"
-    ) -> None:
-        super().__init__()
-        self.shape = tuple(shape)
-        c = self.shape[0]
-        self.keep = c // 2
-        self.inner = inner
-        if prior not in ("conditional", "standard"):
-            raise ValueError(f"split prior {prior!r}; valid: conditional, standard")
-        if prior == "conditional":
-            conv = nn.Conv2d(self.keep, 2 * (c - self.keep), 3, padding=1)
-            self.prior_net: nn.Module | None = zero_last_layer(conv)
-        else:
-            self.prior_net = None
-
-    def _stats(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        if self.prior_net is None:
-            return torch.zeros_like(z), torch.zeros_like(z)
-        mu, log_sigma = self.prior_net(h).chunk(2, dim=1)
-        return mu, log_sigma
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h, z = x[:, : self.keep], x[:, self.keep :]
-        mu, log_sigma = self._stats(h, z)
-        z_hat = (z - mu) * (-log_sigma).exp()
-        rest, ld = self.inner(h)
-        ld = ld - log_sigma.flatten(1).sum(1)
-        return torch.cat([z_hat.flatten(1), rest], 1), ld
-
-    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        c, hh, ww = self.shape
-        n_out = (c - self.keep) * hh * ww
-        z_hat = z[:, :n_out].reshape(z.shape[0], c - self.keep, hh, ww)
-        h, ld = self.inner.inverse(z[:, n_out:])
-        mu, log_sigma = self._stats(h, z_hat)
-        zz = z_hat * log_sigma.exp() + mu
-        return torch.cat([h, zz], 1), ld + log_sigma.flatten(1).sum(1)
 
 
 class Glow(Flow):

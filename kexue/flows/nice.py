@@ -65,6 +65,13 @@ def zero_last_layer(net: nn.Module) -> nn.Module:
     return net
 
 
+def _checkerboard(x: Tensor, parity: int) -> Tensor:
+    """b[i, j] = 1 where (i + j) mod 2 == parity, shape (1, 1, H, W), x's dtype and device."""
+    h, w = x.shape[-2:]
+    ij = torch.arange(h, device=x.device).view(-1, 1) + torch.arange(w, device=x.device)
+    return ((ij % 2) == parity).to(x.dtype).view(1, 1, h, w)
+
+
 class Coupling(Bijector):
     """Partition dim 1 into (conditioning, transformed) parts; subclasses transform the second.
 
@@ -97,9 +104,7 @@ class Coupling(Bijector):
             self.register_buffer("join_index", torch.argsort(torch.cat([cond, trans])))
 
     def _mask(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        ij = torch.arange(h).view(-1, 1) + torch.arange(w).view(1, -1)
-        return ((ij % 2) == self.parity).to(x.dtype).expand_as(x[0:1])
+        return _checkerboard(x, self.parity).expand_as(x[0:1])
 
     def _transform(self, params: Tensor, x2: Tensor) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError  # pragma: no cover
@@ -111,13 +116,14 @@ class Coupling(Bijector):
         step = self._untransform if inverse else self._transform
         if self.split == "checkerboard":
             b = self._mask(x)
-            y, logs = step(self.net(x * b), x)
+            # parameters in x's dtype: under autocast only the network runs in low precision
+            y, logs = step(self.net(x * b).to(x.dtype), x)
             y = b * x + (1 - b) * y
             ld = x.new_zeros(x.shape[0]) if logs is None else ((1 - b) * logs).flatten(1).sum(1)
             return y, ld
         a, b = self._split(x)
         x1, x2 = (a, b) if self.parity == 0 else (b, a)
-        y2, logs = step(self.net(x1), x2)
+        y2, logs = step(self.net(x1).to(x.dtype), x2)
         if logs is None:
             ld = x.new_zeros(x.shape[0])
         else:

@@ -23,7 +23,10 @@ Scale parametrisations (`scale_fn`, ŝ the network output, zero-initialised)::
 Symbols: x (B, D) or (B, C, H, W); s, t the scale and shift networks' outputs.
 
 Implemented: AffineCoupling (any partition of `Coupling`: even/odd, half, checkerboard),
-SCALE_FNS, RealNVP (vector: [ActNorm →] coupling, alternating partitions; optional mixing).
+SCALE_FNS, RealNVP (vector: [ActNorm →] coupling, alternating partitions; optional mixing),
+resnet (the s,t network of the image model), MultiScaleRealNVP (the paper's image model: per
+scale 3 checkerboard couplings → squeeze → 3 channel couplings → factor out half; the last
+scale 4 checkerboard couplings; every factored-out half gets the standard normal prior).
 For speed, RealNVP runs alternating even/odd partitions of an even D as half partitions of the
 de-interleaved vector [x₀, x₂, …, x₁, x₃, …] (one gather at each end instead of strided views in
 every coupling); the function class is the same, ActNorm's entries are stored in that order.
@@ -36,10 +39,24 @@ per coupling, which matters when the step is dominated by per-operation overhead
 as fast on the toy but is unbounded and learns slowest on the digits. `AffineCoupling` itself keeps
 "tanh" as its default, and the `realnvp` recipe passes λ·tanh explicitly (the paper's choice).
 
+Multi-scale image model (Dinh et al. §3.6; article §多尺度结构)::
+
+    scale i < L:  3 × checkerboard coupling (b[i,j] = (i+j) mod 2, parities 0, 1, 0)
+                  → squeeze (C, H, W) → (4C, H/2, W/2)
+                  → 3 × channel coupling (first / second half, alternating)
+                  → factor out half the channels:  z_i ~ N(0, I)
+    scale L:      4 × checkerboard coupling → z_L ~ N(0, I)
+
 Deviations from the article:
     - s and t come from one network (two output halves), as in the official code; the masks on
       2-D toys alternate which coordinate is transformed.
-    - ActNorm (Glow's) before each coupling replaces RealNVP's batch normalisation.
+    - ActNorm (Glow's) before each coupling replaces RealNVP's batch normalisation, in the
+      vector model and in the image model (no batch statistics: exact inverses in train mode,
+      and small per-GPU batches work).
+    - The image model's s,t ResNet is the paper's shape (3×3 convolutions with residual blocks,
+      zero-initialised output) without its weight normalisation; its checkerboard couplings see
+      the mask as an extra input channel ([x ⊙ b, b]) and not [relu(x ⊙ b), relu(−x ⊙ b), b].
+    - No logit preprocessing: the image model sees w = (x + u)/256 − ½ like Glow.
 """
 
 from __future__ import annotations
@@ -53,18 +70,21 @@ from torch import Tensor, nn
 
 from kexue.flows.core import (
     ActNorm,
+    FactorOut,
+    Flatten,
     Flow,
     InvertibleLinear,
     RandomPermutation,
     Reverse,
     Sequential,
+    Squeeze,
     StandardNormal,
     _Permutation,
 )
-from kexue.flows.nice import AdditiveCoupling, Coupling, Split, zero_last_layer
+from kexue.flows.nice import AdditiveCoupling, Coupling, Split, _checkerboard, zero_last_layer
 from kexue.nn import MLP
 
-__all__ = ["SCALE_FNS", "AffineCoupling", "RealNVP"]
+__all__ = ["SCALE_FNS", "AffineCoupling", "RealNVP", "resnet", "MultiScaleRealNVP"]
 
 ScaleFn = Literal["exp", "tanh", "sigmoid2", "softclamp", "nflows", "zuko"]
 SCALE_FNS: tuple[str, ...] = get_args(ScaleFn)
@@ -209,3 +229,99 @@ class RealNVP(Flow):
 def _DEINTERLEAVE(dim: int) -> Tensor:  # noqa: N802 - a constant-like helper
     """Index putting even positions first: [0, 2, 4, …, 1, 3, 5, …]."""
     return torch.cat([torch.arange(0, dim, 2), torch.arange(1, dim, 2)])
+
+
+class _ResidualBlock(nn.Module):
+    """x + Conv3×3(ReLU(Conv3×3(ReLU(x)))) (a pre-activation block of the s,t ResNet)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def resnet(c_in: int, c_out: int, width: int, blocks: int = 2) -> nn.Sequential:
+    """RealNVP's s,t network: Conv3×3(c_in → width) → `blocks` residual blocks → ReLU →
+    Conv3×3(width → c_out), the last one zero-initialised (the coupling starts as identity)."""
+    return zero_last_layer(
+        nn.Sequential(
+            nn.Conv2d(c_in, width, 3, padding=1),
+            *[_ResidualBlock(width) for _ in range(blocks)],
+            nn.ReLU(),
+            nn.Conv2d(width, c_out, 3, padding=1),
+        )
+    )
+
+
+class _WithMask(nn.Module):
+    """Feeds [x ⊙ b, b] to `net`: the checkerboard coupling's network sees which positions are
+    the conditioning ones (a convolution cannot tell a masked zero from a pixel at zero)."""
+
+    def __init__(self, net: nn.Module, parity: int) -> None:
+        super().__init__()
+        self.net, self.parity = net, parity
+
+    def forward(self, xb: Tensor) -> Tensor:
+        b = _checkerboard(xb, self.parity).expand(xb.shape[0], 1, -1, -1)
+        return self.net(torch.cat([xb, b], 1))
+
+
+class MultiScaleRealNVP(Flow):
+    """RealNVP's multi-scale model on images (see the module docstring for the layout).
+
+    Args:
+        shape: (C, H, W) of the input; H, W divisible by 2^(scales − 1).
+        scales: L, the number of scales (L − 1 squeezes and factor-outs).
+        width: hidden channels of the s,t ResNets.
+        blocks: residual blocks per s,t ResNet.
+        scale_fn: the affine scale parametrisation; "tanh" (λ·tanh) is the paper's.
+        actnorm: an ActNorm (DDI) before each coupling.
+
+    Shapes: x (B, C, H, W) → z (B, C·H·W) flat; sample(n) → (n, C, H, W).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int] = (3, 32, 32),
+        *,
+        scales: int = 3,
+        width: int = 64,
+        blocks: int = 2,
+        scale_fn: ScaleFn = "tanh",
+        actnorm: bool = True,
+    ) -> None:
+        if scale_fn not in SCALE_FNS:
+            raise ValueError(f"scale_fn {scale_fn!r}; valid: {', '.join(SCALE_FNS)}")
+        c, h, w = shape
+        if scales < 1 or h % 2 ** (scales - 1) or w % 2 ** (scales - 1):
+            raise ValueError(f"{h}×{w} images do not halve {scales - 1} times (scales={scales})")
+
+        def coupling(c: int, split: Split, parity: int) -> list[nn.Module]:
+            if split == "checkerboard":
+                net: nn.Module = _WithMask(resnet(c + 1, 2 * c, width, blocks), parity)
+            else:
+                net = resnet(c // 2, 2 * (c - c // 2), width, blocks)
+            layer = AffineCoupling(c, net, split=split, parity=parity, scale_fn=scale_fn)
+            return [ActNorm(c), layer] if actnorm else [layer]
+
+        def level(i: int, c: int, h: int, w: int) -> nn.Module:
+            last = i == scales - 1
+            layers = [m for p in ((0, 1, 0, 1) if last else (0, 1, 0))
+                      for m in coupling(c, "checkerboard", p)]  # fmt: skip
+            if last:
+                return Sequential(*layers, Flatten((c, h, w)))
+            c, h, w = 4 * c, h // 2, w // 2
+            layers.append(Squeeze())
+            layers += [m for p in (0, 1, 0) for m in coupling(c, "half", p)]
+            inner = level(i + 1, c // 2, h, w)
+            return Sequential(*layers, FactorOut((c, h, w), inner, prior="standard"))
+
+        self.shape = tuple(shape)
+        super().__init__(level(0, c, h, w), StandardNormal((c * h * w,)))

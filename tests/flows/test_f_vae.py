@@ -133,3 +133,18 @@ def test_recipe_compares_arms_of_the_fvae_parameter_count(tmp_path):
     metrics = execute("f-vae", budget="smoke", out=tmp_path, threads=1)["metrics"]
     for arm in ("vae", "glow"):
         assert abs(metrics[f"{arm}_params"] / metrics["fvae_params"] - 1) < 0.05, arm
+
+
+def test_image_encoder_and_decoder_squeeze_and_start_as_inverses(f64):
+    """E with two squeezes maps (3, 16, 16) to (48, 4, 4) codes, G mirrors it; the residual
+    steps start at zero (zero-initialised last convolutions), so G(E(x)) = x at init; width 0
+    is the author's: each step as wide as its channels."""
+    enc, dec = encoder(3, steps=2, width=0, squeezes=2), decoder(3, steps=2, width=0, squeezes=2)
+    x = torch.randn(2, 3, 16, 16)
+    h = enc(x)
+    assert h.shape == (2, 48, 4, 4)
+    assert torch.allclose(dec(h), x)
+    widths = [m.out_channels for m in enc.modules() if isinstance(m, nn.Conv2d)][::2]
+    assert widths == [12, 12, 48, 48]
+    # the digits recipe's one-squeeze layout is unchanged
+    assert encoder(1, 4, 64)(torch.randn(1, 1, 8, 8)).shape == (1, 4, 4, 4)

@@ -24,6 +24,7 @@ from kexue.flows import (
     GlowStep,
     InvertibleLinear,
     IResNet,
+    MultiScaleRealNVP,
     RandomPermutation,
     RealNVP,
     ResidualBlock,
@@ -71,6 +72,7 @@ CASES = {
     "squeeze-kexue": (lambda: Squeeze(order="kexue"), IMG),
     "squeeze-glow": (lambda: Squeeze(order="glow"), IMG),
     "flatten": (lambda: Flatten(IMG), IMG),
+    "flatten-channels-last": (lambda: Flatten(IMG, channels_last=True), IMG),
     "diag-scale": (lambda: DiagonalScale(5), VEC),
     "additive-evenodd": (
         lambda: AdditiveCoupling(5, MLP(3, 2, hidden=(8,)), split="evenodd", parity=0),
@@ -112,6 +114,10 @@ CASES = {
         IMG,
     ),
     "glow-step": (lambda: GlowStep(2, width=8), IMG),
+    "factor-out-standard": (
+        lambda: FactorOut(IMG, Sequential(Flatten((1, 4, 4))), prior="standard"),
+        IMG,
+    ),
     "glow-step-additive-shuffle": (
         lambda: GlowStep(
             4, width=8, coupling="additive", permutation="shuffle", actnorm_ddi=False
@@ -157,6 +163,14 @@ FLOWS = {
     ),
     "glow-standard-prior": (
         lambda: Glow(IMG8, levels=2, depth=1, width=8, split_prior="standard", permutation="conv"),
+        IMG8,
+    ),
+    "realnvp-multiscale": (
+        lambda: MultiScaleRealNVP(IMG, scales=2, width=8, blocks=1),
+        IMG,
+    ),
+    "realnvp-multiscale-3": (
+        lambda: MultiScaleRealNVP(IMG8, scales=3, width=4, blocks=1, scale_fn="softclamp"),
         IMG8,
     ),
     "iresnet": (lambda: IResNet(2, n_blocks=2, hidden=(16,)), (2,)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch.distributions import (
     Independent,
@@ -22,6 +23,7 @@ from kexue.flows import (
     StandardLogistic,
     StandardNormal,
     categorical_bpd,
+    categorical_bpd_per_image,
     density_on_grid,
     dequantized_bpd,
     nats_to_bpd,
@@ -52,6 +54,19 @@ def test_categorical_baseline_matches_a_direct_count(f64):
     assert (
         abs(categorical_bpd(torch.from_numpy(train), torch.from_numpy(test), 3) - expected) < 1e-12
     )
+
+
+def test_categorical_baseline_counts_in_chunks_and_per_image():
+    # the image loop counts a memory-mapped folder chunk by chunk: same numbers as at once
+    g = torch.Generator().manual_seed(0)
+    train = torch.randint(0, 256, (300, 3, 4, 4), generator=g, dtype=torch.uint8)
+    test = torch.randint(0, 256, (20, 3, 4, 4), generator=g, dtype=torch.uint8)
+    whole = categorical_bpd_per_image(train, test, 256)
+    chunked = categorical_bpd_per_image(iter(train.split(64)), test, 256)
+    assert whole.shape == (20,) and torch.allclose(whole, chunked)
+    assert abs(float(whole.mean()) - categorical_bpd(train, test, 256)) < 1e-12
+    with pytest.raises(ValueError, match="0..15"):
+        categorical_bpd(train, test, 16)
 
 
 def test_priors_match_torch_distributions(f64):

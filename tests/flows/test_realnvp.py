@@ -7,9 +7,10 @@ import math
 
 import pytest
 import torch
+from torch.distributions import Normal
 
 from kexue.data import toy2d
-from kexue.flows import SCALE_FNS, AffineCoupling, RealNVP
+from kexue.flows import SCALE_FNS, AffineCoupling, MultiScaleRealNVP, RealNVP
 from kexue.nn import MLP
 
 
@@ -79,3 +80,39 @@ def test_realnvp_learns_eight_gaussians_quickly():
     with torch.no_grad():
         # best single Gaussian: ln(2πe·4.125) ≈ 4.26 nats; the spec's gate is < 3.8
         assert model.nll(test).item() < 3.8
+
+
+def test_multiscale_realnvp_starts_as_a_pixel_permutation(f64):
+    """Zero-initialised s,t networks and uninitialised ActNorms: every coupling is the
+    identity, so the model is squeezes and factor-outs only, a permutation of the pixels with
+    the standard normal on every factored-out half (the paper's prior)."""
+    model = MultiScaleRealNVP((3, 16, 16), scales=3, width=8, blocks=1).eval()
+    x = torch.randn(2, 3, 16, 16)
+    z, ld = model(x)
+    assert torch.equal(z.sort(1).values, x.flatten(1).sort(1).values)
+    assert torch.equal(ld, torch.zeros(2))
+    assert torch.allclose(model.log_prob(x), Normal(0.0, 1.0).log_prob(x).flatten(1).sum(1))
+
+
+def test_multiscale_realnvp_layout_and_bad_sizes():
+    # scale 1: 3 checkerboard couplings on 3 channels, squeeze, 3 channel couplings on 12; scale
+    # 2: on 6 and 24; scale 3 (the last): 4 checkerboard couplings on 12 channels
+    model = MultiScaleRealNVP((3, 32, 32), scales=3, width=8, blocks=1)
+    layout = []
+    for m in model.modules():
+        if isinstance(m, AffineCoupling):
+            first = next(c for c in m.net.modules() if isinstance(c, torch.nn.Conv2d))
+            # the checkerboard net sees [x ⊙ b, b]; the channel net sees half the channels
+            c = first.in_channels - 1 if m.split == "checkerboard" else 2 * first.in_channels
+            layout.append((m.split, c))
+    checker, half = "checkerboard", "half"
+    assert (
+        layout
+        == [(checker, 3)] * 3
+        + [(half, 12)] * 3
+        + [(checker, 6)] * 3
+        + [(half, 24)] * 3
+        + [(checker, 12)] * 4
+    )
+    with pytest.raises(ValueError, match="halve"):
+        MultiScaleRealNVP((3, 12, 12), scales=4)
