@@ -33,7 +33,7 @@ from kexue.report import write_report
         (["run", "wgan", "--threads", "0"], "--threads 0: must be at least 1"),
         (["run", "wgan", "--checkpoint-every", "0"], "--checkpoint-every 0: must be at least 1"),
         (["run", "couplet", "--data", "/no/such/place"], "--data /no/such/place: no such file"),
-        (["run", "wgan", "--data", "."], "recipes that take --data: seq2seq-title"),
+        (["run", "dynamics-sgd", "--data", "."], "takes no --data (it trains on built-in data)"),
         (["run", "couplet", "--set", "data=."], "with --data PATH, not --set data="),
     ],
 )
