@@ -320,6 +320,8 @@ def _command(slug: str, budget: str, used: dict[str, Any]) -> str:
 def record_measurements(measured: dict[str, Any], folder: str | Path) -> list[str]:
     """Merge the finished runs under `folder` (one sub-folder per slug) into `measured`.
 
+    Runs on `--data` are left out: the docs record each recipe's own experiment.
+
     Each entry keeps the budget, seed, the command that reproduces it, the claims as judged and
     the metrics, so the numbers in the docs always come from a run. Returns the slugs updated.
     """
@@ -329,6 +331,8 @@ def record_measurements(measured: dict[str, Any], folder: str | Path) -> list[st
         config, metrics = _read_json(config_path), _read_json(run / "metrics.json")
         if not config or metrics is None or (run / "error.txt").exists():
             continue
+        if config.get("data") is not None:
+            continue  # a run on the user's --data is not the recipe's recorded experiment
         slug, budget = config["slug"], config["budget"]
         seed = config["config"].get("seed", 0)
         previous = measured.get(slug)

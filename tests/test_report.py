@@ -268,3 +268,19 @@ def test_an_interval_claim_on_a_run_without_its_interval_is_not_judged():
     assert judged["pass"] is None  # recorded before the claim took an interval
     record["metrics"] |= {f"{claim.metric}_lo": 0.1, f"{claim.metric}_hi": 0.9}
     assert rejudged("templates", record)[0]["pass"] is True
+
+
+def test_runs_on_user_data_are_not_recorded_as_the_recipes_experiment(tmp_path):
+    import json
+
+    from kexue.report import record_measurements
+
+    for name, data in (("own", None), ("user", "/data/faces")):
+        run = tmp_path / name / "wgan"
+        run.mkdir(parents=True)
+        config = {"slug": "wgan", "budget": "full", "config": {"seed": 0}, "data": data}
+        (run / "config.json").write_text(json.dumps(config))
+        (run / "metrics.json").write_text(json.dumps({"m": 1.0}))
+    measured: dict = {}
+    assert record_measurements(measured, tmp_path / "user") == [] and measured == {}
+    assert record_measurements(measured, tmp_path / "own") == ["wgan"]
