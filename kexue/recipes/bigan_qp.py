@@ -3,12 +3,19 @@ two stop-gradient reconstruction guides, against the same model without the stop
 
 Article: BiGAN-QP：简单清晰的编码&生成模型, 2018-12-10, https://kexue.fm/archives/6214
          (math in kexue.gan.bigan_qp)
-Data:    kexue.data.digits (8x8, scaled to [−1, 1]); train split for training, test for metrics
+Data:    kexue.data.digits (8x8, scaled to [−1, 1]); train split for training, test for metrics;
+         with --data FOLDER: the user's images (class subfolders optional)
 Run:     kexue run bigan-qp                 (full)
          kexue run bigan-qp --budget quick  (about a minute)
          kexue run bigan-qp --budget smoke  (a few seconds; claims not judged)
+         kexue run bigan-qp --data shapes32/          (the author's nets at a CPU width)
+         kexue run bigan-qp --data celeba-hq/ --budget article  (his 128-px run; a GPU)
+         kexue sample runs/bigan-qp -n 64 [--interpolate 8]   (from a run on --data)
+         kexue reconstruct runs/bigan-qp face.png …           (G(E(x)) of your images)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
-         reconstructions.png (test digits and G(E(x))), samples.png (G(z) per arm), curves.png
+         reconstructions.png (test digits and G(E(x))), samples.png (G(z) per arm), curves.png;
+         with --data: samples.png, reconstructions.png (rows of x, then G(E(x))), curves.png,
+         image_model.safetensors (generator and encoder; kexue.recipes._image_gan)
 
 Two arms on the same batches, step for step: `sg` (the article's final model) and `no_sg` (its
 first version, the guides without stop-gradients). Each iteration: 2 critic steps on
@@ -19,6 +26,11 @@ x's label (label preservation); a logistic regression on E(x) (linear probe, tra
 against the same probe on a random frozen E and on raw pixels; fd_digits and the fraction of
 confidently classified samples (max softmax ≥ 0.9; blur lowers it) of 2 000 samples G(z), the
 same z for both arms.
+With --data, the author's BiGAN-QP (bojone/gan-qp bigan-qp/bigan_qp_128.py) on the folder:
+his convolutional generator and encoder, the critic T(x, z) = MLP(concat(F(x), z)) with F the
+GAN-QP critic's trunk, 2 critic steps per E/G step, β₁ = `img_guide_z`, β₂ = `img_guide_x`
+(his 2 and 3 at 128 px); reconstruction error and, on class folders, the classifier's label
+of G(E(x)) against x's (DATA_CLAIMS).
 Claims (95% bootstrap bounds over test digits or samples): reconstructions keep their label;
 the probe on the codes reaches 0.85 and beats the random encoder's; the stop-gradients give
 sharper samples (more confident) than the coupled guides. Raw pixels (0.967 linear) beat the
@@ -54,23 +66,33 @@ from kexue.gan import (
     frechet_distance,
 )
 from kexue.nn import MLP
-from kexue.recipes import _plot
+from kexue.recipes import _image_gan, _plot
+from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import (
     Claim,
     RunDir,
     Statement,
     make_accelerator,
+    param,
     seed_everything,
     statements_doc,
 )
 from kexue.stats import bootstrap_interval, paired_interval, record_interval
 
 ARMS = ("sg", "no_sg")  # the article's final guides; its first version without stop-gradients
+DATA = IMAGE_DATA
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(GanImageOptions):
     seed: int = 0
+    # with --data: the author's BiGAN-QP nets at a CPU width (QP objective only)
+    img_loss: str = param("qp", choices=("qp",))
+    img_width: int = 64
+    img_steps: int = 2000
+    img_guide_z: float = 2.0  # β₁ of mean (z − E(sg G(z)))² (the author's 2 at 128 px)
+    img_guide_x: float = 3.0  # β₂ of mean (x − G(sg E(x)))² (the author's 3 at 128 px)
     z_dim: int = 16
     hidden: tuple[int, ...] = (256, 256)
     steps: int = 4000  # E/G updates
@@ -84,8 +106,28 @@ class Config:
     n_samples: int = 2000  # samples G(z) scored per arm (the same z for both)
 
 
-QUICK = {"steps": 1200}
-SMOKE = {"steps": 10, "hidden": (32,), "clf_epochs": 1, "n_samples": 200}
+QUICK = {"steps": 1200, "img_steps": 200, "img_width": 32, "img_eval": 500, "img_clf_epochs": 2}
+SMOKE = {"steps": 10, "hidden": (32,), "clf_epochs": 1, "n_samples": 200, "img_steps": 3,
+         "img_width": 16, "img_batch": 16, "img_eval": 16, "img_every": 2,
+         "img_clf_epochs": 1}  # fmt: skip
+
+# The author's 128-px CelebA-HQ run (bojone/gan-qp bigan-qp/bigan_qp_128.py); every number is
+# his script's (bigan-qp-256.py: img_size 256, img_z 256, img_batch 32, guides 4 and 6).
+ARTICLE = {
+    "img_size": 128,  # img_dim = 128
+    "img_width": 0,  # max_num_channels = img_dim * 8 = 1024; the critic's MLP is 1024 wide
+    "img_z": 128,  # z_dim = 128
+    "img_batch": 64,  # batch_size = 64
+    "img_lr": 2e-4,  # Adam(2e-4, 0.5), Keras's β₂ = 0.999
+    "img_betas": (0.5, 0.999),
+    "img_n_d": 2,  # for j in range(2): d_train_model.train_on_batch
+    "img_lam": 10.0,  # d_norm = 10 * (mean|x_r − x_f| + mean|z_r − z_f|)
+    "img_guide_z": 2.0,  # 2 * K.mean(K.square(z_fake − z_fake_))
+    "img_guide_x": 3.0,  # 3 * K.mean(K.square(x_real − x_real_))
+    "img_steps": 1_000_000,  # total_iter (a cap)
+    "img_every": 100,  # iters_per_sample = 100
+    "img_eval": 10_000,
+}
 
 _QF = ("quick", "full")
 CLAIMS = (
@@ -101,6 +143,16 @@ CLAIMS = (
     Claim("stop-gradients give better samples than the coupled guides: lower fd_digits "
           "(same z; bootstrap over samples)", "sg_minus_no_sg_fd", "<", 0.0, _QF,
           interval=True),
+)  # fmt: skip
+
+DATA_CLAIMS = (
+    Claim("on a folder with class subfolders, ≥ 80% of the classes are covered by confident "
+          "samples (each class gets ≥ n/(10K) of n samples labelled it at softmax ≥ 0.9 by a "
+          "classifier trained on the same folder)", "coverage_confident", ">=", 0.8,
+          ("full", "article"), kind="goal"),
+    Claim("on a folder with class subfolders, reconstructions keep their class: the folder "
+          "classifier labels G(E(x)) as x's class for ≥ 80% of the images",
+          "recon_label_kept", ">=", 0.8, ("full", "article"), kind="goal"),
 )  # fmt: skip
 
 STATEMENTS = (
@@ -136,6 +188,9 @@ def _probe(
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    if cfg.data is not None:  # the user's images: the author's nets (kexue.recipes._image_gan)
+        return _image_gan.run_image_gan(cfg, out, name="bigan-qp",
+                                        guides=(cfg.img_guide_z, cfg.img_guide_x))  # fmt: skip
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
     g.manual_seed(cfg.seed * 1000 + acc.process_index)
@@ -287,5 +342,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.save_figure(_plot.curves(out.history, keys, "BiGAN-QP losses"), "curves.png")
     return metrics
 
+
+sampler = _image_gan.sampler  # kexue sample RUN (runs on --data)
+interpolator = _image_gan.interpolator  # kexue sample RUN --interpolate K
+reconstructor = _image_gan.reconstructor  # kexue reconstruct RUN IMAGE…
 
 __doc__ = statements_doc(__doc__, STATEMENTS)

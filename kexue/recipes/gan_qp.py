@@ -3,12 +3,18 @@ r"""Recipe: GAN-QP — the point-mass test, toy mixtures over seeds, digits agai
 Article: 不用L约束又不会梯度消失的GAN，了解一下？, 2018-11-20, https://kexue.fm/archives/6163
          (math in kexue.gan.gan_qp)
 Data:    point masses δ_α, δ_β at distance d; kexue.data.toy2d eight_gaussians and
-         twentyfive_gaussians; kexue.data.digits (8x8, scaled to [−1, 1])
+         twentyfive_gaussians; kexue.data.digits (8x8, scaled to [−1, 1]);
+         with --data FOLDER: the user's images (class subfolders optional)
 Run:     kexue run gan-qp                 (full, over ten minutes)
          kexue run gan-qp --budget quick  (about 30 s)
          kexue run gan-qp --budget smoke  (a few seconds; claims not judged)
+         kexue run gan-qp --data shapes32/ --set img_size=32   (the author's nets at width 64:
+                                                   about 10 CPU minutes on the shapes set)
+         kexue run gan-qp --data celeba-hq/ --budget article  (his 128-px CelebA-HQ run; a GPU)
+         kexue sample runs/gan-qp -n 64 [--interpolate 8]     (from a run on --data)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
-         delta.png (objective vs d), toys.png and digits.png (samples), curves.png
+         delta.png (objective vs d), toys.png and digits.png (samples), curves.png;
+         with --data: samples.png, curves.png, image_model.safetensors (kexue.recipes._image_gan)
 
 Each item ends with its claims (tolerances in the Claim objects):
 1. The article's delta test: a critic alone between δ_α and δ_β, trained to convergence under
@@ -18,6 +24,11 @@ Each item ends with its claims (tolerances in the Claim objects):
 3. Digits, GAN-QP against WGAN-GP (its paper's settings), `digits_seeds` seeds, one BatchNorm
    MLP generator, each arm its source's critic (GAN-QP's with BatchNorm, WGAN-GP's without):
    GAN-QP's mean fd_digits is at most WGAN-GP's, with 10/10 classes on every seed.
+With --data (DATA_CLAIMS) the author's convolutional nets train on the folder under the QP
+objective (L1, λ = 10, 2 : 1, Adam 2e-4 β₁ 0.5); `--set img_loss=sgan|lsgan|hinge|wgan-sn|
+wgan-gp` trains the article's comparison arms on the same nets. On a folder with class
+subfolders a classifier trained on it judges the samples: at least 80 % of the classes must be
+covered by confident samples.
 
 Deviations (from the recipe's planned protocol; the evidence: its notes in the kexue repository):
     - digits arms get equal CPU time (`time.process_time`), not equal wall-clock, and the FD
@@ -59,7 +70,9 @@ from kexue.gan import (
     wgan_g_loss,
 )
 from kexue.nn import MLP, Ensemble
-from kexue.recipes import _plot
+from kexue.recipes import _image_gan, _plot
+from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import Claim, RunDir, Statement, start_parts, statements_doc
 from kexue.stats import w1_exact
 
@@ -67,9 +80,15 @@ if TYPE_CHECKING:
     from accelerate import Accelerator
 
 
+DATA = IMAGE_DATA
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(GanImageOptions):
     seed: int = 0
+    # with --data: the author's nets at a CPU width (measured: 32 px shapes in ~10 CPU minutes)
+    img_width: int = 64
+    img_steps: int = 4000
     # part 1: point masses
     delta_distances: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     delta_steps: int = 800
@@ -104,6 +123,10 @@ class Config:
 
 
 QUICK = {
+    "img_steps": 300,
+    "img_width": 32,
+    "img_eval": 500,
+    "img_clf_epochs": 2,
     "delta_steps": 400,
     "toy_seeds": 1,
     "toy_sets": ("eight_gaussians",),
@@ -114,6 +137,12 @@ QUICK = {
     "n_eval": 1000,
 }
 SMOKE = {
+    "img_steps": 3,
+    "img_width": 16,
+    "img_batch": 16,
+    "img_eval": 16,
+    "img_every": 2,
+    "img_clf_epochs": 1,
     "delta_distances": (1.0,),
     "delta_steps": 20,
     "toy_seeds": 1,
@@ -147,6 +176,30 @@ CLAIMS = (
           "digits_fd_qp_minus_gp", "<=", 0.0, ("quick", "full")),
     Claim("digits: GAN-QP covers all 10 classes on every seed", "digits_qp_class_coverage", ">=",
           10, ("quick", "full")),
+)  # fmt: skip
+
+# The author's 128-px CelebA-HQ run (bojone/gan-qp 128/gan_gp_l1.py, the L1 script; the L2 one is
+# 128/gan_qp_l2.py: --set img_qp_norm=l2). Every number is his script's.
+ARTICLE = {
+    "img_size": 128,  # img_dim = 128
+    "img_width": 0,  # max_num_channels = img_dim * 8 = 1024
+    "img_z": 128,  # z_dim = 128
+    "img_batch": 64,  # batch_size = 64
+    "img_lr": 2e-4,  # Adam(2e-4, 0.5), Keras's β₂ = 0.999
+    "img_betas": (0.5, 0.999),
+    "img_n_d": 2,  # for j in range(2): d_train_model.train_on_batch
+    "img_lam": 10.0,  # d_norm = 10 * mean|x_r − x_f|
+    "img_qp_norm": "l1",
+    "img_steps": 1_000_000,  # total_iter (a cap: he kept the best-FID weights)
+    "img_every": 100,  # iters_per_sample = 100
+    "img_eval": 10_000,  # FID on 100 × 100 samples
+}
+
+DATA_CLAIMS = (
+    Claim("on a folder with class subfolders, ≥ 80% of the classes are covered by confident "
+          "samples (each class gets ≥ n/(10K) of n samples labelled it at softmax ≥ 0.9 by a "
+          "classifier trained on the same folder)", "coverage_confident", ">=", 0.8,
+          ("full", "article"), kind="goal"),
 )  # fmt: skip
 
 T = "tests/gan/test_gan_qp.py::"
@@ -310,6 +363,8 @@ def _train_digits(
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    if cfg.data is not None:  # the user's images: the author's nets (kexue.recipes._image_gan)
+        return _image_gan.run_image_gan(cfg, out, name="gan-qp")
     g, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
@@ -505,5 +560,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.save_figure(fig, "curves.png")
     return metrics
 
+
+sampler = _image_gan.sampler  # kexue sample RUN (runs on --data)
+interpolator = _image_gan.interpolator  # kexue sample RUN --interpolate K
 
 __doc__ = statements_doc(__doc__, STATEMENTS)

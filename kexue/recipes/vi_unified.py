@@ -2,12 +2,18 @@ r"""Recipe: the VI view's generator regulariser λ‖G(z) − G°(z)‖² agains
 deliberately fragile SGAN over 8 Gaussians, ten seeds per λ trained as one vmap ensemble.
 
 Article: 用变分推断统一理解生成模型（VAE、GAN、AAE、ALI） (see kexue.gan.vi_unified)
-Data:    kexue.data.toy2d eight_gaussians
+Data:    kexue.data.toy2d eight_gaussians;
+         with --data FOLDER: the user's images (class subfolders optional)
 Run:     kexue run vi-unified                 (full: 10 seeds × λ ∈ {0, 0.5, 5})
          kexue run vi-unified --budget quick  (3 seeds × λ ∈ {0, 5})
          kexue run vi-unified --budget smoke  (a few seconds; claims not judged)
+         kexue run vi-unified --data shapes32/ [--set img_anchor=0]   (DCGAN with the regulariser;
+                                                        0: the plain DCGAN baseline)
+         kexue run vi-unified --data celeba/ --budget article  (the author's CelebA DCGAN; a GPU)
+         kexue sample runs/vi-unified -n 64 [--interpolate 8]  (from a run on --data)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
-         samples.png (final samples of the first seeds per λ), curves.png (modes while training)
+         samples.png (final samples of the first seeds per λ), curves.png (modes while training);
+         with --data: samples.png, curves.png, image_model.safetensors (kexue.recipes._image_gan)
 
 The article's G step is −E log D(G(z)) + KL(q‖q°); the KL to the previous generator is
 estimated by λ E_z ‖G(z) − G°(z)‖² (per element; λ = 5 in the author's code). A round is one
@@ -20,6 +26,10 @@ the same batches and codes; only λ differs. The SGAN is fragile on purpose: Ada
 are judged on their Student-t interval over the seeds.
 Claims: the article's: with the regulariser collapse is rarer, more modes are covered, and the
 function-space step E‖G(z) − G°(z)‖² per round is smaller (the KL term limits the step size).
+With --data, the article's experiment 1 on the folder: DCGAN (BatchNorm in both nets, N(0, 0.02)
+weights, z 100), SGAN with the non-saturating G loss, one critic batch then two generator steps
+on the same z and anchor, + img_anchor · mean(G(z) − G°(z))² (5, the author's; 0 switches it
+off for the baseline); DATA_CLAIMS judge class coverage on folders with class subfolders.
 Recorded: `kexue show vi-unified` prints the recorded full run (claims and metrics).
 """
 
@@ -35,14 +45,28 @@ from torch import nn
 from kexue.data import mode_centres, toy2d
 from kexue.gan import anchor_regularizer, sgan_d_loss, sgan_g_loss, toy_scores
 from kexue.nn import MLP, Ensemble
-from kexue.recipes import _plot
+from kexue.recipes import _image_gan, _plot
+from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import Claim, RunDir, Statement, param, start_parts, statements_doc
 from kexue.stats import record_interval, seed_interval
 
+DATA = IMAGE_DATA
+
 
 @dataclass(frozen=True)
-class Config:
+class Config(GanImageOptions):
     seed: int = 0
+    # with --data: the author's DCGAN (bojone/gan vgan/) at a CPU width
+    img_loss: str = param("sgan", choices=("sgan",))
+    img_net: str = param("dcgan", choices=("dcgan", "qp"))
+    img_norm: str = param("batch", choices=("batch", "none", "spectral"))
+    img_z: int = 100
+    img_width: int = 64
+    img_n_d: int = 1
+    img_steps: int = 3000
+    img_anchor: float = 5.0  # λ of mean (G(z) − G°(z))², per element (the author's 5)
+    img_g_steps: int = 2  # generator steps per critic batch, same z and anchor (his schedule)
     seeds: int = 10  # seeds seed, seed+1, ... per λ
     toy: str = param("eight_gaussians", choices=("eight_gaussians", "twentyfive_gaussians"))
     lams: tuple[float, ...] = (0.0, 0.5, 5.0)
@@ -58,9 +82,31 @@ class Config:
     n_eval: int = 1000
 
 
-QUICK = {"seeds": 3, "lams": (0.0, 5.0), "steps": 1000}
+QUICK = {"seeds": 3, "lams": (0.0, 5.0), "steps": 1000,
+         "img_steps": 300, "img_width": 32, "img_eval": 500, "img_clf_epochs": 2}  # fmt: skip
 SMOKE = {"seeds": 2, "lams": (0.0, 5.0), "steps": 4, "hidden": (16,), "eval_every": 2,
-         "n_eval": 200}  # fmt: skip
+         "n_eval": 200, "img_steps": 3, "img_width": 16, "img_batch": 16, "img_eval": 16,
+         "img_every": 2, "img_clf_epochs": 1}  # fmt: skip
+
+# The article's experiment 1 (bojone/gan vgan/, from LynnHo's DCGAN-LSGAN-WGAN-WGAN-GP code):
+# CelebA cropped to 108 × 108 and resized to 64 × 64, z 100, batch 64, Adam(2e-4, 0.5) for both,
+# 50 epochs, λ = 5 on the per-element MSE, two G steps per D batch.
+ARTICLE = {
+    "img_size": 64,
+    "img_crop": 108,
+    "img_net": "dcgan",
+    "img_width": 0,  # 8 · 64 = 512: DCGAN's 64-128-256-512
+    "img_z": 100,
+    "img_batch": 64,
+    "img_lr": 2e-4,
+    "img_betas": (0.5, 0.999),  # TensorFlow's Adam(2e-4, beta1=0.5): β₂ = 0.999
+    "img_n_d": 1,
+    "img_anchor": 5.0,
+    "img_g_steps": 2,
+    "img_steps": 158_280,  # 50 epochs × 202,599 images / 64
+    "img_every": 100,
+    "img_eval": 10_000,
+}
 
 CLAIMS = (
     Claim("the VI regulariser makes collapse rarer (collapse rate with the largest λ minus "
@@ -72,6 +118,13 @@ CLAIMS = (
     Claim("the regulariser (the missing KL(q‖q°)) shrinks the generator's step "
           "E‖G(z) − G°(z)‖² per round (paired difference < 0)",
           "mean_step_reg_minus_none", "<", 0.0, ("quick", "full"), interval=True),
+)  # fmt: skip
+
+DATA_CLAIMS = (
+    Claim("on a folder with class subfolders, ≥ 80% of the classes are covered by confident "
+          "samples (each class gets ≥ n/(10K) of n samples labelled it at softmax ≥ 0.9 by a "
+          "classifier trained on the same folder)", "coverage_confident", ">=", 0.8,
+          ("full", "article"), kind="goal"),
 )  # fmt: skip
 
 STATEMENTS = (
@@ -116,6 +169,9 @@ def _nets(seed: int, hidden: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    if cfg.data is not None:  # the user's images: DCGAN + the regulariser (_image_gan)
+        return _image_gan.run_image_gan(cfg, out, name="vi-unified", anchor=cfg.img_anchor,
+                                        g_steps=cfg.img_g_steps)  # fmt: skip
     _, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
@@ -217,5 +273,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.save_figure(fig, "curves.png")
     return metrics
 
+
+sampler = _image_gan.sampler  # kexue sample RUN (runs on --data)
+interpolator = _image_gan.interpolator  # kexue sample RUN --interpolate K
 
 __doc__ = statements_doc(__doc__, STATEMENTS)
