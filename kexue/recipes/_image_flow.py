@@ -62,7 +62,7 @@ from kexue.flows import (
     dequantized_bpd_per_image,
 )
 from kexue.recipes import _flows, _images, _plot
-from kexue.runs import RunDir, param, seed_everything
+from kexue.runs import Claim, RunDir, param, seed_everything
 
 LEVELS = 256  # 8-bit images
 TEMPERATURES = (0.7, 0.8, 0.9, 1.0)  # Glow samples at 0.7, the author at 0.8 (f-VAE) and 0.9
@@ -82,6 +82,21 @@ class FlowImageOptions(_images.ImageOptions):
     img_ddi: int = 256  # training images for the data-dependent init (Glow's n_batch_init)
     img_eval_every: int = 500  # held-out bits/dim (256 images, 1 draw) in the history
     # (img_eval, of ImageOptions: how many held-out images the final bits/dim scores, at most)
+
+
+def categorical_claim(model: str, measure: str = "held-out bits/dim") -> Claim:
+    """The image flows' DATA_CLAIM: `model`'s `measure` on the user's images beats the
+    independent per-pixel categorical model of the same training images."""
+    return Claim(
+        f"on the user's images, {model}'s {measure} is below the independent per-pixel "
+        "categorical model fitted to the training images (paired difference < 0)",
+        "bpd_minus_categorical",
+        "<",
+        0.0,
+        ("quick", "full", "article"),
+        kind="goal",
+        interval=True,
+    )
 
 
 def image_shape(cfg: _images.ImageOptions) -> tuple[int, int, int]:

@@ -112,10 +112,12 @@ class GanImageOptions(_images.ImageOptions):
     img_loss: str = param("qp", choices=LOSSES)
     img_net: str = param("qp", choices=("qp", "dcgan"))  # the author's nets or DCGAN's init/z
     img_norm: str = param("auto", choices=("auto", "batch", "none", "layer", "spectral"))
-    img_width: int = 0  # the critic's widest / the generator's first channels; 0: 8·img_size
+    img_width: int = 0  # the generator's first / encoder's widest channels; 0: 8·img_size
+    img_critic_width: int = 0  # the critic's widest channels; 0: img_width (the author's)
     img_z: int = 128
     img_lr: float = 2e-4
     img_betas: tuple[float, float] = (0.5, 0.999)
+    img_lr_decay: bool = False  # both learning rates decayed linearly to 0 over img_steps
     img_n_d: int = 2  # critic steps per step
     img_lam: float = 10.0  # GAN-QP's λ, or WGAN-GP's penalty weight
     img_qp_norm: str = param("l1", choices=("l1", "l2"))  # the author's per-pixel mean / RMS
@@ -145,8 +147,8 @@ def _encoder(meta: dict[str, Any]) -> nn.Module:
                      width=meta["width"])  # fmt: skip
 
 
-def _critic(meta: dict[str, Any], norm: str) -> nn.Module:
-    size, ch, width = meta["img_size"], meta["channels"], meta["width"]
+def _critic(meta: dict[str, Any], norm: str, width: int) -> nn.Module:
+    size, ch = meta["img_size"], meta["channels"]
     if meta["bigan"]:
         # the author's 1024-wide MLP at his widths (8·img_size), narrowed with the convolutions
         hidden = max(64, 1024 * width // (8 * size))
@@ -285,7 +287,8 @@ def run_image_gan(
                          f"({cfg.img_batch}); lower --set img_batch")  # fmt: skip
     meta = _meta(cfg, ds.pixels.shape[-1], bigan)
     norm = _norm(cfg)
-    gen, critic = _generator(meta), _critic(meta, norm)
+    _, critic_width = qp_layout(cfg.img_size, cfg.img_critic_width or meta["width"])
+    gen, critic = _generator(meta), _critic(meta, norm, critic_width)
     players = [gen]
     enc = None
     if bigan:
@@ -328,6 +331,10 @@ def run_image_gan(
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for step in out.progress(range(start, cfg.img_steps), f"{name} ({cfg.img_loss})"):
+        if cfg.img_lr_decay:  # a function of the step: a resumed run continues the schedule
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = cfg.img_lr * (1 - step / cfg.img_steps)
         for _ in range(cfg.img_n_d):  # ---- critic steps, the players frozen
             x_r, z = real(), _codes(b, zd, g, device)
             with torch.no_grad():
@@ -391,6 +398,7 @@ def run_image_gan(
         "train_wall_s": train_wall,
         "gen_params": float(sum(p.numel() for p in gen.parameters())),
         "critic_params": float(sum(p.numel() for p in critic.parameters())),
+        "critic_width": float(critic_width),
     }
     class_metrics, clf = _classes_eval(ds, x_gen, cfg, device)
     metrics.update(class_metrics)

@@ -90,7 +90,9 @@ class Config(GanImageOptions):
     # with --data: the author's BiGAN-QP nets at a CPU width (QP objective only)
     img_loss: str = param("qp", choices=("qp",))
     img_width: int = 64
-    img_steps: int = 2000
+    img_critic_width: int = 128  # a critic twice the generator's width (gan-qp's finding)
+    img_batch: int = 32
+    img_steps: int = 2800
     img_guide_z: float = 2.0  # β₁ of mean (z − E(sg G(z)))² (the author's 2 at 128 px)
     img_guide_x: float = 3.0  # β₂ of mean (x − G(sg E(x)))² (the author's 3 at 128 px)
     z_dim: int = 16
@@ -106,9 +108,16 @@ class Config(GanImageOptions):
     n_samples: int = 2000  # samples G(z) scored per arm (the same z for both)
 
 
-QUICK = {"steps": 1200, "img_steps": 200, "img_width": 32, "img_eval": 500, "img_clf_epochs": 2}
+QUICK = {
+    "steps": 1200,
+    "img_steps": 200,
+    "img_width": 32,
+    "img_critic_width": 64,
+    "img_eval": 500,
+    "img_clf_epochs": 2,
+}
 SMOKE = {"steps": 10, "hidden": (32,), "clf_epochs": 1, "n_samples": 200, "img_steps": 3,
-         "img_width": 16, "img_batch": 16, "img_eval": 16, "img_every": 2,
+         "img_width": 16, "img_critic_width": 16, "img_batch": 16, "img_eval": 16, "img_every": 2,
          "img_clf_epochs": 1}  # fmt: skip
 
 # The author's 128-px CelebA-HQ run (bojone/gan-qp bigan-qp/bigan_qp_128.py); every number is
@@ -116,6 +125,7 @@ SMOKE = {"steps": 10, "hidden": (32,), "clf_epochs": 1, "n_samples": 200, "img_s
 ARTICLE = {
     "img_size": 128,  # img_dim = 128
     "img_width": 0,  # max_num_channels = img_dim * 8 = 1024; the critic's MLP is 1024 wide
+    "img_critic_width": 0,  # as wide as the generator
     "img_z": 128,  # z_dim = 128
     "img_batch": 64,  # batch_size = 64
     "img_lr": 2e-4,  # Adam(2e-4, 0.5), Keras's β₂ = 0.999

@@ -63,8 +63,10 @@ class Config(GanImageOptions):
     img_norm: str = param("batch", choices=("batch", "none", "spectral"))
     img_z: int = 100
     img_width: int = 64
+    img_critic_width: int = 128  # a critic twice the generator's width (gan-qp's finding)
+    img_batch: int = 32
     img_n_d: int = 1
-    img_steps: int = 3000
+    img_steps: int = 5000
     img_anchor: float = 5.0  # λ of mean (G(z) − G°(z))², per element (the author's 5)
     img_g_steps: int = 2  # generator steps per critic batch, same z and anchor (his schedule)
     seeds: int = 10  # seeds seed, seed+1, ... per λ
@@ -83,10 +85,11 @@ class Config(GanImageOptions):
 
 
 QUICK = {"seeds": 3, "lams": (0.0, 5.0), "steps": 1000,
-         "img_steps": 300, "img_width": 32, "img_eval": 500, "img_clf_epochs": 2}  # fmt: skip
+         "img_steps": 300, "img_width": 32, "img_critic_width": 64, "img_eval": 500,
+         "img_clf_epochs": 1}  # fmt: skip
 SMOKE = {"seeds": 2, "lams": (0.0, 5.0), "steps": 4, "hidden": (16,), "eval_every": 2,
-         "n_eval": 200, "img_steps": 3, "img_width": 16, "img_batch": 16, "img_eval": 16,
-         "img_every": 2, "img_clf_epochs": 1}  # fmt: skip
+         "n_eval": 200, "img_steps": 3, "img_width": 16, "img_critic_width": 16, "img_batch": 16,
+         "img_eval": 16, "img_every": 2, "img_clf_epochs": 1}  # fmt: skip
 
 # The article's experiment 1 (bojone/gan vgan/, from LynnHo's DCGAN-LSGAN-WGAN-WGAN-GP code):
 # CelebA cropped to 108 × 108 and resized to 64 × 64, z 100, batch 64, Adam(2e-4, 0.5) for both,
@@ -96,6 +99,7 @@ ARTICLE = {
     "img_crop": 108,
     "img_net": "dcgan",
     "img_width": 0,  # 8 · 64 = 512: DCGAN's 64-128-256-512
+    "img_critic_width": 0,  # as wide as the generator
     "img_z": 100,
     "img_batch": 64,
     "img_lr": 2e-4,

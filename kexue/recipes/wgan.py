@@ -76,10 +76,12 @@ class Config(GanImageOptions):
     img_net: str = param("dcgan", choices=("dcgan", "qp"))
     img_z: int = 100
     img_width: int = 64
+    img_critic_width: int = 128  # a critic twice the generator's width (gan-qp's finding)
+    img_batch: int = 32
     img_lr: float = 1e-4
     img_betas: tuple[float, float] = (0.5, 0.9)
     img_n_d: int = 5
-    img_steps: int = 2000
+    img_steps: int = 1200
     p: str = param("eight_gaussians", choices=TOY2D)
     q: str = param("two_moons", choices=TOY2D)
     n_eval: int = 2000  # held-out samples per side for the exact W1 and the dual estimates
@@ -100,10 +102,11 @@ class Config(GanImageOptions):
 
 
 QUICK = {"critic_steps": 1500, "gen_steps": 400, "n_eval": 1000,
-         "img_steps": 150, "img_width": 32, "img_eval": 500, "img_clf_epochs": 2}  # fmt: skip
+         "img_steps": 150, "img_width": 32, "img_critic_width": 64, "img_eval": 500,
+         "img_clf_epochs": 1}  # fmt: skip
 SMOKE = {"critic_steps": 20, "gen_steps": 5, "n_eval": 100, "batch_size": 64, "lp_points": 30,
-         "img_steps": 3, "img_width": 16, "img_batch": 16, "img_eval": 16, "img_every": 2,
-         "img_n_d": 2, "img_clf_epochs": 1}  # fmt: skip
+         "img_steps": 3, "img_width": 16, "img_critic_width": 16, "img_batch": 16,
+         "img_eval": 16, "img_every": 2, "img_n_d": 2, "img_clf_epochs": 1}  # fmt: skip
 
 # The article (6280) has no code; its image scale is the author's WGAN-GP script of the Lipschitz
 # article (bojone/gan keras/wgan_gp_celeba.py): 64 px, z 100, batch 64, Adam(2e-4, 0.5), 5 critic
@@ -113,6 +116,7 @@ ARTICLE = {
     "img_size": 64,
     "img_net": "dcgan",  # 5×5 convolutions, 64-128-256-512 (critic) / 512-…-64 (generator)
     "img_width": 0,  # 8 · 64 = 512
+    "img_critic_width": 0,  # as wide as the generator
     "img_z": 100,
     "img_batch": 64,
     "img_lr": 2e-4,
