@@ -122,7 +122,8 @@ def test_the_article_budget_resolves_to_the_authors_settings(slug):
     want = {"gan-qp": (128, 128, 64, 2), "bigan-qp": (128, 128, 64, 2),
             "wgan": (64, 100, 64, 5), "vi-unified": (64, 100, 64, 1)}[slug]  # fmt: skip
     assert (cfg.img_size, cfg.img_z, cfg.img_batch, cfg.img_n_d) == want
-    assert cfg.img_width == 0 and cfg.img_lr == 2e-4 and cfg.img_betas[0] == 0.5
+    assert cfg.img_width == cfg.img_critic_width == 0  # the author's widths
+    assert cfg.img_lr == 2e-4 and cfg.img_betas[0] == 0.5 and not cfg.img_lr_decay
     assert set(recipe.ARTICLE) <= {f for f in recipe.Config.__dataclass_fields__}
 
 
