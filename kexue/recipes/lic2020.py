@@ -542,6 +542,30 @@ def _spo(text: str, triples: list[tuple[int, int, int, int, int]]) -> set:
     return {(text[a:b], p, text[c:d]) for a, b, p, c, d in triples}
 
 
+_Modules = dict[str, Any]
+
+
+def _prepare_tasks(
+    acc: Any, out: RunDir, enc: _Modules, heads: _Modules, lr: float, extra: dict[str, Any]
+) -> tuple[list[str], _Modules, _Modules, _Modules, dict[str, Any], int]:
+    """One Adam per task (encoder + head), all prepared for the accelerator, and the run's
+    state `{enc_n, head_n, opt_n} | extra` restored from the checkpoint.
+
+    Returns (names, encoders, heads, optimisers, the state to checkpoint, the step to resume
+    from)."""
+    names = list(enc)
+    opts = {n: torch.optim.Adam([*enc[n].parameters(), *heads[n].parameters()], lr=lr)
+            for n in names}  # fmt: skip
+    k = len(names)
+    prepared = acc.prepare(*enc.values(), *heads.values(), *opts.values())
+    enc = dict(zip(names, prepared[:k], strict=True))
+    heads = dict(zip(names, prepared[k : 2 * k], strict=True))
+    opts = dict(zip(names, prepared[2 * k :], strict=True))
+    state = {f"enc_{n}": enc[n] for n in names} | {f"head_{n}": heads[n] for n in names}
+    state |= {f"opt_{n}": opts[n] for n in names} | extra
+    return names, enc, heads, opts, state, out.restore(state)
+
+
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     if cfg.data is not None:
         return run_competition(cfg, out)
@@ -575,20 +599,10 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         mult = {"crf": cfg.crf_lr_multiplier, "crf1": 1.0}.get(t, 1.0)
         heads[t] = EventTagger(d, 2 * len(TYPES) + 1, crf=t != "soft", lr_multiplier=mult)
     heads["mrc"] = SpanExtractor(d)
-    names = list(enc)
-    opts = {
-        n: torch.optim.Adam([*enc[n].parameters(), *heads[n].parameters()], lr=cfg.lr)
-        for n in names
-    }
-    k = len(names)
-    prepared = acc.prepare(*enc.values(), *heads.values(), *opts.values())
-    enc = dict(zip(names, prepared[:k], strict=True))
-    heads = dict(zip(names, prepared[k : 2 * k], strict=True))
-    opts = dict(zip(names, prepared[2 * k :], strict=True))
     early: dict[str, torch.Tensor] = {}  # per-sentence SPO counts of two arms at step re_early
-    state = {f"enc_{n}": enc[n] for n in names} | {f"head_{n}": heads[n] for n in names}
-    state |= {f"opt_{n}": opts[n] for n in names} | {"rng": g, "early": early}
-    start = out.restore(state)
+    names, enc, heads, opts, state, start = _prepare_tasks(
+        acc, out, enc, heads, cfg.lr, {"rng": g, "early": early}
+    )
 
     gold_re = [_spo(t, tr) for t, tr in re_test]
     total = cfg.re_steps + cfg.ner_steps + cfg.mrc_steps
@@ -888,19 +902,9 @@ def run_competition(cfg: Config, out: RunDir) -> dict[str, float]:
         steps["mrc"] = cfg.mrc_steps
         metrics["dureader_train_questions"] = float(len(mrc_items))
 
-    names = list(enc)
-    opts = {
-        n: torch.optim.Adam([*enc[n].parameters(), *heads[n].parameters()], lr=cfg.lr)
-        for n in names
-    }
-    k = len(names)
-    prepared = acc.prepare(*enc.values(), *heads.values(), *opts.values())
-    enc = dict(zip(names, prepared[:k], strict=True))
-    heads = dict(zip(names, prepared[k : 2 * k], strict=True))
-    opts = dict(zip(names, prepared[2 * k :], strict=True))
-    state = {f"enc_{n}": enc[n] for n in names} | {f"head_{n}": heads[n] for n in names}
-    state |= {f"opt_{n}": opts[n] for n in names} | {"rng": g}
-    start = out.restore(state)
+    names, enc, heads, opts, state, start = _prepare_tasks(
+        acc, out, enc, heads, cfg.lr, {"rng": g}
+    )
     phases = [(n, sum(steps[m] for m in names[: i + 1])) for i, n in enumerate(names)]
     total = phases[-1][1]
     for step in out.progress(range(start, total), " then ".join(names)):
