@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
+from checkpoint_writers import bert_tf_names
 
 from kexue.bert import (
     CharTokenizer,
@@ -54,59 +55,13 @@ def test_missing_keys_need_an_allow_list(tmp_path):
         load_pretrained(hf.BertModel, "bert-base-chinese")  # a hub name is never downloaded
 
 
-def _tf_names(model, n_layers):
-    """A synthetic Google TF checkpoint, enumerated by hand from the published variable names."""
-    sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    tf = {
-        "bert/embeddings/word_embeddings": sd["bert.embeddings.word_embeddings.weight"],
-        "bert/embeddings/position_embeddings": sd["bert.embeddings.position_embeddings.weight"],
-        "bert/embeddings/token_type_embeddings": sd[
-            "bert.embeddings.token_type_embeddings.weight"
-        ],
-        "bert/embeddings/LayerNorm/gamma": sd["bert.embeddings.LayerNorm.weight"],
-        "bert/embeddings/LayerNorm/beta": sd["bert.embeddings.LayerNorm.bias"],
-        "bert/pooler/dense/kernel": sd["bert.pooler.dense.weight"].T,
-        "bert/pooler/dense/bias": sd["bert.pooler.dense.bias"],
-        "cls/predictions/transform/dense/kernel": sd["cls.predictions.transform.dense.weight"].T,
-        "cls/predictions/transform/dense/bias": sd["cls.predictions.transform.dense.bias"],
-        "cls/predictions/transform/LayerNorm/gamma": sd[
-            "cls.predictions.transform.LayerNorm.weight"
-        ],
-        "cls/predictions/transform/LayerNorm/beta": sd["cls.predictions.transform.LayerNorm.bias"],
-        "cls/predictions/output_bias": sd["cls.predictions.bias"],
-        "cls/seq_relationship/output_weights": sd["cls.seq_relationship.weight"],
-        "cls/seq_relationship/output_bias": sd["cls.seq_relationship.bias"],
-        "global_step": 0,
-    }
-    for i in range(n_layers):
-        p, q = f"bert/encoder/layer_{i}/", f"bert.encoder.layer.{i}."
-        for tf_sub, hf_sub in [
-            ("attention/self/query", "attention.self.query"),
-            ("attention/self/key", "attention.self.key"),
-            ("attention/self/value", "attention.self.value"),
-            ("attention/output/dense", "attention.output.dense"),
-            ("intermediate/dense", "intermediate.dense"),
-            ("output/dense", "output.dense"),
-        ]:
-            tf[p + tf_sub + "/kernel"] = sd[q + hf_sub + ".weight"].T
-            tf[p + tf_sub + "/bias"] = sd[q + hf_sub + ".bias"]
-            tf[p + tf_sub + "/kernel/adam_m"] = sd[q + hf_sub + ".weight"].T * 0
-        for tf_sub, hf_sub in [
-            ("attention/output/LayerNorm", "attention.output.LayerNorm"),
-            ("output/LayerNorm", "output.LayerNorm"),
-        ]:
-            tf[p + tf_sub + "/gamma"] = sd[q + hf_sub + ".weight"]
-            tf[p + tf_sub + "/beta"] = sd[q + hf_sub + ".bias"]
-    return tf
-
-
 def test_tf_mapping_loads_strictly_and_reproduces_outputs():
     torch.manual_seed(0)
     cfg = tiny_config("bert", 40, hidden=32)
     src = hf.BertForPreTraining(cfg).eval()
     torch.manual_seed(1)
     dst = hf.BertForPreTraining(cfg).eval()
-    state = bert_tf_to_state_dict(_tf_names(src, cfg.num_hidden_layers))
+    state = bert_tf_to_state_dict(bert_tf_names(src, adam=True))
     missing, unexpected = dst.load_state_dict(state, strict=False)
     assert not unexpected
     assert all("decoder" in k for k in missing)  # the tied output layer, filled by tying
