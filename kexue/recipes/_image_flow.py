@@ -136,14 +136,9 @@ def held_out_split(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_test:]), perm[:n_test]
 
 
-def _pixels(ds: Any, idx: np.ndarray) -> torch.Tensor:
-    """uint8 (N, C, H, W) images of the folder at `idx` (sorted: memory-map friendly)."""
-    return torch.from_numpy(np.array(ds.pixels[np.sort(idx)])).permute(0, 3, 1, 2)
-
-
 def _chunks(ds: Any, idx: np.ndarray, size: int = 2048) -> Iterator[torch.Tensor]:
     for start in range(0, len(idx), size):
-        yield _pixels(ds, idx[start : start + size])
+        yield _images.folder_images(ds, idx[start : start + size])
 
 
 def _to_model_space(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -208,7 +203,7 @@ def run_images(
             f"--set img_batch"
         )
     dims = math.prod(shape)
-    test = _pixels(ds, test_idx[: cfg.img_eval])
+    test = _images.folder_images(ds, test_idx[: cfg.img_eval])
     watch = test[:256]  # the held-out images of the history's curve
     cat_items = categorical_bpd_per_image(_chunks(ds, train_idx), test, LEVELS)
     bpd_cat = float(cat_items.mean())
@@ -222,7 +217,7 @@ def run_images(
     start = out.restore(state)
     if start == 0:  # ActNorm's data-dependent init, before DDP copies rank 0's weights
         pick = torch.randperm(len(train_idx), generator=g)[: min(cfg.img_ddi, len(train_idx))]
-        w = _to_model_space(_pixels(ds, train_idx[pick.numpy()]), g).to(device)
+        w = _to_model_space(_images.folder_images(ds, train_idx[pick.numpy()]), g).to(device)
         model.train()
         with torch.no_grad():
             _LogDensity(model)(w)
@@ -358,20 +353,14 @@ def interpolator(
     run: Path, build: Build
 ) -> Callable[[int, int, float, torch.Generator], np.ndarray]:
     """(rows, k, temperature, generator) → rows·k images (H, W, C) in [0, 1]: each row walks
-    from one prior draw z₁ to another z₂ along z(θ) = cos θ·z₁ + sin θ·z₂, θ ∈ [0, π/2]. For
-    independent Gaussian draws every z(θ) has the prior's distribution, so the middle of a row
-    is as typical as its ends (a straight line would shrink the norm there)."""
+    from one prior draw to another along `_images.gaussian_path`."""
     model = _load(run, build)
     prior = _latent_flow(model).prior
 
     def walk(rows: int, k: int, temperature: float, generator: torch.Generator) -> np.ndarray:
-        if k < 2:
-            raise InputError(f"--interpolate needs at least 2 steps, got {k}")
         z1, z2 = (prior.sample(rows, temperature, generator) for _ in range(2))
-        theta = torch.linspace(0.0, math.pi / 2, k).view(1, k, 1)
-        z = torch.cos(theta) * z1.unsqueeze(1) + torch.sin(theta) * z2.unsqueeze(1)
         with torch.no_grad():
-            return _unit(_decode(model, z.flatten(0, 1)))
+            return _unit(_decode(model, _images.gaussian_path(z1, z2, k)))
 
     return walk
 

@@ -192,8 +192,7 @@ def _draw(gen: nn.Module, z: Tensor, batch: int = 250) -> Tensor:
 
 def _real(ds: Any, idx: np.ndarray) -> Tensor:
     """Folder images `idx` as (n, C, H, W) float in [−1, 1]."""
-    pixels = torch.from_numpy(np.asarray(ds.pixels[np.sort(idx)]))
-    return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return _images.folder_images(ds, idx).float() / 127.5 - 1.0
 
 
 def _classes_eval(
@@ -478,19 +477,9 @@ def sampler(run: Path) -> Callable[[int, float, torch.Generator], np.ndarray]:
     return sample
 
 
-def _slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation (rows, Z) × (k,) → (rows, k, Z): the path stays at the norm a
-    Gaussian code has in high dimension (a straight line passes through unlikely short codes)."""
-    cos = (z0 * z1).sum(1) / (z0.norm(dim=1) * z1.norm(dim=1))
-    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))[:, None, None]  # (rows, 1, 1)
-    t = t[None, :, None]
-    a, b = torch.sin((1 - t) * omega), torch.sin(t * omega)
-    return (a * z0[:, None] + b * z1[:, None]) / torch.sin(omega)
-
-
 def interpolator(run: Path) -> Callable[[int, int, float, torch.Generator], np.ndarray]:
     """fn(rows, k, temperature, generator) → (rows·k, H, W, C): each row k images along the
-    spherical path between two random codes."""
+    path between two random codes (`_images.gaussian_path`)."""
     model, meta = _load(run)
     gen = model["gen"] if meta.get("bigan") else model  # type: ignore[index]
 
@@ -499,8 +488,7 @@ def interpolator(run: Path) -> Callable[[int, int, float, torch.Generator], np.n
     ) -> np.ndarray:
         z0 = temperature * torch.randn(rows, meta["z_dim"], generator=generator)
         z1 = temperature * torch.randn(rows, meta["z_dim"], generator=generator)
-        path = _slerp(z0, z1, torch.linspace(0.0, 1.0, k)).reshape(rows * k, -1)
-        return _decode(gen, path)
+        return _decode(gen, _images.gaussian_path(z0, z1, k))
 
     return interpolate
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from kexue.data.user_images import grid_png, to_unit
+from kexue.errors import InputError
 from kexue.runs import DataSpec, RunDir, param
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ __all__ = [
     "IMAGE_DATA",
     "ImageOptions",
     "batches",
+    "folder_images",
+    "gaussian_path",
     "grid_png",
     "image_accelerator",
     "load_image_model",
@@ -143,6 +146,23 @@ def batches(
         loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=True,
                             num_workers=workers, persistent_workers=False)  # fmt: skip
         yield from loader
+
+
+def folder_images(ds: ImageFolder, idx: np.ndarray) -> torch.Tensor:
+    """uint8 (N, C, H, W) images of the folder at `idx`, read in sorted order (the memory map
+    is read front to back)."""
+    return torch.from_numpy(np.array(ds.pixels[np.sort(idx)])).permute(0, 3, 1, 2)
+
+
+def gaussian_path(z1: torch.Tensor, z2: torch.Tensor, k: int) -> torch.Tensor:
+    """k codes per row from z1 to z2, (rows, ...) → (rows·k, ...): z(θ) = cos θ·z1 + sin θ·z2,
+    θ ∈ [0, π/2]. For independent Gaussian draws every z(θ) has the prior's distribution, so
+    the middle of a row is as typical as its ends (a straight line shrinks the norm there)."""
+    if k < 2:
+        raise InputError(f"--interpolate needs at least 2 steps, got {k}")
+    theta = torch.linspace(0.0, np.pi / 2, k).view(1, k, *([1] * (z1.dim() - 1)))
+    z = torch.cos(theta) * z1.unsqueeze(1) + torch.sin(theta) * z2.unsqueeze(1)
+    return z.flatten(0, 1)
 
 
 def save_grid(out: RunDir, name: str, images: torch.Tensor | np.ndarray,
