@@ -192,16 +192,37 @@ def fit_digit_classifier(
     x: np.ndarray, y: np.ndarray, *, epochs: int = 60, seed: int = 0
 ) -> DigitClassifier:
     """Train the feature classifier on (N, 64) images in [−1, 1] and labels (N,): Adam 1e-3."""
-    g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     clf = DigitClassifier()
-    opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    return _fit(clf, xt, yt, epochs=epochs, seed=seed)  # type: ignore[return-value]
+
+
+def _fit(
+    clf: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    device: str | torch.device = "cpu",
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+) -> nn.Module:
+    """The classifiers' one loop: Adam(lr), cross-entropy, `epochs` passes in an order drawn
+    from a generator seeded with `seed`; returns `clf` in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    clf.train()
     for _ in range(epochs):
-        perm = torch.randperm(len(xt), generator=g)
-        for i in range(0, len(xt), 64):
-            idx = perm[i : i + 64]
-            loss = F.cross_entropy(clf(xt[idx]), yt[idx])
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), batch_size):
+            idx = perm[i : i + batch_size]
+            xb = x[idx].to(device)
+            if augment is not None:
+                xb = augment(xb, g)
+            loss = F.cross_entropy(clf(xb), y[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -334,23 +355,11 @@ def fit_image_classifier(
     k = int(y.max()) + 1 if n_classes is None else n_classes
     if y.min() < 0 or y.max() >= k:
         raise ValueError(f"labels must lie in 0..{k - 1}")
-    g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     clf = ImageClassifier(k, x.shape[1]).to(device)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr)
-    clf.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            idx = perm[i : i + batch_size]
-            xb = x[idx].to(device)
-            if blur > 0:
-                xb = _random_blur(xb, blur, g)
-            loss = F.cross_entropy(clf(xb), y[idx].to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return clf.eval()
+    augment = (lambda xb, g: _random_blur(xb, blur, g)) if blur > 0 else None
+    return _fit(clf, x, y, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
+                device=device, augment=augment)  # type: ignore[return-value]  # fmt: skip
 
 
 @torch.no_grad()
