@@ -16,6 +16,10 @@ link flows to / from M \ {v}, o / i its total out / in flow, p_v its visit rate)
 in the same order: compiled by `numba.njit` over numpy arrays (`kernel()` when numba imports),
 or as plain Python over lists (the fallback; lists because indexing them is several times
 cheaper than indexing numpy arrays from the interpreter). Both give identical partitions.
+
+Deviations from Infomap's core loop: local moves run up to 20 rounds (kexue.graph.infomap's
+`max_sweeps`), not Infomap's default `core_loop_limit` of 10; among candidates within
+`threshold` of the best ΔL the first met in the node's link order wins.
 """
 
 from __future__ import annotations
