@@ -375,7 +375,6 @@ def execute(
     import torch
     from accelerate import PartialState
 
-    from kexue.data import DataFormatError
     from kexue.runs import RunDir, config_dict, data_fingerprint, judge_claims, resolve_config
 
     try:
@@ -456,7 +455,7 @@ def execute(
     except BaseException as err:
         run.write_text("error.txt", traceback.format_exc())
         run.write_history()
-        if isinstance(err, (DataFormatError, FileNotFoundError)) and data_path is not None:
+        if isinstance(err, (InputError, FileNotFoundError)) and data_path is not None:
             # The user's data, not our code. A run that never reached a checkpoint leaves no
             # folder behind, so the same command works once the data is mended.
             if fresh and run.is_main and not (run.path / "checkpoint.safetensors").exists():

@@ -235,3 +235,19 @@ def test_torch_threads_are_not_left_changed_by_a_usage_error():
     threads = torch.get_num_threads()
     assert main(["run", "wgan", "--threads", "0"]) == 2
     assert torch.get_num_threads() == threads
+
+
+def test_a_bad_image_is_one_line_naming_it_and_leaves_no_run_folder(
+    tmp_path, capsys, shapes_folder
+):
+    import shutil
+
+    data = tmp_path / "images"
+    shutil.copytree(shapes_folder, data, ignore=shutil.ignore_patterns(".*"))
+    good = next((data / "circle-red").glob("*.png")).read_bytes()
+    (data / "circle-red" / "broken.png").write_bytes(good[: len(good) // 2])
+    out = tmp_path / "run"
+    assert main(["run", "gan-qp", *SMOKE, "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.png: cannot decode" in err and err.count("\n") == 1
+    assert not out.exists()  # nothing half-written: mend the folder, run again
