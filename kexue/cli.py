@@ -455,9 +455,13 @@ def execute(
     except BaseException as err:
         run.write_text("error.txt", traceback.format_exc())
         run.write_history()
-        if isinstance(err, (InputError, FileNotFoundError)) and data_path is not None:
-            # The user's data, not our code. A run that never reached a checkpoint leaves no
-            # folder behind, so the same command works once the data is mended.
+        users = isinstance(err, InputError) or (
+            isinstance(err, FileNotFoundError) and data_path is not None
+        )
+        if users:
+            # The user's data or files (--data, a checkpoint folder), not our code. A run that
+            # never reached a checkpoint leaves no folder behind, so the same command works once
+            # the input is mended.
             if fresh and run.is_main and not (run.path / "checkpoint.safetensors").exists():
                 for name in ("config.json", "error.txt", "history.csv"):
                     (run.path / name).unlink(missing_ok=True)

@@ -251,3 +251,12 @@ def test_a_bad_image_is_one_line_naming_it_and_leaves_no_run_folder(
     err = capsys.readouterr().err
     assert "broken.png: cannot decode" in err and err.count("\n") == 1
     assert not out.exists()  # nothing half-written: mend the folder, run again
+
+
+def test_a_missing_checkpoint_folder_is_one_line_and_leaves_no_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "conditional-ln", *SMOKE, "--set", f"pretrained={tmp_path / 'none'}"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a local checkpoint folder" in err and err.count("\n") == 1
+    assert not out.exists()
