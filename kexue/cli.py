@@ -144,6 +144,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         how = " (on its confidence bound)" if c.interval else ""
         kind = "goal: " if c.kind == "goal" else ""
         print(f"  [{'/'.join(c.budgets)}] {c.metric} {c.op} {c.threshold}{how}: {kind}{c.text}")
+    reported = getattr(recipe, "REPORTED", ())
+    if reported:
+        print("\nThe article reports (context beside kexue's metric, not a claim):")
+        for r in reported:
+            print(f"  {r.quantity}: {r.value} ({r.setting}) — beside {r.metric} ({r.ours})")
     record = recorded().get(a.slug)
     if record:
         print(

@@ -376,6 +376,32 @@ def rejudged(slug: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     return judged
 
 
+def reported_markdown(slug: str, record: dict[str, Any]) -> list[str]:
+    """The article's reported numbers (the recipe's `REPORTED`) beside the recorded run's, each
+    labelled with its setting; no lines when the recipe declares none."""
+    import importlib
+
+    reported = getattr(importlib.import_module(get(slug).recipe), "REPORTED", ())
+    if not reported:
+        return []
+    lines = [
+        "The article's numbers beside kexue's (different models and data, so context, not a",
+        "comparison):",
+        "",
+        "| quantity | article | article's setting | kexue | kexue's setting |",
+        "|---|---|---|---|---|",
+    ]
+    for r in reported:
+        ours = record["metrics"].get(r.metric)
+        budget = record["budget"]
+        measured = "not measured" if ours is None else f"{format_number(ours)} ({budget})"
+        lines.append(
+            f"| {_md_cell(r.quantity)} | {format_number(r.value)} | {_md_cell(r.setting)} | "
+            f"{measured} | {_md_cell(r.ours)} |"
+        )
+    return [*lines, ""]
+
+
 def articles_markdown(measured: dict[str, Any]) -> str:
     """docs/articles.md: the mission table with measured headline numbers, then per-article
     claims (the recipes' current claims, judged on the recorded metrics) and metrics."""
@@ -424,6 +450,7 @@ def articles_markdown(measured: dict[str, Any]) -> str:
                     f"{_md_cell(c['op'])} {_md_cell(format_number(c['threshold']))} | {verdict} |"
                 )
             body.append("")
+        body += reported_markdown(a.slug, m)
         body.append(
             "Metrics: " + ", ".join(f"`{k}` = {format_number(v)}" for k, v in m["metrics"].items())
         )

@@ -52,6 +52,7 @@ __all__ = [
     "Parts",
     "RunDir",
     "STATEMENT_STATUSES",
+    "Reported",
     "Statement",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -407,6 +408,28 @@ class Claim:
         if not self.interval:
             return None
         return f"{self.metric}_lo" if self.op in (">", ">=") else f"{self.metric}_hi"
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A number the article reports, shown beside kexue's measurement of the same quantity in
+    docs/articles.md and `kexue show`, each labelled with the setting that produced it (the
+    article fine-tuned pretrained checkpoints on the full data sets; CI's recipes train tiny
+    models from scratch on offline proxies). It is context, never a claim: the settings differ.
+
+    Attributes:
+        quantity: what is measured, e.g. "SPO F1 (relation extraction)".
+        value: the article's number.
+        setting: how the article got it, e.g. "article: RoBERTa-wwm-ext base, DuIE 2.0 test".
+        metric: the recipe's metric for the same quantity.
+        ours: kexue's setting for that metric, e.g. "kexue: tiny BERT from scratch, proxy".
+    """
+
+    quantity: str
+    value: float
+    setting: str
+    metric: str
+    ours: str
 
 
 def judge_claims(

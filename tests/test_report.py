@@ -284,3 +284,33 @@ def test_runs_on_user_data_are_not_recorded_as_the_recipes_experiment(tmp_path):
     measured: dict = {}
     assert record_measurements(measured, tmp_path / "user") == [] and measured == {}
     assert record_measurements(measured, tmp_path / "own") == ["wgan"]
+
+
+def test_reported_numbers_name_recorded_metrics_and_show_beside_them():
+    """Each article number a recipe declares (`REPORTED`) names a metric its recorded run has,
+    and docs/articles.md prints both with their settings."""
+    import importlib
+
+    from kexue.articles import ARTICLES
+    from kexue.cli import recorded
+    from kexue.report import reported_markdown
+
+    measured = recorded()
+    seen = 0
+    for a in ARTICLES:
+        if not a.ready:
+            continue
+        reported = getattr(importlib.import_module(a.recipe), "REPORTED", ())
+        record = measured.get(a.slug)
+        for r in reported:
+            assert r.setting.startswith("article") and r.ours.startswith("kexue"), r
+            if record is not None and record["budget"] == "full":
+                assert r.metric in record["metrics"], (a.slug, r.metric)
+        if reported and record is not None:
+            lines = reported_markdown(a.slug, record)
+            assert len(lines) == 5 + len(reported) + 1 and lines[-1] == ""
+            seen += 1
+    assert seen >= 3
+    lic = reported_markdown("lic2020", {"budget": "smoke", "metrics": {"re_f1": 0.25}})
+    assert "| relation extraction, SPO F1 | 0.68 |" in lic[5] and "0.25 (smoke)" in lic[5]
+    assert "not measured" in lic[6]

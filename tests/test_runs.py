@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -229,6 +230,27 @@ def test_torchrun_launches_two_processes_and_only_rank0_writes(tmp_path):
     assert config["distributed_type"] == "MULTI_CPU" and config["backend"] == "gloo"
     assert proc.stdout.count("run folder:") == 1  # rank 1 prints and writes nothing
     assert not list(out.glob(".*.tmp"))
+
+
+def test_torchrun_on_an_image_folder_decodes_it_once(tmp_path, shapes_folder):
+    """Two ranks on an image folder: rank 0 builds the cache while rank 1 waits, both train
+    (DDP over gloo) and only rank 0 writes the run folder and the image model."""
+    data = tmp_path / "shapes"
+    shutil.copytree(shapes_folder, data, ignore=shutil.ignore_patterns(".kexue-cache"))
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "kexue", "run", "gan-qp", "--data",
+         str(data), "--budget", "smoke", "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["world_size"] == 2 and config["distributed_type"] == "MULTI_CPU"
+    assert proc.stdout.count("run folder:") == 1
+    cache = list((data / ".kexue-cache").iterdir())
+    assert sorted(p.suffix for p in cache) == [".json", ".npy"]  # one cache, no leftovers
+    assert (out / "image_model.safetensors").is_file() and not list(out.glob(".*.tmp"))
 
 
 def test_log_next_numbers_rows_on_across_a_resume(tmp_path):

@@ -223,6 +223,11 @@ def _build(root: Path, images: list[Path], size: int, crop: int | None, mode: st
     cache.mkdir(parents=True, exist_ok=True)
     channels = 3 if mode == "RGB" else 1
     fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npy.tmp")
+    from kexue.runs import _umask
+
+    # mkstemp makes the file 0600: give the cache the mode a plain open() would, so that
+    # another user (or job) reading the same folder can use it
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
 
     def header(rows: int) -> bytes:

@@ -97,16 +97,27 @@ def load_images(cfg: ImageOptions, out: RunDir, *, as_uint8: bool = False) -> Im
     cache = root / ".kexue-cache"
     if not _writable(cache):
         cache = out.path / "image-cache"
-    ds = image_folder(
-        root,
-        cfg.img_size,
-        crop=cfg.img_crop or None,
-        mode=cfg.img_mode,
-        cache_dir=cache,
-        on_error=cfg.img_on_error,
-        as_uint8=as_uint8,
-        progress=out.show_progress,
-    )
+    # Under torchrun / accelerate launch, rank 0 decodes the folder into the cache while the
+    # other ranks wait, then they read the cache it wrote instead of decoding it again.
+    import torch.distributed as dist
+
+    group = dist.is_available() and dist.is_initialized()
+    if group and dist.get_rank() != 0:
+        dist.barrier()
+    try:  # a bad file stops rank 0 here; the others then meet the same error themselves
+        ds = image_folder(
+            root,
+            cfg.img_size,
+            crop=cfg.img_crop or None,
+            mode=cfg.img_mode,
+            cache_dir=cache,
+            on_error=cfg.img_on_error,
+            as_uint8=as_uint8,
+            progress=out.show_progress,
+        )
+    finally:
+        if group and dist.get_rank() == 0:
+            dist.barrier()
     if out.say is not None and out.is_main:
         out.say(ds.summary())
     return ds
