@@ -94,6 +94,9 @@ def table_markdown(metrics_by_slug: dict[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+PRECISIONS = ("no", "bf16", "fp16")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     if args.markdown:
         print(table_markdown(), end="")
@@ -355,6 +358,7 @@ def execute(
     re_evaluate: bool = False,
     progress: bool | None = False,
     say: Any = None,
+    mixed_precision: str | None = None,
 ) -> dict[str, Any]:
     """Run the recipe of `slug` into a run folder; return {"metrics", "claims", "out", "status"}.
 
@@ -363,8 +367,12 @@ def execute(
     evaluation again and keeps the original timings). A folder holding another run is refused
     unless `overwrite`, which removes it first. Nothing is written before these checks.
 
+    `mixed_precision` ("no", "bf16", "fp16") turns on accelerate's autocast for every model
+    the recipe prepares (None: as `accelerate launch --mixed_precision` set it, else none).
+
     Raises:
-        UsageError: unknown slug, key or value; bad --data, --out, --threads; another run.
+        UsageError: unknown slug, key or value; bad --data, --out, --threads; another run;
+            fp16 without a GPU.
         NonFiniteLossError: the loss diverged (the last good checkpoint is kept).
         RunInterrupted: Ctrl-C; the folder resumes from its last checkpoint.
     """
@@ -374,6 +382,26 @@ def execute(
         raise UsageError(f"--threads {threads}: must be at least 1")
     if checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every {checkpoint_every}: must be at least 1")
+    if mixed_precision is not None:
+        if mixed_precision not in PRECISIONS:
+            allowed = ", ".join(PRECISIONS)
+            raise UsageError(f"--mixed-precision {mixed_precision}: one of {allowed}")
+        import torch
+
+        if mixed_precision == "fp16" and not torch.cuda.is_available():
+            raise UsageError("--mixed-precision fp16 needs a GPU; on a CPU use bf16 or no")
+        previous = os.environ.get("ACCELERATE_MIXED_PRECISION")
+        os.environ["ACCELERATE_MIXED_PRECISION"] = mixed_precision
+        try:
+            return execute(slug, budget=budget, out=out, seed=seed, sets=sets, data=data,
+                           threads=threads, checkpoint_every=checkpoint_every,
+                           overwrite=overwrite, re_evaluate=re_evaluate, progress=progress,
+                           say=say)  # fmt: skip
+        finally:
+            if previous is None:
+                os.environ.pop("ACCELERATE_MIXED_PRECISION", None)
+            else:
+                os.environ["ACCELERATE_MIXED_PRECISION"] = previous
     sets = _data_sets(article, recipe, data, list(sets))
     extra = {} if seed is None else {"seed": seed}
 
@@ -400,6 +428,7 @@ def execute(
     }
     state = PartialState(cpu=not torch.cuda.is_available())
     config["world_size"] = state.num_processes  # each process draws its own batches
+    config["mixed_precision"] = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
     status, diffs = _folder_state(out, config)
     if status == "foreign":
         raise UsageError(
@@ -540,6 +569,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             re_evaluate=args.re_evaluate,
             progress=None if not args.quiet else False,
             say=None if args.quiet else say,
+            mixed_precision=args.mixed_precision,
         )
     except NonFiniteLossError as err:
         print(f"kexue run {args.slug}: {err}", file=sys.stderr)
@@ -760,6 +790,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--re-evaluate",
         action="store_true",
         help="evaluate a complete run again from its final checkpoint (timings are kept)",
+    )
+    p.add_argument(
+        "--mixed-precision",
+        choices=PRECISIONS,
+        help="autocast every model the recipe trains (accelerate's mixed precision; bf16 runs on "
+        "CPUs too, fp16 needs a GPU; default: as `accelerate launch` set it, else no)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or notes on stderr")
     p.set_defaults(func=cmd_run)

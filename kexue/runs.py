@@ -149,10 +149,24 @@ def make_accelerator(**kwargs: Any) -> Any:
 
     Without `cpu=True`, accelerate treats a CPU-only torchrun launch as a single process; with
     it, the processes form a MULTI_CPU (gloo) group and gradients are averaged across them.
+    Autocast: `mixed_precision` ("no", "bf16", "fp16": a GPU), else the
+    ACCELERATE_MIXED_PRECISION variable (`kexue run --mixed-precision`), else none.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
-    return Accelerator(cpu=not torch.cuda.is_available(), **kwargs)
+    # `kexue run --mixed-precision` and `accelerate launch --mixed_precision` set this variable;
+    # an explicit argument (an image recipe's `amp`) wins over it.
+    precision = kwargs.pop("mixed_precision", None) or os.environ.get(
+        "ACCELERATE_MIXED_PRECISION", "no"
+    )
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise ValueError("mixed precision fp16 needs a GPU; on a CPU use bf16 or no")
+    # accelerate keeps one precision per process; several runs in one process (`kexue
+    # reproduce`, a notebook) may each ask for their own. The process group is kept.
+    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
+        AcceleratorState._reset_state()
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=precision, **kwargs)
 
 
 # ----------------------------------------------------------------------------- configs

@@ -335,3 +335,40 @@ def test_claim_kinds_are_judged_and_counted_apart():
     assert [c["kind"] for c in judged] == ["article", "article", "goal"]
     assert claims_summary(judged) == "article 1/2 · goal 1/1"
     assert claims_summary([{**judged[0], "pass": None}]) == ""  # not judged, not counted
+
+
+def test_mixed_precision_autocasts_and_switches_within_one_process():
+    """bf16 autocast on a prepared model, then a plain run in the same process (accelerate keeps
+    one precision per process unless kexue resets it)."""
+    seen = []
+
+    class Probe(torch.nn.Linear):  # records the dtype inside forward (prepare casts outputs back)
+        def forward(self, x):
+            y = super().forward(x)
+            seen.append(y.dtype)
+            return y
+
+    layer = Probe(3, 3)
+    acc = make_accelerator(mixed_precision="bf16")
+    assert acc.mixed_precision == "bf16"
+    acc.prepare(layer)(torch.randn(2, 3))
+    plain = make_accelerator()
+    assert plain.mixed_precision == "no"
+    plain.prepare(Probe(3, 3))(torch.randn(2, 3))
+    assert seen == [torch.bfloat16, torch.float32]
+
+
+def test_run_records_its_mixed_precision_and_refuses_fp16_without_a_gpu(tmp_path, capsys):
+    argv = ["run", "wgan", "--budget", "smoke", "--quiet", "--set", "critic_steps=2", "--set",
+            "gen_steps=1"]  # fmt: skip
+    before = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    assert main([*argv, "--out", str(tmp_path / "bf16"), "--mixed-precision", "bf16"]) == 0
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["mixed_precision"] == "bf16"
+    assert os.environ.get("ACCELERATE_MIXED_PRECISION") == before  # restored after the run
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    assert json.loads((tmp_path / "plain" / "config.json").read_text())["mixed_precision"] == "no"
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert main([*argv, "--out", str(tmp_path / "fp16"), "--mixed-precision", "fp16"]) == 2
+        assert "fp16 needs a GPU" in capsys.readouterr().err
+        assert not (tmp_path / "fp16").exists()

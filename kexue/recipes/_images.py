@@ -129,7 +129,8 @@ def image_accelerator(cfg: ImageOptions) -> Any:
 
     if cfg.amp == "fp16" and not torch.cuda.is_available():
         raise ValueError("--set amp=fp16 needs a GPU; on a CPU use amp=bf16 or no")
-    return make_accelerator(mixed_precision=cfg.amp)
+    # amp=no leaves the choice to `kexue run --mixed-precision` / `accelerate launch`
+    return make_accelerator(mixed_precision=None if cfg.amp == "no" else cfg.amp)
 
 
 def prepare_model(model: torch.nn.Module, cfg: ImageOptions, device: torch.device) -> Any:
