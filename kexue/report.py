@@ -33,6 +33,7 @@ __all__ = [
     "format_number",
     "format_measured",
     "claims_markdown",
+    "reported_markdown",
 ]
 
 FOLD_ROWS = 12  # a metrics table longer than this is folded, headline metrics kept outside

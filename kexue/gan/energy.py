@@ -35,6 +35,7 @@ __all__ = [
     "energy_hinge_d_loss",
     "ebgan_margin_d_loss",
     "energy_gradient_penalty",
+    "energy_critic_loss",
     "r1_penalty",
     "wgan_div_penalty",
     "roll_downhill",
@@ -66,6 +67,19 @@ def ebgan_margin_d_loss(u_real: Tensor, u_fake: Tensor, *, margin: float = 1.0) 
 def energy_gradient_penalty(energy: Callable[[Tensor], Tensor], x_real: Tensor) -> Tensor:
     """E_p ‖∇_x U(x)‖² on real samples (zero-centred: real points become minima)."""
     return gradient_norm_penalty(energy, x_real, x_real, center=0.0, where="real", eps=0.0)
+
+
+def energy_critic_loss(
+    energy: Callable[[Tensor], Tensor],
+    x_real: Tensor,
+    u_real: Tensor,
+    u_fake: Tensor,
+    *,
+    lam: float,
+) -> Tensor:
+    """The article's "dig" objective in one piece: E_p U − E_q U + λ E_p ‖∇_x U(x)‖²
+    (u_real = U(x_real), u_fake = U(x_fake); the penalty recomputes U on x_real with grad)."""
+    return energy_d_loss(u_real, u_fake) + lam * energy_gradient_penalty(energy, x_real)
 
 
 def r1_penalty(critic: Callable[[Tensor], Tensor], x_real: Tensor, *, gamma: float) -> Tensor:

@@ -1,12 +1,16 @@
 r"""The one training loop of the image GANs on the user's folder (`kexue run SLUG --data FOLDER`
-for gan-qp, bigan-qp, wgan and vi-unified), and what `kexue sample` / `reconstruct` read back.
+for gan-qp, bigan-qp, wgan, vi-unified, energy-gan, lipschitz and f-gan), and what
+`kexue sample` / `reconstruct` read back.
 
 Articles: 不用L约束又不会梯度消失的GAN，了解一下？ (GAN-QP), 2018-11-20,
           https://kexue.fm/archives/6163; BiGAN-QP：简单清晰的编码&生成模型, 2018-12-10,
           https://kexue.fm/archives/6214; 从Wasserstein距离、对偶理论到WGAN, 2019-01-20,
           https://kexue.fm/archives/6280 (with 深度学习中的Lipschitz约束, 2018-10-07,
           https://kexue.fm/archives/6051, for GP and SN); 用变分推断统一理解生成模型, 2018-07-18,
-          https://kexue.fm/archives/5716 (the anchor regulariser). The math lives in kexue.gan.
+          https://kexue.fm/archives/5716 (the anchor regulariser); 能量视角下的GAN模型（一）,
+          2019-01-30, https://kexue.fm/archives/6316 (the energy GAN); f-GAN简介：GAN模型的
+          生产车间, 2018-09-29, https://kexue.fm/archives/6016 (the f-GANs). The math lives in
+          kexue.gan.
 
 One step = `img_n_d` critic steps, each on a fresh real batch and fresh codes z ~ N(0, I) with
 the generator frozen, then `g_steps` generator steps on one batch of codes (the objectives of
@@ -18,14 +22,19 @@ so that a BatchNorm critic normalises each on its own, as the author's Keras mod
     wgan-sn   the same without the penalty, every critic weight spectrally normalised
     sgan      L_T = E softplus(−T(x_r)) + E softplus(T(x_f));  L_G = E softplus(−T(x_f))
     lsgan, hinge                                                (kexue.gan.losses)
+    energy    L_U = E U(x_r) − E U(x_f) + λ E_p‖∇_x U(x_r)‖²;             L_G = E U(x_f)
+              (T = U, the energy: low on real images; the penalty zero-centred at real points)
+    f-<f>     L_T = −[E g(v_r) − E f*(g(v_f))];  L_G = −E g(v_f)  (v = T(x); g, f* the table's
+              activation and conjugate of f in kexue.gan.f_gan; the generator's "alt" loss)
     anchor    L_G += λ_a mean (G(z) − G°(z))², G° the generator before the round, the same z
               held for the round's `g_steps` steps (the VI article's KL(q‖q°) surrogate)
     bigan     T(x, z) on pairs (x, E(x)) and (G(z), z), d = mean|x_r − x_f| + mean|E(x) − z|;
               L_{G,E} = mean Δ + β₁ mean(z − E(sg G(z)))² + β₂ mean(x − G(sg E(x)))²
 
 `img_norm` "auto" is each loss's source: BatchNorm for GAN-QP (the author's critic) and for
-SGAN in the VI recipe's DCGAN, none for WGAN-GP (the penalty is per sample), spectral
-normalisation for WGAN-SN and the article's SGAN-SN / LSGAN-SN / hinge arms. Adam(img_lr,
+SGAN in the VI recipe's DCGAN and for the f-GANs (DCGAN's critic, which f-GAN's images used),
+none for WGAN-GP and the energy GAN (their penalties are per sample), spectral normalisation
+for WGAN-SN and the GAN-QP article's SGAN-SN / LSGAN-SN / hinge arms. Adam(img_lr,
 img_betas) for both players, bf16 autocast with `--set amp=bf16`, checkpoint and resume through
 the run folder; samples.png (a fixed grid of codes, in eval mode) and curves.png are redrawn
 every `img_every` steps.
@@ -61,6 +70,7 @@ from torch import Tensor, nn
 
 from kexue.errors import InputError
 from kexue.gan import (
+    DIVERGENCES,
     DCGANCritic,
     DCGANGenerator,
     QPCritic,
@@ -71,6 +81,10 @@ from kexue.gan import (
     bigan_qp_d_loss,
     bigan_qp_g_loss,
     bigan_recon_losses,
+    energy_critic_loss,
+    energy_g_loss,
+    f_d_loss,
+    f_g_loss,
     fit_image_classifier,
     frechet_distance,
     gan_qp_d_loss,
@@ -88,9 +102,11 @@ from kexue.gan import (
     wgan_g_loss,
 )
 from kexue.recipes import _images, _plot
-from kexue.runs import RunDir, param
+from kexue.runs import Claim, RunDir, param
 
 __all__ = [
+    "COVERAGE_CLAIM",
+    "F_LOSSES",
     "LOSSES",
     "GanImageOptions",
     "interpolator",
@@ -99,9 +115,23 @@ __all__ = [
     "sampler",
 ]
 
-LOSSES = ("qp", "wgan-gp", "wgan-sn", "sgan", "lsgan", "hinge")
+# The objectives `_losses` knows. GanImageOptions offers the first six (GAN-QP's comparison
+# arms); energy-gan and f-gan list theirs in their own Config.
+F_LOSSES = tuple(f"f-{d.name}" for d in DIVERGENCES)
+LOSSES = ("qp", "wgan-gp", "wgan-sn", "sgan", "lsgan", "hinge", "energy", *F_LOSSES)
 _AUTO_NORM = {"qp": "batch", "wgan-gp": "none", "wgan-sn": "spectral", "sgan": "spectral",
-              "lsgan": "spectral", "hinge": "spectral"}  # fmt: skip
+              "lsgan": "spectral", "hinge": "spectral", "energy": "none",
+              **dict.fromkeys(F_LOSSES, "batch")}  # fmt: skip
+# Critics trained through a gradient penalty: a double backward, which compiled graphs do not give
+_PENALISED = ("wgan-gp", "energy")
+
+# The goal every image GAN recipe sets itself on a folder with class subfolders (DATA_CLAIMS).
+COVERAGE_CLAIM = Claim(
+    "on a folder with class subfolders, ≥ 80% of the classes are covered by confident samples "
+    "(each class gets ≥ n/(10K) of n samples labelled it at softmax ≥ 0.9 by a classifier "
+    "trained on the same folder)", "coverage_confident", ">=", 0.8, ("full", "article"),
+    kind="goal",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,7 +139,7 @@ class GanImageOptions(_images.ImageOptions):
     """The image GANs' Config fields (with `--data`); each recipe sets its own defaults."""
 
     seed: int = 0
-    img_loss: str = param("qp", choices=LOSSES)
+    img_loss: str = param("qp", choices=LOSSES[:6])
     img_net: str = param("qp", choices=("qp", "dcgan"))  # the author's nets or DCGAN's init/z
     img_norm: str = param("auto", choices=("auto", "batch", "none", "layer", "spectral"))
     img_width: int = 0  # the generator's first / encoder's widest channels; 0: 8·img_size
@@ -119,7 +149,7 @@ class GanImageOptions(_images.ImageOptions):
     img_betas: tuple[float, float] = (0.5, 0.999)
     img_lr_decay: bool = False  # both learning rates decayed linearly to 0 over img_steps
     img_n_d: int = 2  # critic steps per step
-    img_lam: float = 10.0  # GAN-QP's λ, or WGAN-GP's penalty weight
+    img_lam: float = 10.0  # GAN-QP's λ, or WGAN-GP's / the energy GAN's penalty weight
     img_qp_norm: str = param("l1", choices=("l1", "l2"))  # the author's per-pixel mean / RMS
     img_every: int = 500  # steps between redrawn samples.png and curves.png
     img_clf_epochs: int = 3  # the folder classifier's epochs
@@ -174,6 +204,13 @@ def _losses(cfg: GanImageOptions, g: torch.Generator) -> tuple[Callable[..., Ten
         return (lambda T, xr, xf, tr, tf: wgan_d_loss(tr, tf)
                 + cfg.img_lam * gradient_penalty(T, xr, xf, generator=g),
                 lambda tr, tf: wgan_g_loss(tf))  # fmt: skip
+    if name == "energy":  # dig: E_p U − E_q U + λ E_p‖∇U‖²; jump: G minimises E U(G(z))
+        return (lambda T, xr, xf, tr, tf: energy_critic_loss(T, xr, tr, tf, lam=cfg.img_lam),
+                lambda tr, tf: energy_g_loss(tf))  # fmt: skip
+    if name in F_LOSSES:
+        f = name[2:]
+        return (lambda T, xr, xf, tr, tf: f_d_loss(f, tr, tf),
+                lambda tr, tf: f_g_loss(f, tf, mode="alt"))  # fmt: skip
     d_loss, g_loss = {"wgan-sn": (wgan_d_loss, wgan_g_loss), "sgan": (sgan_d_loss, sgan_g_loss),
                       "lsgan": (lsgan_d_loss, lsgan_g_loss),
                       "hinge": (hinge_d_loss, hinge_g_loss)}[name]  # fmt: skip
@@ -309,7 +346,7 @@ def run_image_gan(
     # checkpoints hold the modules above, which share the weights. A gradient penalty needs a
     # double backward, which compiled graphs do not give: that critic stays eager.
     G = _images.prepare_model(gen, cfg, device)  # noqa: N806 - the articles' names
-    T = critic if cfg.img_loss == "wgan-gp" else _images.prepare_model(critic, cfg, device)  # noqa: N806
+    T = critic if cfg.img_loss in _PENALISED else _images.prepare_model(critic, cfg, device)  # noqa: N806
     E = _images.prepare_model(enc, cfg, device) if enc is not None else None  # noqa: N806
     d_loss_fn, g_loss_fn = _losses(cfg, g)
     stream = _images.batches(ds, cfg.img_batch, g, cfg.img_workers)

@@ -156,10 +156,7 @@ CLAIMS = (
 )  # fmt: skip
 
 DATA_CLAIMS = (
-    Claim("on a folder with class subfolders, ≥ 80% of the classes are covered by confident "
-          "samples (each class gets ≥ n/(10K) of n samples labelled it at softmax ≥ 0.9 by a "
-          "classifier trained on the same folder)", "coverage_confident", ">=", 0.8,
-          ("full", "article"), kind="goal"),
+    _image_gan.COVERAGE_CLAIM,
     Claim("on a folder with class subfolders, reconstructions keep their class: the folder "
           "classifier labels G(E(x)) as x's class for ≥ 80% of the images",
           "recon_label_kept", ">=", 0.8, ("full", "article"), kind="goal"),

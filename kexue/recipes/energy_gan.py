@@ -2,13 +2,19 @@ r"""Recipe: the energy view of GANs — real points become minima under a zero-c
 momentum carries particles past their nearest pit, and the energy GAN on 8 Gaussians.
 
 Article: 能量视角下的GAN模型（一）：GAN＝“挖坑”＋“跳坑” (see kexue.gan.energy)
-Data:    kexue.data.toy2d eight_gaussians (parts 1, 3) and twentyfive_gaussians (part 2)
+Data:    kexue.data.toy2d eight_gaussians (parts 1, 3) and twentyfive_gaussians (part 2);
+         with --data FOLDER: the user's images (class subfolders optional)
 Run:     kexue run energy-gan                 (full; well over 10 minutes on 2 cores)
          kexue run energy-gan --budget quick  (several minutes)
          kexue run energy-gan --budget smoke  (a few seconds; claims not judged)
+         kexue run energy-gan --data shapes32/   (the energy GAN on DCGAN nets, CPU widths)
+         kexue run energy-gan --data celeba-hq/ --budget article   (128 px, the author's
+                                               zero-centred-penalty script's scale; a GPU)
+         kexue sample runs/energy-gan -n 64 [--interpolate 8]   (from a run on --data)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          minima.png (energies for each λ with real points), particles.png (particles after
-         rolling down a frozen energy, per optimiser), samples.png (GANs per penalty placement)
+         rolling down a frozen energy, per optimiser), samples.png (GANs per penalty placement);
+         with --data: samples.png, curves.png, image_model.safetensors (kexue.recipes._image_gan)
 
 Part 1 ("dig pits"): an energy U is trained on E_p U − E_q U + λ E_p ‖∇U‖² with real =
 eight_gaussians and a fixed fake distribution N(0, 2²I), for λ ∈ `lams`. It reports how far
@@ -26,6 +32,11 @@ Claims: real points barely move under the larger penalty; without a penalty U bl
 without momentum most particles end in the pit nearest their start, and momentum leaves
 fewer there, with less even pit use; the energy GAN covers 8/8 modes on every seed, and
 with momentum for G it covers fewer.
+With --data, the energy GAN trains on the folder (`img_loss` "energy" of
+kexue.recipes._image_gan): the critic is the energy U, trained on E_p U − E_q U + λ E_p‖∇_x U‖²
+(the zero-centred penalty at real images, `img_lam` λ; no BatchNorm in U: the penalty is per
+sample), G minimises E U(G(z)), both with Adam β₁ = 0 as the article advises; DATA_CLAIMS judge
+class coverage on folders with class subfolders.
 Recorded: `kexue show energy-gan` prints the recorded full run (claims and metrics).
 """
 
@@ -54,8 +65,10 @@ from kexue.gan import (
     wgan_g_loss,
 )
 from kexue.nn import MLP, Ensemble
-from kexue.recipes import _gan, _plot
-from kexue.runs import Claim, RunDir, Statement, start_parts, statements_doc
+from kexue.recipes import _gan, _image_gan, _plot
+from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._images import IMAGE_DATA
+from kexue.runs import Claim, RunDir, Statement, param, start_parts, statements_doc
 from kexue.stats import paired_interval, record_interval, seed_interval
 
 ROLLERS = {  # name: (optimizer, momentum / β₁)
@@ -67,10 +80,29 @@ ROLLERS = {  # name: (optimizer, momentum / β₁)
 GRID = "twentyfive_gaussians"
 GAN_ARMS = ("energy_r1", "energy_r1_momentum", "r1", "wgan_div")
 
+DATA = IMAGE_DATA
+
 
 @dataclass(frozen=True)
-class Config:
+class Config(GanImageOptions):
     seed: int = 0
+    # With --data: the energy GAN on DCGAN's nets (their N(0, 0.02) weights are those of the
+    # author's zero-centred-penalty script, bojone/gan keras/wgan_div_celeba.py) at CPU widths,
+    # a critic twice the generator's width (gan-qp's finding); Adam β₁ = 0 (the article), β₂ 0.9
+    # and λ as the toy part's MEG settings scaled to images: λ = 5 is R1's γ = 10 (Mescheder et
+    # al., the paper the article cites) through R1 = the energy penalty at λ = γ/2; 1 : 1 steps
+    # as in the author's script.
+    img_loss: str = param("energy", choices=("energy",))
+    img_net: str = param("dcgan", choices=("dcgan", "qp"))
+    img_z: int = 100
+    img_width: int = 64
+    img_critic_width: int = 128
+    img_batch: int = 32
+    img_lr: float = 2e-4
+    img_betas: tuple[float, float] = (0.0, 0.9)
+    img_n_d: int = 1
+    img_lam: float = 5.0
+    img_steps: int = 3000
     hidden: tuple[int, ...] = (128, 128)
     batch_size: int = 256
     lr: float = 1e-3
@@ -108,10 +140,38 @@ class Config:
 
 
 QUICK = {"pit_steps": 300, "roll_steps": 300, "gan_steps": 300, "lams": (0.0, 0.1, 10.0),
-         "n_particles": 1000}  # fmt: skip
+         "n_particles": 1000,
+         "img_steps": 300, "img_width": 32, "img_critic_width": 64, "img_eval": 500,
+         "img_clf_epochs": 1}  # fmt: skip
 SMOKE = {"pit_steps": 5, "roll_steps": 5, "gan_steps": 2, "gan_n_d": 1, "gan_seeds": 2,
          "lams": (0.0, 0.1, 10.0), "n_particles": 100, "hidden": (16,), "gan_hidden": (16,),
-         "n_eval": 200}  # fmt: skip
+         "n_eval": 200,
+         "img_steps": 3, "img_width": 16, "img_critic_width": 16, "img_batch": 16,
+         "img_eval": 16, "img_every": 2, "img_clf_epochs": 1}  # fmt: skip
+
+# The article has no code and no image run; its penalty is the zero-centred one of WGAN-div,
+# whose post it points to, so the image scale is the author's WGAN-div script (bojone/gan
+# keras/wgan_div_celeba.py): CelebA-HQ at 128 px, z 128, batch 64, Adam(2e-4, 0.5), 1 : 1, his
+# nets at 8·128 channels with N(0, 0.02) weights, sampled every 100 steps. Changed as the article
+# says: the penalty λ E_p‖∇U‖² on real images only (his script's k = 2, p = 6 on real and fake
+# is WGAN-div's), β₁ = 0; λ = 5 (R1's γ = 10 for CelebA-HQ, the article gives none). His critic
+# kept BatchNorm (and a global average pool before the score); here U has no BatchNorm, since
+# the penalty is per sample, and flattens as DCGAN's does.
+ARTICLE = {
+    "img_size": 128,
+    "img_net": "dcgan",
+    "img_width": 0,  # 8 · 128 = 1024
+    "img_critic_width": 0,  # as wide as the generator
+    "img_z": 128,
+    "img_batch": 64,
+    "img_lr": 2e-4,
+    "img_betas": (0.0, 0.999),  # Keras's Adam(2e-4, 0.5) with the article's β₁ = 0
+    "img_n_d": 1,
+    "img_lam": 5.0,
+    "img_steps": 100_000,  # his loop has no end; 100k × 64 ≈ 210 passes over CelebA-HQ's 30k
+    "img_every": 100,
+    "img_eval": 10_000,
+}
 
 CLAIMS = (
     Claim("real points become minima: rolled down U they move less under the larger penalty "
@@ -131,6 +191,8 @@ CLAIMS = (
     Claim("momentum for the generator (Adam β₁ 0.9 vs 0) costs the energy GAN modes (paired "
           "over seeds)", "gan_momentum_modes_drop", ">", 0.0, ("quick", "full"), interval=True),
 )  # fmt: skip
+
+DATA_CLAIMS = (_image_gan.COVERAGE_CLAIM,)
 
 T = "tests/gan/test_energy.py::"
 STATEMENTS = (
@@ -202,6 +264,8 @@ def _fit_energy(
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    if cfg.data is not None:  # the user's images: the energy GAN (kexue.recipes._image_gan)
+        return _image_gan.run_image_gan(cfg, out, name="energy-gan")
     _, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
@@ -399,5 +463,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.save_figure(_plot.panels(sets, titles, centres=c8), "samples.png")
     return metrics
 
+
+sampler = _image_gan.sampler  # kexue sample RUN (runs on --data)
+interpolator = _image_gan.interpolator  # kexue sample RUN --interpolate K
 
 __doc__ = statements_doc(__doc__, STATEMENTS)

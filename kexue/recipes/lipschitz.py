@@ -3,13 +3,19 @@ spectral-norm regularisation and the generalisation gap.
 
 Article: 深度学习中的Lipschitz约束：泛化与生成模型 (see kexue.gan.lipschitz)
 Data:    kexue.data.toy2d eight_gaussians (p) and p shifted by t = (0.5, 0) (q): W1 = ‖t‖ = 0.5
-         exactly on held-out samples; kexue.data.digits for the generalisation part
+         exactly on held-out samples; kexue.data.digits for the generalisation part;
+         with --data FOLDER: the user's images (class subfolders optional)
 Run:     kexue run lipschitz                 (full)
          kexue run lipschitz --budget quick  (about a minute)
          kexue run lipschitz --budget smoke  (a few seconds; claims not judged)
+         kexue run lipschitz --data shapes32/ [--set img_loss=wgan-gp]   (WGAN-SN on DCGAN
+                                              nets, or the WGAN-GP it is compared with)
+         kexue run lipschitz --data celeba/ --budget article   (the author's 64-px WGAN-SN)
+         kexue sample runs/lipschitz -n 64 [--interpolate 8]   (from a run on --data)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          critics.png (each critic over p and q), samples.png (WGAN per constraint, first
-         seed), curves.png (certified bounds while training), gan_curves.png (W1 per seed)
+         seed), curves.png (certified bounds while training), gan_curves.png (W1 per seed);
+         with --data: samples.png, curves.png, image_model.safetensors (kexue.recipes._image_gan)
 
 Part 1 trains critics alone between p and q, one per Lipschitz device: weight clipping,
 WGAN-GP (λ = 10), the author's one-sided GP, SN (PyTorch's persistent power iteration), SN
@@ -28,6 +34,11 @@ trains one seed for 250 steps, so there they fail for want of an interval and of
 both arms learn 8/8 modes (goal); spectral-norm regularisation
 raises test accuracy (paired over test digits). The persistent SN's σ against the SVD's is
 reported (sn_sigma_max_abs_err) and checked in tests/gan/test_lipschitz.py.
+With --data, the article's image experiment: a WGAN whose critic has every weight spectrally
+normalised (`img_loss` wgan-sn, no penalty) on DCGAN's convolutional nets trains on the folder;
+`--set img_loss=wgan-gp` trains the WGAN-GP it is compared with on the same nets (its critic
+without BatchNorm). `train_cpu_s` times the training of each. DATA_CLAIMS judge class coverage
+on folders with class subfolders.
 Recorded: `kexue show lipschitz` prints the recorded full run (claims and metrics).
 """
 
@@ -59,7 +70,9 @@ from kexue.gan import (
     wgan_g_loss,
 )
 from kexue.nn import MLP
-from kexue.recipes import _gan, _plot
+from kexue.recipes import _gan, _image_gan, _plot
+from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import Claim, Parts, RunDir, Statement, param, start_parts, statements_doc
 from kexue.stats import paired_interval, record_interval, seed_interval, w1_exact
 
@@ -69,10 +82,24 @@ if TYPE_CHECKING:
 CRITIC_ARMS = ("clip", "gp", "one_sided_gp", "sn", "sn_fresh", "sn_project")
 GAN_ARMS = ("clip", "gp", "sn")
 
+DATA = IMAGE_DATA
+
 
 @dataclass(frozen=True)
-class Config:
+class Config(GanImageOptions):
     seed: int = 0
+    # With --data: the author's wgan_sn_celeba.py (Adam(2e-4, 0.5), 5 critic steps) on DCGAN's
+    # nets at CPU widths, a critic twice the generator's width (gan-qp's finding).
+    img_loss: str = param("wgan-sn", choices=("wgan-sn", "wgan-gp"))
+    img_net: str = param("dcgan", choices=("dcgan", "qp"))
+    img_z: int = 100
+    img_width: int = 64
+    img_critic_width: int = 128
+    img_batch: int = 32
+    img_lr: float = 2e-4
+    img_betas: tuple[float, float] = (0.5, 0.999)
+    img_n_d: int = 5
+    img_steps: int = 1200
     toy: str = param("eight_gaussians", choices=("eight_gaussians", "twentyfive_gaussians"))
     shift: float = 0.5  # q = p + (shift, 0): W1 = shift exactly
     n_eval: int = 1000
@@ -96,10 +123,35 @@ class Config:
 
 
 QUICK = {"critic_steps": 300, "gen_steps": 250, "gan_seeds": 1, "reg_epochs": 60,
-         "n_eval": 500}  # fmt: skip
+         "n_eval": 500,
+         "img_steps": 150, "img_width": 32, "img_critic_width": 64, "img_eval": 500,
+         "img_clf_epochs": 1}  # fmt: skip
 SMOKE = {"critic_steps": 5, "gen_steps": 2, "gan_seeds": 2, "gan_eval_every": 1,
          "n_eval": 100, "batch_size": 64, "reg_epochs": 1, "hidden": (32, 32),
-         "gan_hidden": (32, 32)}  # fmt: skip
+         "gan_hidden": (32, 32),
+         "img_steps": 3, "img_width": 16, "img_critic_width": 16, "img_batch": 16,
+         "img_eval": 16, "img_every": 2, "img_n_d": 2, "img_clf_epochs": 1}  # fmt: skip
+
+# The article's own code (linked from it): bojone/gan keras/wgan_sn_celeba.py, 64 px, z 100,
+# batch 64, Adam(2e-4, 0.5) for both nets, 5 critic steps, DCGAN's 5×5 nets (critic 64-…-512,
+# generator 512-…-64), every critic kernel divided by its spectral norm. His critic also kept
+# BatchNorm (its scale normalised too) and Keras's LeakyReLU slope 0.3; DCGANCritic's
+# "spectral" form has no BatchNorm and slope 0.2.
+ARTICLE = {
+    "img_size": 64,
+    "img_net": "dcgan",
+    "img_loss": "wgan-sn",
+    "img_width": 0,  # 8 · 64 = 512
+    "img_critic_width": 0,  # as wide as the generator
+    "img_z": 100,
+    "img_batch": 64,
+    "img_lr": 2e-4,
+    "img_betas": (0.5, 0.999),  # Keras's Adam(2e-4, 0.5): β₂ = 0.999
+    "img_n_d": 5,
+    "img_steps": 100_000,  # his loop has no end; 100k G steps ≈ 32 epochs of CelebA at 64
+    "img_every": 100,
+    "img_eval": 10_000,
+}
 
 _QF = ("quick", "full")
 CLAIMS = (
@@ -121,6 +173,8 @@ CLAIMS = (
     Claim("spectral-norm regularisation raises test accuracy (paired over test digits)",
           "reg_test_acc_gain", ">", 0.0, _QF, interval=True),
 )  # fmt: skip
+
+DATA_CLAIMS = (_image_gan.COVERAGE_CLAIM,)
 
 _T = "tests/gan/test_lipschitz.py::"
 STATEMENTS = (
@@ -150,7 +204,8 @@ STATEMENTS = (
               "Keras-specific; the post-step projection arm (sn_project) is reported, not "
               "claimed: it differs from SN only in when σ is divided out"),
     Statement("SN-WGAN on CelebA (the author's wgan_sn_celeba.py samples)", "untestable",
-              "needs CelebA and GPU-scale training, unavailable offline"),
+              "needs CelebA and GPU-scale training, unavailable offline (`kexue run lipschitz "
+              "--data CELEBA --budget article` trains it where they are)"),
 )  # fmt: skip
 
 
@@ -247,6 +302,8 @@ def _train_wgan(
 
 
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    if cfg.data is not None:  # the user's images: WGAN-SN on DCGAN nets (kexue.recipes._image_gan)
+        return _image_gan.run_image_gan(cfg, out, name="lipschitz")
     _, acc, parts, results, state = start_parts(cfg.seed, out)
     log = out.log_next
 
@@ -433,5 +490,8 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.save_figure(fig, "curves.png")
     return metrics
 
+
+sampler = _image_gan.sampler  # kexue sample RUN (runs on --data)
+interpolator = _image_gan.interpolator  # kexue sample RUN --interpolate K
 
 __doc__ = statements_doc(__doc__, STATEMENTS)

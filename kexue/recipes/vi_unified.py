@@ -125,10 +125,7 @@ CLAIMS = (
 )  # fmt: skip
 
 DATA_CLAIMS = (
-    Claim("on a folder with class subfolders, ≥ 80% of the classes are covered by confident "
-          "samples (each class gets ≥ n/(10K) of n samples labelled it at softmax ≥ 0.9 by a "
-          "classifier trained on the same folder)", "coverage_confident", ">=", 0.8,
-          ("full", "article"), kind="goal"),
+    _image_gan.COVERAGE_CLAIM,
 )  # fmt: skip
 
 STATEMENTS = (

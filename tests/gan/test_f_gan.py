@@ -116,6 +116,16 @@ def test_gan_row_is_bce() -> None:
     assert float(f_estimate("gan", vr, vf)) == pytest.approx(-float(sgan_d_loss(vr, vf)))
 
 
+def test_js_row_is_half_the_standard_gan_up_to_constants() -> None:
+    # the f-gan image recipe's default (img_loss f-js): its critic and "alt" generator losses
+    # are ½ × the standard (non-saturating) GAN's minus log 2 and ½ log 2
+    vr, vf = torch.randn(7, dtype=torch.float64), torch.randn(7, dtype=torch.float64)
+    want_d = 0.5 * float(sgan_d_loss(vr, vf)) - math.log(2)
+    assert float(f_d_loss("js", vr, vf)) == pytest.approx(want_d, abs=1e-12)
+    want_g = 0.5 * float(sgan_g_loss(vf)) - 0.5 * math.log(2)
+    assert float(f_g_loss("js", vf)) == pytest.approx(want_g, abs=1e-12)
+
+
 @given(st.floats(-29, 31))
 def test_jeffrey_conjugate_matches_scipy_lambertw(t: float) -> None:
     # f*(t) = w + 1/w + t − 2 with w = W(e^{1−t}); the Newton-solved W must match scipy's.

@@ -1,7 +1,9 @@
 """The GAN recipes on an image folder (`--data`): each trains its image model at the smoke
 budget and keeps it; `kexue sample` (also `--interpolate`) and `kexue reconstruct` read the runs
 back; an interrupted run resumes; the article budget resolves to the author's settings; a folder
-without class subfolders leaves the coverage claim "not measured"."""
+without class subfolders leaves the coverage claim "not measured"; energy-gan, lipschitz and
+f-gan offer only their own objectives (the losses themselves: tests/gan/test_energy.py and
+test_f_gan.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from kexue.articles import get
 from kexue.cli import RunInterrupted, execute, main
 from kexue.runs import RunDir, resolve_config
 
-GANS = ("gan-qp", "bigan-qp", "wgan", "vi-unified")
+GANS = ("gan-qp", "bigan-qp", "wgan", "vi-unified", "energy-gan", "lipschitz", "f-gan")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,17 @@ def test_sample_and_interpolate_read_the_gan_qp_run(smoke_runs, tmp_path, capsys
     assert np.allclose(again[0], ends[0], atol=1e-4) and np.allclose(again[2], ends[1], atol=1e-4)
 
 
+@pytest.mark.parametrize("slug", ["energy-gan", "lipschitz", "f-gan"])
+def test_sample_reads_the_new_image_gan_runs(slug, smoke_runs, tmp_path, capsys):
+    out, result = smoke_runs(slug)
+    config = json.loads((out / "config.json").read_text())["config"]
+    want = {"energy-gan": "energy", "lipschitz": "wgan-sn", "f-gan": "f-js"}[slug]
+    assert config["img_loss"] == want  # each recipe's own objective by default
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(out), "-n", "4", "--out", str(grid)]) == 0
+    assert "4 samples of 32×32" in capsys.readouterr().out and grid.is_file()
+
+
 def test_reconstruct_reads_the_bigan_qp_run(smoke_runs, shapes_folder, tmp_path, capsys):
     out, _ = smoke_runs("bigan-qp")
     images = sorted(shapes_folder.rglob("*.png"))[:2]
@@ -120,10 +133,13 @@ def test_the_article_budget_resolves_to_the_authors_settings(slug):
     recipe = importlib.import_module(get(slug).recipe)
     cfg = resolve_config(recipe.Config, cli._budget_overrides(recipe, "article"))
     want = {"gan-qp": (128, 128, 64, 2), "bigan-qp": (128, 128, 64, 2),
-            "wgan": (64, 100, 64, 5), "vi-unified": (64, 100, 64, 1)}[slug]  # fmt: skip
+            "wgan": (64, 100, 64, 5), "vi-unified": (64, 100, 64, 1),
+            "energy-gan": (128, 128, 64, 1), "lipschitz": (64, 100, 64, 5),
+            "f-gan": (64, 100, 128, 1)}[slug]  # fmt: skip
     assert (cfg.img_size, cfg.img_z, cfg.img_batch, cfg.img_n_d) == want
     assert cfg.img_width == cfg.img_critic_width == 0  # the author's widths
-    assert cfg.img_lr == 2e-4 and cfg.img_betas[0] == 0.5 and not cfg.img_lr_decay
+    beta1 = 0.0 if slug == "energy-gan" else 0.5  # the energy article: no momentum
+    assert cfg.img_lr == 2e-4 and cfg.img_betas[0] == beta1 and not cfg.img_lr_decay
     assert set(recipe.ARTICLE) <= {f for f in recipe.Config.__dataclass_fields__}
 
 
@@ -155,3 +171,14 @@ def test_fid_weights_score_the_samples_against_the_folder(shapes_folder, tmp_pat
     assert seen == {"real": (96, 32, 32, 3), "fake": (16, 3, 32, 32),
                     "weights": "/weights/inception.pth"}  # fmt: skip
     assert (result["metrics"]["fid"], result["metrics"]["kid"]) == (12.5, 0.25)
+
+
+def test_each_recipe_offers_only_its_own_objectives():
+    from kexue.recipes import energy_gan, f_gan, lipschitz, wgan
+
+    for recipe, bad in ((energy_gan, "qp"), (f_gan, "wgan-sn"), (lipschitz, "f-js")):
+        with pytest.raises(ValueError, match="img_loss"):
+            resolve_config(recipe.Config, {}, [f"img_loss={bad}"])
+    assert resolve_config(f_gan.Config, {}, ["img_loss=f-kl"]).img_loss == "f-kl"
+    for recipe in (energy_gan, f_gan, lipschitz):  # one shared coverage goal
+        assert recipe.DATA_CLAIMS == wgan.DATA_CLAIMS
