@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -247,16 +248,23 @@ def _data_sets(
     return [*sets, f"{spec.field}={path.resolve()}"]
 
 
-def claims_for(recipe: ModuleType, data: str | None) -> tuple[tuple[Any, ...], str]:
+def claims_for(
+    recipe: ModuleType, data: str | None, config: Mapping[str, Any] | None = None
+) -> tuple[tuple[Any, ...], str]:
     """The claims a run is judged by, and what a missing metric means.
 
     On the user's data (`--data`), a recipe that measures other things there declares
     `DATA_CLAIMS`; a metric the user's data cannot give (class coverage on a folder without
-    class subfolders) is then "not measured", not a failure. Otherwise `CLAIMS`.
+    class subfolders) is then "not measured", not a failure. Otherwise `CLAIMS`. With the run's
+    `config`, claims about other Config values (`Claim.when`: another model arm) are left out.
     """
     if data is not None and getattr(recipe, "DATA_CLAIMS", None) is not None:
-        return tuple(recipe.DATA_CLAIMS), "unmeasured"
-    return tuple(getattr(recipe, "CLAIMS", ())), "fail"
+        claims, missing = tuple(recipe.DATA_CLAIMS), "unmeasured"
+    else:
+        claims, missing = tuple(getattr(recipe, "CLAIMS", ())), "fail"
+    if config is not None:
+        claims = tuple(c for c in claims if c.applies(config))
+    return claims, missing
 
 
 # Metrics that time the run: a re-evaluation keeps the original ones (it trained nothing).
@@ -459,6 +467,7 @@ def execute(
             "out": str(out),
             "status": "complete",
             "data": data_path,
+            "config": config["config"],
         }
     run = RunDir(
         out,
@@ -507,7 +516,7 @@ def execute(
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     if previous is not None:  # a re-evaluation trains nothing: its timings are not the run's
         metrics.update({k: v for k, v in previous.items() if _TIMING.search(k) and v is not None})
-    declared, missing = claims_for(recipe, data_path)
+    declared, missing = claims_for(recipe, data_path, config["config"])
     claims = judge_claims(declared, metrics, budget, missing=missing)
     # Strict JSON has no NaN/inf: a non-finite metric is written as null.
     run.write_json(
@@ -517,7 +526,7 @@ def execute(
     run.write_history()
     state.wait_for_everyone()
     return {"metrics": metrics, "claims": claims, "out": str(run.path), "status": "ran",
-            "data": data_path}  # fmt: skip
+            "data": data_path, "config": config["config"]}  # fmt: skip
 
 
 def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> list[str]:
@@ -525,7 +534,7 @@ def summary_lines(recipe: ModuleType, result: dict[str, Any], budget: str) -> li
     from kexue.report import format_measured, format_number
 
     metrics = result["metrics"]
-    declared, _ = claims_for(recipe, result.get("data"))
+    declared, _ = claims_for(recipe, result.get("data"), result.get("config"))
     lines = [f"claims ({budget} budget):"] if declared else []
     for c in result["claims"]:
         mark = {True: "PASS", False: "FAIL", None: "----"}[c["pass"]]
@@ -769,7 +778,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="run folder (default runs/SLUG); an existing one is resumed")
     p.add_argument("--seed", type=int)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a Config field")
+    p.add_argument(
+        "--set",
+        action="extend",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="override Config fields (--set a=1 b=2, or --set a=1 --set b=2)",
+    )
     p.add_argument("--data", help="path to the data set, where the recipe takes one")
     p.add_argument("--strict", action="store_true", help="exit 1 when a claim fails")
     p.add_argument(

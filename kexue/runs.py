@@ -398,6 +398,8 @@ class Claim:
             `metric_lo` and `metric_hi` (`kexue.stats.record_interval`), and the claim passes
             only when the bound on the pass side clears the bar (the lower bound for > and >=,
             the upper for < and <=). For small evaluations (under ~500 items, or one seed).
+        when: Config values the claim is about, as (field, value) pairs: a run with other
+            values (another model arm that does not measure it) is not judged on it.
     """
 
     text: str
@@ -407,6 +409,11 @@ class Claim:
     budgets: tuple[str, ...] = ("full",)
     kind: str = "article"
     interval: bool = False
+    when: tuple[tuple[str, Any], ...] = ()
+
+    def applies(self, config: Mapping[str, Any]) -> bool:
+        """Whether a run with this Config (a mapping of its fields) is judged on the claim."""
+        return all(config.get(key, value) == value for key, value in self.when)
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:

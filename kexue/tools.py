@@ -420,14 +420,17 @@ def _couplet_generator(run: Path, config: dict[str, Any]) -> Any:
 
 def _title_generator(run: Path, config: dict[str, Any]) -> Any:
     """A function abstract → title by beam search, from a seq2seq-title run folder (the prior
-    model) or a bidirectional-decoding one (L2R and R2L beams meet), alone."""
+    model, or the UniLM BERT of a `model=unilm` run) or a bidirectional-decoding one (L2R and
+    R2L beams meet), alone."""
+    cfg = config["config"]
+    if cfg.get("model", "lstm") == "unilm":
+        return _unilm_title_generator(run, cfg)
     from safetensors.torch import load_file
 
     from kexue.seq.bidirectional import BiSeq2Seq
     from kexue.seq.seq2seq import CharVocab, Seq2Seq
 
     vocab = CharVocab.from_itos(json.loads((run / "vocab.json").read_text("utf-8"))["itos"])
-    cfg = config["config"]
     sizes = {k: cfg[k] for k in ("emb", "d", "heads", "head_dim")}
     bidirectional = config["slug"] == "bidirectional-decoding"
     if bidirectional:
@@ -449,6 +452,35 @@ def _title_generator(run: Path, config: dict[str, Any]) -> Any:
         else:
             best = model.generate(x, beam_size=beam, max_len=length)
         return vocab.decode(best.tokens)
+
+    return generate
+
+
+def _unilm_title_generator(run: Path, cfg: dict[str, Any]) -> Any:
+    """A function abstract → title from a seq2seq-title `model=unilm` run folder alone (its BERT,
+    config and vocabulary, `UniLMSeq2Seq.load`): beam search, or one sample with top-k/top-p
+    drawn from a generator seeded by the run's seed (the same command prints the same titles)."""
+    import torch
+
+    from kexue.bert import UniLMSeq2Seq
+
+    model = UniLMSeq2Seq.load(run)
+    gen = torch.Generator().manual_seed(cfg.get("seed", 0))
+
+    def generate(
+        text: str, beam_size: int | None = None, max_len: int | None = None,
+        top_k: int | None = None, top_p: float | None = None, **_: Any,
+    ) -> str:  # fmt: skip
+        text = text[: cfg["max_source"]]
+        if not text.strip():
+            return ""
+        length = max_len or cfg["max_title"]
+        if model.max_len - length < 2:  # [CLS] [SEP] at least
+            raise InputError(f"--max-len {length}: the model has {model.max_len} positions in "
+                             "all, source included; ask for fewer tokens")  # fmt: skip
+        best = model.generate(text, beam_size=beam_size or cfg["beam_size"], max_len=length,
+                              top_k=top_k, top_p=top_p, generator=gen)  # fmt: skip
+        return model.decode(best.tokens)
 
     return generate
 

@@ -372,3 +372,25 @@ def test_run_records_its_mixed_precision_and_refuses_fp16_without_a_gpu(tmp_path
         assert main([*argv, "--out", str(tmp_path / "fp16"), "--mixed-precision", "fp16"]) == 2
         assert "fp16 needs a GPU" in capsys.readouterr().err
         assert not (tmp_path / "fp16").exists()
+
+
+def test_a_claim_about_another_arm_is_left_out_of_the_judgement():
+    """`Claim.when`: a run whose Config has another value for the field is not judged on it."""
+    from types import SimpleNamespace
+
+    from kexue.cli import claims_for
+
+    lstm_only = Claim("prior helps", "gain", ">", 0.0, ("quick",), when=(("model", "lstm"),))
+    both = Claim("copies", "copy", ">", 0.5, ("quick",))
+    recipe = SimpleNamespace(CLAIMS=(lstm_only, both))
+    assert claims_for(recipe, None, {"model": "unilm"}) == ((both,), "fail")
+    assert claims_for(recipe, None, {"model": "lstm"}) == ((lstm_only, both), "fail")
+    assert claims_for(recipe, None) == ((lstm_only, both), "fail")  # no config: all of them
+
+
+def test_set_takes_several_pairs_after_one_flag(tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", "wgan", "--budget", "smoke", "--quiet", "--out", str(out)]
+    assert main([*argv, "--set", "critic_steps=2", "gen_steps=1", "--set", "n_eval=50"]) == 0
+    used = json.loads((out / "config.json").read_text())["config"]
+    assert (used["critic_steps"], used["gen_steps"], used["n_eval"]) == (2, 1, 50)

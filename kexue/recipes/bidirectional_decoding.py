@@ -9,6 +9,8 @@ Data:    kexue.data.csl_titles, split as in the seq2seq-title recipe (train: dev
 Run:     kexue run bidirectional-decoding                 (full: 3 seeds, about 20 min)
          kexue run bidirectional-decoding --budget quick  (about 2 min)
          kexue run bidirectional-decoding --budget smoke  (a few seconds; claims not judged)
+         kexue run bidirectional-decoding --budget article  (the article's code: 100 k steps of
+             64, one seed; for a GPU)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          curves.png (training CE, mean over seeds) ends.png (first-4 / last-4 accuracy per model)
          samples.txt (seed 0: gold and the three decodings)
@@ -74,6 +76,17 @@ DATA = _titles.DATA  # a CSL title folder (dev.tsv, test.tsv)
 QUICK = {"steps": 30, "n_eval": 20, "max_source": 60}
 SMOKE = {"steps": 2, "seeds": 1, "n_eval": 2, "d": 16, "emb": 16, "heads": 2, "head_dim": 8,
          "max_source": 40, "max_title": 12}  # fmt: skip
+# The article's settings are its code's (bojone/seq2seq seq2seq_bidecoder.py; the text gives none
+# of its own): min_count 32, maxlen 400 characters of content, char_size 128, z_dim 128 (BiLSTM
+# 64 per direction, decoder LSTMs 128), attention 8 heads × 16, batch 64, Adam 1e-3, 100 epochs
+# of 1000 steps, bidirectional beam search topk 3 over at most 64 characters (gen_sent maxlen =
+# 64; here max_title also truncates the training titles, which the code cuts at 398). One
+# model: one seed.
+ARTICLE = {
+    "seeds": 1, "emb": 128, "d": 128, "heads": 8, "head_dim": 16, "min_count": 32,
+    "max_source": 400, "max_title": 64, "batch_size": 64, "lr": 1e-3, "steps": 100_000,
+    "beam_size": 3,
+}  # fmt: skip
 
 ARMS = ("l2r", "r2l", "bi")
 

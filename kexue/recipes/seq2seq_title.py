@@ -1,16 +1,28 @@
 r"""Recipe: character-level title generation with seq2seq + attention + the vocabulary prior,
-decoded by beam search; the same model without the prior and the lead baseline beside it.
+decoded by beam search; the same model without the prior and the lead baseline beside it; or
+(`model=unilm`) a BERT seq2seq under the UniLM mask, tiny from scratch or from a checkpoint.
 
 Article: 玩转Keras之seq2seq自动生成标题, 2018-09-01, https://kexue.fm/archives/5861
          prior: ŷ = s ⊗ χ + t, y ← (y + ŷ)/2 before the softmax (see kexue.seq.seq2seq)
+         UniLM: 从语言模型到Seq2Seq：Transformer如戏，全靠Mask, 2019-09-18,
+         https://kexue.fm/archives/6933: allowed(i → j) ⇔ cumsum(s)_j ≤ cumsum(s)_i
+         (see kexue.bert.unilm)
 Data:    kexue.data.csl_titles (CSL abstracts → paper titles): train on the 1,000 dev pairs and
          test pairs 200–999, evaluate on test pairs 0–n_eval (200 at full)
 Run:     kexue run seq2seq-title                 (full: 3 seeds, about 15 min on one CPU thread)
          kexue run seq2seq-title --budget quick  (about 2 min)
          kexue run seq2seq-title --budget smoke  (a few seconds; claims not judged)
+         kexue run seq2seq-title --budget article  (the article's LSTM: 50 k steps of 64; a GPU)
+         kexue run seq2seq-title --budget quick --set model=unilm  (a tiny BERT from scratch)
+         kexue run seq2seq-title --budget article --set model=unilm --set pretrained=DIR \
+             --set batch_size=16 --set lr=1e-5 --set max_source=221 --set max_title=32 \
+             --set steps=1000  (the UniLM article's settings from a Chinese BERT folder,
+             HuggingFace or TensorFlow format; for a GPU)
 Writes:  config.json metrics.json claims.json history.csv checkpoint.safetensors
          curves.png (training loss with and without the prior, mean over seeds)
          scores.png (ROUGE/BLEU) samples.txt (seed 0: abstract, gold, lead, greedy, beam, no prior)
+         generator.safetensors vocab.json (seed 0's model for `kexue generate`; UniLM runs add
+         generator_config.json and, from a checkpoint, its vocab.txt)
 
 Per seed, two models see the same batches: with the prior and without it (`method=plain` trains
 the first one without the prior too: the sabotage switch). Both are decoded by beam search
@@ -19,6 +31,10 @@ character ROUGE-1/2/L F and sentence BLEU-4. A claim on decoded titles is judged
 of two 95 % intervals: the paired bootstrap over the titles (seed-averaged) and the t-interval
 over the seeds; the training-loss claim on the t-interval over the seeds. The lead baseline
 copies the first |title| characters of the abstract (it knows the gold length: generous).
+With `model=unilm` one BERT per seed (hidden d, `layers`, `heads`; or the `pretrained`
+checkpoint's) trains on the same batch draws with the UniLM loss and is decoded by the same
+beam and greedy searches (KV cache), scored by the same code; it has no no-prior twin, so the
+prior claims are left out of its judgement (`Claim.when`: they are about the LSTM).
 Claims: most title characters occur in the source; beam search finds more probable titles than
 greedy decoding; the prior lowers the training loss, raises ROUGE-L and the copy rate; goal:
 beat the lead baseline. Numbers and why claims fail: docs/notes/seq2seq-title.md.
@@ -26,11 +42,16 @@ beat the lead baseline. Numbers and why claims fail: docs/notes/seq2seq-title.md
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from kexue.bert import CharTokenizer, UniLMSeq2Seq, unilm_loss
+from kexue.errors import InputError
 from kexue.recipes import _plot, _titles
 from kexue.runs import (
     Claim,
@@ -42,7 +63,7 @@ from kexue.runs import (
     seed_everything,
     statements_doc,
 )
-from kexue.seq import Seq2Seq, bleu, copy_rate, rouge_l, rouge_n
+from kexue.seq import CharVocab, Hypothesis, Seq2Seq, bleu, copy_rate, rouge_l, rouge_n
 
 
 @dataclass(frozen=True)
@@ -62,7 +83,22 @@ class Config:
     beam_size: int = 3
     n_eval: int = param(200, min=1, max=200)  # held-out test pairs 0..199 decoded
     method: str = param("prior", choices=("prior", "plain"))  # plain: no arm has the prior
+    # lstm: the article's seq2seq (prior and no-prior arms); unilm: one BERT masked LM per seed
+    # under the UniLM mask (kexue.bert.UniLMSeq2Seq), hidden d, `heads` heads, `layers` layers
+    model: str = param("lstm", choices=("lstm", "unilm"))
+    layers: int = 2  # unilm from scratch: BERT layers
+    # model=unilm: a local BERT checkpoint folder (HuggingFace, or TensorFlow: bert_config.json
+    # + model.ckpt.*) to start from (d, heads, layers, min_count unused; the vocabulary is its
+    # vocab.txt simplified to the training pairs, keep_tokens); None: a tiny BERT from scratch
+    pretrained: str | None = None
     data: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pretrained is not None and self.model != "unilm":
+            raise InputError(
+                f"pretrained={self.pretrained}: a checkpoint is for model=unilm (the LSTM trains "
+                "from scratch); add --set model=unilm"
+            )
 
 
 DATA = _titles.DATA  # a CSL title folder (dev.tsv, test.tsv)
@@ -70,6 +106,23 @@ DATA = _titles.DATA  # a CSL title folder (dev.tsv, test.tsv)
 QUICK = {"steps": 50, "n_eval": 30, "max_source": 60}
 SMOKE = {"steps": 3, "seeds": 1, "n_eval": 3, "d": 16, "emb": 16, "heads": 2, "head_dim": 8,
          "max_source": 40, "max_title": 12}  # fmt: skip
+# The article's LSTM (bojone/seq2seq seq2seq.py, the 2019 revision this recipe implements, and
+# the article's text): min_count 32, maxlen 400 characters of content, char_size 128, z_dim 128
+# (BiLSTM 64 per direction, decoder LSTM 128), attention 8 heads × 16, batch 64, Adam 1e-3,
+# "64 k articles an epoch, 50 epochs" = 50 × 1000 steps of 64, beam search topk 3 over at most
+# 64 characters (gen_sent maxlen = 64; here max_title also truncates the training titles, which
+# the code cuts at 398). One model: one seed.
+# The UniLM version (specs/nlp.md §10: 从语言模型到Seq2Seq, https://kexue.fm/archives/6933, and
+# bert4keras examples/task_seq2seq_autotitle.py): Chinese BERT-wwm base, maxlen 256 tokens with
+# titles of at most 32 (source ≤ 256 − 32), batch 16, Adam 1e-5, 1000 steps an epoch ("readable
+# titles after the first epoch"):
+#   kexue run seq2seq-title --budget article --set model=unilm --set pretrained=DIR \
+#       --set batch_size=16 --set lr=1e-5 --set max_source=221 --set max_title=32 --set steps=1000
+ARTICLE = {
+    "seeds": 1, "emb": 128, "d": 128, "heads": 8, "head_dim": 16, "min_count": 32,
+    "max_source": 400, "max_title": 64, "batch_size": 64, "lr": 1e-3, "steps": 50_000,
+    "beam_size": 3,
+}  # fmt: skip
 
 ARMS = ("prior", "noprior")
 SCORES = ("rouge_1", "rouge_2", "rouge_l", "bleu")
@@ -98,6 +151,7 @@ CLAIMS = (
         0.0,
         ("quick", "full"),
         interval=True,
+        when=(("model", "lstm"),),  # the UniLM arm has no prior to compare
     ),
     Claim(
         "the prior gives better titles (char ROUGE-L F, beam, with minus without the prior)",
@@ -106,6 +160,7 @@ CLAIMS = (
         0.0,
         ("quick", "full"),
         interval=True,
+        when=(("model", "lstm"),),  # the UniLM arm has no prior to compare
     ),
     Claim(
         "the prior makes titles copy more from the source (copy rate, beam)",
@@ -114,6 +169,7 @@ CLAIMS = (
         0.0,
         ("quick", "full"),
         interval=True,
+        when=(("model", "lstm"),),  # the UniLM arm has no prior to compare
     ),
     Claim(
         "generated titles beat the lead baseline (char ROUGE-L F)",
@@ -188,10 +244,60 @@ def _rows(cands: list[str], refs: list[str]) -> np.ndarray:
     ).reshape(len(refs), len(SCORES))  # fmt: skip
 
 
+Decoder = Callable[[str], tuple[Hypothesis, str]]  # truncated abstract → (hypothesis, title)
+
+
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
-    _, held, vocab, src, tgt = _titles.title_data(cfg)  # held: test pairs 0..n_eval
+    train, held, vocab, src, tgt = _titles.title_data(cfg)  # held: test pairs 0..n_eval
+    trainer = _train_unilm if cfg.model == "unilm" else _train_lstm
+    decoders, vocab_size = trainer(cfg, out, acc, g, train, vocab, src, tgt)
+    metrics, scores, copied = _evaluate(cfg, out, held, decoders)
+
+    seeds = range(cfg.seeds)
+    hist = out.history
+    mean = lambda k: float(np.mean([r[k] for r in hist if k in r]))  # noqa: E731
+    if cfg.model == "lstm":
+        rl = SCORES.index("rouge_l")
+        _titles.record_paired(
+            metrics, "prior_rouge_l_gain", scores["beam"][:, :, rl], scores["noprior"][:, :, rl]
+        )
+        metrics["prior_copy_rate"], metrics["noprior_copy_rate"] = (
+            float(copied["beam"].mean()),
+            float(copied["noprior"].mean()),
+        )
+        _titles.record_paired(metrics, "prior_copy_rate_gain", copied["beam"], copied["noprior"])
+        metrics["prior_mean_train_loss"], metrics["noprior_mean_train_loss"] = (
+            mean("loss_prior"),
+            mean("loss_noprior"),
+        )
+        _titles.record_seeds(
+            metrics,
+            "prior_mean_loss_gain",
+            [mean(f"loss_noprior{s}") - mean(f"loss_prior{s}") for s in seeds],
+        )
+    else:
+        metrics["beam_copy_rate"] = float(copied["beam"].mean())
+        metrics["unilm_mean_train_loss"] = mean("loss_unilm")
+    metrics["n_eval"] = float(len(held))
+    metrics["vocab_size"] = float(vocab_size)
+
+    if out.is_main:
+        keys = ["loss_prior", "loss_noprior"] if cfg.model == "lstm" else ["loss_unilm"]
+        out.save_figure(_plot.curves(hist, keys, "training CE per token"), "curves.png")
+        names = [m for m in ("beam", "greedy", "noprior_beam", "lead")
+                 if f"{m}_rouge_l" in metrics]  # fmt: skip
+        groups = {k: [metrics[f"{m}_{k}"] for m in names] for k in SCORES}
+        out.save_figure(_plot.bars(groups, names, "CSL titles (held out)"), "scores.png")
+    return metrics
+
+
+def _train_lstm(
+    cfg: Config, out: RunDir, acc: Any, g: torch.Generator, train: Any, vocab: CharVocab,
+    src: Sequence[list[int]], tgt: Sequence[list[int]],
+) -> tuple[list[dict[str, Decoder]], int]:  # fmt: skip
+    """Train the prior and no-prior arms of every seed on shared batches; their decoders."""
     seeds = range(cfg.seeds)
 
     def build(prior: bool) -> Seq2Seq:
@@ -225,41 +331,124 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         out.write_weights("generator.safetensors", first.state_dict())
         out.write_json("vocab.json", {"itos": vocab.itos})
 
-    # ---- evaluation: every seed's two models on the same held-out titles
-    refs = [t for _, t in held]
-    sources = [a[: cfg.max_source] for a, _ in held]
-    lead = [a[: len(t)] for a, t in held]
-    n = len(held)
-    scores = {k: np.zeros((cfg.seeds, n, len(SCORES))) for k in ("beam", "greedy", "noprior")}
-    logp = {k: np.zeros((cfg.seeds, n)) for k in ("beam", "greedy")}
-    copy = {k: np.zeros((cfg.seeds, n)) for k in ("beam", "noprior")}
-    exact = {k: np.zeros((cfg.seeds, n)) for k in ("beam", "greedy", "noprior")}
-    samples = []
+    def decoder(model: Seq2Seq, beam: int) -> Decoder:
+        def decode(a: str) -> tuple[Hypothesis, str]:
+            h = model.generate(vocab.encode(a), beam_size=beam, max_len=cfg.max_title)
+            return h, vocab.decode(h.tokens)
+
+        return decode
+
+    decoders = []
     for s in seeds:
         on = acc.unwrap_model(models[f"prior{s}"]).eval()
         off = acc.unwrap_model(models[f"noprior{s}"]).eval()
-        outs: dict[str, list[str]] = {"beam": [], "greedy": [], "noprior": []}
-        for a in out.progress(sources, f"decoding (seed {s})", n):
-            x = vocab.encode(a)
-            hyps = {
-                "greedy": on.generate(x, beam_size=1, max_len=cfg.max_title),
-                "beam": on.generate(x, beam_size=cfg.beam_size, max_len=cfg.max_title),
-                "noprior": off.generate(x, beam_size=cfg.beam_size, max_len=cfg.max_title),
-            }
-            for k, h in hyps.items():
-                outs[k].append(vocab.decode(h.tokens))
-            i = len(outs["beam"]) - 1
-            logp["greedy"][s, i], logp["beam"][s, i] = hyps["greedy"].score, hyps["beam"].score
+        decoders.append({"beam": decoder(on, cfg.beam_size), "greedy": decoder(on, 1),
+                         "noprior": decoder(off, cfg.beam_size)})  # fmt: skip
+    return decoders, len(vocab)
+
+
+def _train_unilm(
+    cfg: Config, out: RunDir, acc: Any, g: torch.Generator, train: Any, vocab: CharVocab,
+    src: Sequence[list[int]], tgt: Sequence[list[int]],
+) -> tuple[list[dict[str, Decoder]], int]:  # fmt: skip
+    """Train one UniLM per seed on the LSTM's batches (the same draws from `g`), from a tiny
+    random BERT or from `cfg.pretrained`; their beam and greedy decoders. Pairs are truncated
+    as the LSTM's and tokenised per batch (`train` may be a corpus read on demand)."""
+    seeds = range(cfg.seeds)
+    longest = cfg.max_source + cfg.max_title + 3  # [CLS] src [SEP] tgt [SEP]; a token ≥ 1 char
+    if cfg.pretrained is None:
+        # the LSTM's characters (CharVocab: min_count), after the BERT specials
+        tok = CharTokenizer.from_itos(CharTokenizer([]).itos + vocab.itos[4:])
+        models = {
+            f"unilm{s}": UniLMSeq2Seq.from_scratch(
+                tok, hidden=cfg.d, layers=cfg.layers, heads=cfg.heads, max_len=longest
+            )
+            for s in seeds
+        }
+    else:  # keep_tokens: the checkpoint's tokens that the truncated training pairs use
+        corpus = (x for a, t in train for x in (a[: cfg.max_source], t[: cfg.max_title]))
+        base = UniLMSeq2Seq.from_checkpoint(cfg.pretrained, corpus, max_len=longest)
+        models = {f"unilm{s}": copy.deepcopy(base).train() for s in seeds}
+    first = models["unilm0"]
+
+    def batch(idx: list[int]) -> tuple[torch.Tensor, ...]:
+        pairs = (train[i] for i in idx)
+        return first.collate([first.encode(a[: cfg.max_source], t[: cfg.max_title])
+                              for a, t in pairs])  # fmt: skip
+
+    opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
+    state, start = prepare_arms(acc, models, opts, g, out)
+
+    for step in out.progress(range(start, cfg.steps), "unilm"):
+        row = {}
+        for s in seeds:
+            idx, _, _ = _titles.sample_batch(src, tgt, cfg.batch_size, g)
+            ids, segs, mask = batch(idx)
+            m = models[f"unilm{s}"]
+            m.train()
+            loss = unilm_loss(m(ids, segs, mask), ids, segs, mask)  # forward: what DDP syncs
+            _titles.clipped_step(acc, m, opts[f"unilm{s}"], loss)
+            row[f"loss_unilm{s}"] = loss.item()
+        row["loss_unilm"] = float(np.mean([row[f"loss_unilm{s}"] for s in seeds]))
+        out.log(step, **row)
+        out.maybe_checkpoint(step + 1, state)
+    out.save_checkpoint(cfg.steps, state)
+    if out.is_main:  # `kexue generate RUN_DIR`: seed 0's BERT, its config and vocabulary
+        acc.unwrap_model(models["unilm0"]).save(out)
+
+    def decoder(model: UniLMSeq2Seq, beam: int) -> Decoder:
+        def decode(a: str) -> tuple[Hypothesis, str]:
+            h = model.generate(a, beam_size=beam, max_len=cfg.max_title)
+            return h, model.decode(h.tokens)
+
+        return decode
+
+    decoders = []
+    for s in seeds:
+        m = acc.unwrap_model(models[f"unilm{s}"]).eval()
+        decoders.append({"beam": decoder(m, cfg.beam_size), "greedy": decoder(m, 1)})
+    return decoders, len(first.tokenizer)
+
+
+def _evaluate(
+    cfg: Config, out: RunDir, held: Any, decoders: list[dict[str, Decoder]]
+) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every seed's decoders on the same held-out titles; the lead baseline beside them.
+
+    Returns:
+        (metrics, scores, copied): the metrics every model has (scores of each decoder and of
+        the lead, exact matches, the gold copy rate, beam − greedy log p, the gain over the
+        lead), the per-title scores (seeds, titles, SCORES) and copy rates (seeds, titles) of
+        the decoders, keyed by decoder ("beam", "greedy", "noprior" for the no-prior arm).
+    """
+    refs = [t for _, t in held]
+    sources = [a[: cfg.max_source] for a, _ in held]
+    lead = [a[: len(t)] for a, t in held]
+    n, kinds = len(held), list(decoders[0])
+    scores = {k: np.zeros((cfg.seeds, n, len(SCORES))) for k in kinds}
+    logp = {k: np.zeros((cfg.seeds, n)) for k in ("beam", "greedy")}
+    copied = {k: np.zeros((cfg.seeds, n)) for k in ("beam", "noprior") if k in kinds}
+    exact = {k: np.zeros((cfg.seeds, n)) for k in kinds}
+    samples = []
+    for s, decode in enumerate(decoders):
+        outs: dict[str, list[str]] = {k: [] for k in kinds}
+        for i, a in enumerate(out.progress(sources, f"decoding (seed {s})", n)):
+            for k, fn in decode.items():
+                hyp, title = fn(a)
+                outs[k].append(title)
+                if k in logp:
+                    logp[k][s, i] = hyp.score
         for k, cands in outs.items():
             scores[k][s] = _rows(cands, refs)
             exact[k][s] = [c == r for c, r in zip(cands, refs, strict=True)]
-        for k in copy:
+        for k in copied:
             pairs = zip(outs[k], sources, strict=True)
-            copy[k][s] = [copy_rate(list(c), list(a)) for c, a in pairs]
+            copied[k][s] = [copy_rate(list(c), list(a)) for c, a in pairs]
         if s == 0:
+            shown = [k for k in ("greedy", "beam", "noprior") if k in outs]
             samples = [
-                f"{a[:80]}…\n  gold:    {t}\n  lead:    {lead[i]}\n  greedy:  {outs['greedy'][i]}"
-                f"\n  beam:    {outs['beam'][i]}\n  noprior: {outs['noprior'][i]}"
+                f"{a[:80]}…\n  gold:    {t}\n  lead:    {lead[i]}"
+                + "".join(f"\n  {k + ':':<9}{outs[k][i]}" for k in shown)
                 for i, (a, t) in enumerate(held[:40])
             ]
 
@@ -283,34 +472,9 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     _titles.record_paired(metrics, "beam_minus_greedy_logp", logp["beam"], logp["greedy"])
     beam_rl = scores["beam"][:, :, rl]  # (seeds, titles)
     _titles.record_paired(metrics, "rouge_l_gain_over_lead", beam_rl, per_title["lead"][:, rl])
-    _titles.record_paired(metrics, "prior_rouge_l_gain", beam_rl, scores["noprior"][:, :, rl])
-    metrics["prior_copy_rate"], metrics["noprior_copy_rate"] = (
-        float(copy["beam"].mean()),
-        float(copy["noprior"].mean()),
-    )
-    _titles.record_paired(metrics, "prior_copy_rate_gain", copy["beam"], copy["noprior"])
-    hist = out.history
-    mean = lambda k: float(np.mean([r[k] for r in hist if k in r]))  # noqa: E731
-    metrics["prior_mean_train_loss"], metrics["noprior_mean_train_loss"] = (
-        mean("loss_prior"),
-        mean("loss_noprior"),
-    )
-    _titles.record_seeds(
-        metrics,
-        "prior_mean_loss_gain",
-        [mean(f"loss_noprior{s}") - mean(f"loss_prior{s}") for s in seeds],
-    )
-    metrics["n_eval"] = float(n)
-    metrics["vocab_size"] = float(len(vocab))
-
     if out.is_main:
-        fig = _plot.curves(hist, ["loss_prior", "loss_noprior"], "training CE per token")
-        out.save_figure(fig, "curves.png")
-        names = ["beam", "greedy", "noprior_beam", "lead"]
-        groups = {k: [metrics[f"{m}_{k}"] for m in names] for k in SCORES}
-        out.save_figure(_plot.bars(groups, names, "CSL titles (held out)"), "scores.png")
         out.write_text("samples.txt", "\n".join(samples) + "\n")
-    return metrics
+    return metrics, scores, copied
 
 
 __doc__ = statements_doc(__doc__, STATEMENTS)
