@@ -179,12 +179,32 @@ def _offsets(text: str, tokens: list[str]) -> list[list[Any]]:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from kexue.data.userfiles import iter_corpus, read_lexicon
-    from kexue.text.segment import UnigramSegmenter
+    from kexue.text.segment import (
+        NUMBER,
+        UnigramSegmenter,
+        mask_numbers,
+        read_scored_lexicon,
+        unmask_numbers,
+    )
 
-    seg = UnigramSegmenter().fit(read_lexicon(args.lexicon, encoding=args.encoding))
+    if args.scored_lexicon:  # word-discovery's lexicon_best.txt: `word count bonus`
+        lexicon, bonus = read_scored_lexicon(args.scored_lexicon, encoding=args.encoding)
+    else:
+        lexicon, bonus = read_lexicon(args.lexicon, encoding=args.encoding), {}
+    # A lexicon learnt on number-masked text (<NUM> words) segments number-masked text.
+    masked = any("<NUM>" in w for w in lexicon)
+    if masked:
+        lexicon = {w.replace("<NUM>", NUMBER): c for w, c in lexicon.items()}
+        bonus = {w.replace("<NUM>", NUMBER): b for w, b in bonus.items()}
+    seg = UnigramSegmenter(word_bonus=bonus or None).fit(lexicon)
     out = sys.stdout
     for text in iter_corpus(args.files or ["-"], encoding=args.encoding):
-        tokens = [t for t in seg.segment(text) if t.strip()]
+        if masked:
+            plain, numbers = mask_numbers(text)
+            words = unmask_numbers(seg.segment(plain), numbers)
+        else:
+            words = seg.segment(text)
+        tokens = [t for t in words if t.strip()]
         if args.format == "jsonl":
             record = {"text": text, "tokens": _offsets(text, tokens)}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -728,7 +748,13 @@ def add_tool_parsers(sub: argparse._SubParsersAction) -> None:
         **_example("cat news.txt | kexue segment --lexicon lexicon.txt --format jsonl"),
     )
     p.add_argument("files", nargs="*", help="text files or folders (default: stdin)")
-    p.add_argument("--lexicon", required=True, help="word [count] per line")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--lexicon", help="word [count] per line (jieba's dictionary format)")
+    source.add_argument(
+        "--scored-lexicon",
+        help="word count bonus per line: the model `kexue run word-discovery` chose on dev lines "
+        "(lexicon_best.txt, with its autonomy bonus and function-character penalty)",
+    )
     p.add_argument("--encoding", default="utf-8")
     p.add_argument(
         "--format",

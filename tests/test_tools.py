@@ -64,6 +64,29 @@ def test_segment_text_and_jsonl_offsets(lexicon, tmp_path, capsys):
         assert "".join(w for w, _, _ in record["tokens"]) == record["text"]
 
 
+def test_segment_with_a_scored_lexicon_applies_its_bonus_and_masked_numbers(tmp_path, capsys):
+    """word-discovery's model file (`word count bonus`, numbers as <NUM>): the bonus changes
+    the segmentation as in the library, and numbers are masked as when the model was learnt."""
+    from kexue.text.segment import NUMBER, UnigramSegmenter, format_scored_lexicon
+
+    lexicon = {"研究": 10.0, "研究生": 30.0, "生命": 8.0, "命": 8.0, "起源": 5.0, "<NUM>年": 3.0}
+    text = tmp_path / "in.txt"
+    text.write_text("1998年研究生命起源\n", encoding="utf-8")
+    plain = tmp_path / "plain.txt"
+    plain.write_text(format_scored_lexicon(lexicon, {}), encoding="utf-8")
+    scored = tmp_path / "scored.txt"
+    scored.write_text(format_scored_lexicon(lexicon, {"研究": 3.0, "生命": 3.0}), encoding="utf-8")
+    outputs = []
+    for model in (plain, scored):
+        assert main(["segment", "--scored-lexicon", str(model), str(text)]) == 0
+        outputs.append(capsys.readouterr().out.split())
+    assert outputs[1] == ["1998年", "研究", "生命", "起源"]  # the bonus splits 研究生|命
+    assert outputs[0] == ["1998年", "研究生", "命", "起源"]
+    masked = {w.replace("<NUM>", NUMBER): c for w, c in lexicon.items()}
+    library = UnigramSegmenter(word_bonus={"研究": 3.0, "生命": 3.0}).fit(masked)
+    assert library.segment(f"{NUMBER}年研究生命起源")[1:] == outputs[1][1:]
+
+
 def test_vectors_load_in_gensim(segmented, tmp_path):
     from gensim.models import KeyedVectors
 

@@ -12,12 +12,18 @@ one by one.
 
 `word_bonus` adds a score to chosen words, ln p(w) + bonus(w): e.g. β a(w) |w| with the nVBE
 autonomy a of `kexue.text.word_discovery.branching_autonomy` (Magistry & Sagot 2012), which
-measured +0.01 F1 on the People's Daily dev lines (docs/notes/word-discovery.md).
+measured +0.01 F1 on the People's Daily dev lines (docs/notes/word-discovery.md). A bonus model is
+more than a lexicon (ln c(w) + b(w) − ln Σc cannot be rewritten as plain counts: any rescaling
+moves every word's score by the same constant, which changes how many words a path pays for), so
+`format_scored_lexicon` / `read_scored_lexicon` save and load it as one `word count bonus` line
+per word (UTF-8, whitespace-separated; a missing bonus is 0, so a `kexue words` lexicon file is
+also a valid scored lexicon).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 
@@ -25,9 +31,18 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from kexue.errors import InputError
 from kexue.text.ngrams import KEEP, _lines_of
 
-__all__ = ["NUMBER", "UnigramSegmenter", "mask_numbers", "segment", "unmask_numbers"]
+__all__ = [
+    "NUMBER",
+    "UnigramSegmenter",
+    "format_scored_lexicon",
+    "read_scored_lexicon",
+    "mask_numbers",
+    "segment",
+    "unmask_numbers",
+]
 
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 #: placeholder character standing for one number (a private-use codepoint, in the kept class)
@@ -167,6 +182,55 @@ def _combine_alnum(words: list[str]) -> list[str]:
     if buf:
         out.append(buf)
     return out
+
+
+def format_scored_lexicon(lexicon: Mapping[str, float], bonus: Mapping[str, float]) -> str:
+    """A bonus model as text: `word count bonus` per line, most frequent first (exact floats).
+
+    `read_scored_lexicon` of the written file gives back (lexicon, bonus) exactly (repr floats);
+    bonuses of words outside the lexicon are dropped (the segmenter ignores them too).
+    """
+    ranked = sorted((w for w in lexicon if w), key=lambda w: (-lexicon[w], w))
+    for w in ranked:
+        if any(c.isspace() for c in w):
+            raise ValueError(f"word {w!r} holds whitespace: it cannot be one field of the file")
+    return "".join(f"{w} {float(lexicon[w])!r} {float(bonus.get(w, 0.0))!r}\n" for w in ranked)
+
+
+def read_scored_lexicon(
+    path: str | os.PathLike[str], *, encoding: str = "utf-8"
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(lexicon, bonus) of a `word count [bonus]` file, for `UnigramSegmenter(word_bonus=bonus)`.
+
+    Raises:
+        InputError: a line whose count is not a positive number or whose bonus is not a finite
+            number (the message names file and line), or a file without a single word.
+    """
+    lexicon: dict[str, float] = {}
+    bonus: dict[str, float] = {}
+    with open(path, encoding=encoding) as f:
+        for lineno, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) not in (2, 3):
+                raise InputError(f"{path}:{lineno}: expected `word count [bonus]`, got "
+                                 f"{len(fields)} fields")  # fmt: skip
+            try:
+                count = float(fields[1])
+                b = float(fields[2]) if len(fields) == 3 else 0.0
+            except ValueError:
+                raise InputError(f"{path}:{lineno}: count and bonus of {fields[0]!r} must be "
+                                 f"numbers, got {' '.join(fields[1:])!r}") from None  # fmt: skip
+            if not count > 0 or not math.isfinite(count) or not math.isfinite(b):
+                raise InputError(f"{path}:{lineno}: {fields[0]!r} needs a finite count > 0 and a "
+                                 f"finite bonus, got {' '.join(fields[1:])}")  # fmt: skip
+            lexicon[fields[0]] = count
+            if b:
+                bonus[fields[0]] = b
+    if not lexicon:
+        raise InputError(f"{path}: no word (expected `word count [bonus]` lines)")
+    return lexicon, bonus
 
 
 def segment(text: str, lexicon: Mapping[str, float]) -> list[str]:

@@ -32,6 +32,9 @@ segmentation: the case for Mandarin Chinese", ACL) as a per-word bonus in the Vi
     VBE_r(x) = h_r(x) − h_r(x[:-1]),  VBE_l(x) = h_l(x) − h_l(x[1:])
     a(x) = Σ_{d∈{l,r}} (VBE_d(x) − μ_d,|x|) / σ_d,|x|     (moments over the |x|-gram types)
     score(w) = ln p(w) + β a(w) |w|                       (β tuned on the dev lines)
+    candidates  {x : a(x) ≥ τ, c(x) ≥ 2, 2 ≤ |x| ≤ 5} added with count κ c(x)  (τ on dev, κ = ½)
+    function characters  F = the K characters of highest a(c) among those of frequency ≥ f_min;
+    score(w) −= γ  for |w| ≥ 2 with w[0] ∈ F or w[−1] ∈ F              (γ on dev, K = 10)
 
 Symbols: c(s) exact corpus count of string s; T total characters; n highest order (4);
 θ_k ln-thresholds (θ_2, θ_3, θ_4) = (2, 4, 6).
@@ -53,7 +56,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -84,6 +87,10 @@ __all__ = [
     "mep_lexicon",
     "refine_lexicon",
     "branching_autonomy",
+    "branching_statistics",
+    "autonomous_candidates",
+    "function_characters",
+    "function_edge_penalty",
     "discover_words",
     "CohesionLexicon",
     "MinEntropyLexicon",
@@ -354,9 +361,9 @@ def _context_entropy(grams: Counter[str], side: int) -> dict[str, float]:
     return {x: math.log(t) - clogc[x] / t for x, t in total.items()}
 
 
-def branching_autonomy(texts: Iterable[str], max_len: int = 5, min_count: int = 2,
-                       keep: str = KEEP) -> dict[str, float]:  # fmt: skip
-    """Normalised variation of branching entropy a(x) of every n-gram up to `max_len` (nVBE).
+def branching_statistics(texts: Iterable[str], max_len: int = 5, min_count: int = 2,
+                         keep: str = KEEP) -> tuple[dict[str, float], dict[str, int]]:  # fmt: skip
+    """The nVBE autonomy a(x) of every n-gram up to `max_len`, and its corpus count c(x).
 
     A word boundary is where the uncertainty about the next character rises: VBE_r(x) is the
     growth of the right branching entropy when x gains its last character, VBE_l the mirror.
@@ -364,8 +371,8 @@ def branching_autonomy(texts: Iterable[str], max_len: int = 5, min_count: int = 
     a(x) > 0 reads "more autonomous than a typical string of its length" (Magistry & Sagot 2012).
 
     Returns:
-        n-gram → a(x), for the n-grams seen at least `min_count` times (all types enter the
-        per-length moments).
+        (n-gram → a(x), n-gram → c(x)), both for the n-grams seen at least `min_count` times
+        (all types enter the per-length moments).
     """
     if max_len < 1:
         raise ValueError(f"max_len must be ≥ 1, got {max_len}")
@@ -381,14 +388,79 @@ def branching_autonomy(texts: Iterable[str], max_len: int = 5, min_count: int = 
         right.update(_context_entropy(grams[k], -1))
         left.update(_context_entropy(grams[k], 0))
     out: dict[str, float] = {}
+    counts: dict[str, int] = {}
     for k in range(1, max_len + 1):
         types = [x for x in grams[k] if _BOS not in x and _EOS not in x]
         vr = np.array([right[x] - right[x[:-1]] for x in types])
         vl = np.array([left[x] - left[x[1:]] for x in types])
         z = (vr - vr.mean()) / (vr.std() or 1.0) + (vl - vl.mean()) / (vl.std() or 1.0)
         seen = grams[k]
-        out.update((x, float(a)) for x, a in zip(types, z, strict=True) if seen[x] >= min_count)
-    return out
+        for x, a in zip(types, z.tolist(), strict=True):
+            if seen[x] >= min_count:
+                out[x], counts[x] = a, seen[x]
+    return out, counts
+
+
+def branching_autonomy(texts: Iterable[str], max_len: int = 5, min_count: int = 2,
+                       keep: str = KEEP) -> dict[str, float]:  # fmt: skip
+    """Normalised variation of branching entropy a(x) of every n-gram up to `max_len` (nVBE).
+
+    Returns:
+        n-gram → a(x), for the n-grams seen at least `min_count` times (see
+        `branching_statistics`, which also returns their counts).
+    """
+    return branching_statistics(texts, max_len, min_count, keep)[0]
+
+
+def autonomous_candidates(autonomy: Mapping[str, float], counts: Mapping[str, float],
+                          threshold: float, weight: float = 0.5, min_len: int = 2,
+                          exclude: Container[str] = ()) -> dict[str, float]:  # fmt: skip
+    """Autonomous n-grams as extra lexicon candidates: {x : a(x) ≥ threshold}, count weight·c(x).
+
+    The cohesion backtrack drops strings such as 社会主义 or 联合国 (not every window is
+    cohesive), though their branching entropy jumps at both ends; adding them as plain unigram
+    candidates lets the Viterbi weigh them against their parts. Their raw counts overstate them
+    against the lexicon's piece counts (a piece is counted only where it is not inside a longer
+    one), hence `weight` < 1 (issue 13: 0.5, chosen on dev lines).
+
+    Args:
+        autonomy, counts: a(x) and c(x) of `branching_statistics`.
+        exclude: words left out (e.g. the lexicon they are added to, which keeps its counts).
+    """
+    if not weight > 0:
+        raise ValueError(f"weight must be > 0, got {weight}")
+    return {
+        x: weight * counts[x]
+        for x, a in autonomy.items()
+        if a >= threshold and len(x) >= min_len and x in counts and x not in exclude
+    }
+
+
+def function_characters(autonomy: Mapping[str, float], counts: Mapping[str, float], k: int = 10,
+                        min_freq: float = 5e-4) -> list[str]:  # fmt: skip
+    """The k most autonomous frequent characters (的, 和, 了, 是, … on People's Daily).
+
+    A character that is frequent and whose branching entropy jumps on both sides is mostly a
+    word by itself (a function word), learnt from the raw text: no list is given. Frequency is
+    c(x) over the total character count; ranking is by a(x) of `branching_statistics`.
+    """
+    if k < 0:
+        raise ValueError(f"k must be ≥ 0, got {k}")
+    total = sum(c for x, c in counts.items() if len(x) == 1)
+    chars = [x for x in autonomy if len(x) == 1 and counts.get(x, 0) >= min_freq * total]
+    return sorted(chars, key=lambda x: (-autonomy[x], x))[:k]
+
+
+def function_edge_penalty(words: Iterable[str], chars: Iterable[str],
+                          penalty: float) -> dict[str, float]:  # fmt: skip
+    """word → −penalty for the words of ≥ 2 characters that begin or end with one of `chars`.
+
+    Added to the Viterbi score, it makes the segmenter pay for gluing a function character to a
+    neighbour (这是, 新的, 就是 as one word), so such characters stand alone unless the longer
+    word is much more probable.
+    """
+    f = set(chars)
+    return {w: -penalty for w in words if len(w) >= 2 and (w[0] in f or w[-1] in f)}
 
 
 # ----------------------------------------------------------------------------- front door
