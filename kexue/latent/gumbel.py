@@ -17,6 +17,7 @@ y = one_hot(argmax ỹ) − sg(ỹ) + ỹ (hard forward, soft backward).
 
 Implemented:
     normal_rsample, gumbel_noise, gumbel_max, gumbel_softmax, TauSchedule,
+    categorical_kl_uniform (the discrete VAE's KL against the uniform prior),
     categorical_grad_samples (per-sample gradient estimates of E_y[r_y] w.r.t. the logits for
     "exact", "sf", "sf_baseline", "sf_loo", "gumbel_softmax", "st_gumbel") and
     exact_categorical_grad: ∂/∂o_k Σ_y p_y r_y = p_k (r_k − p·r).
@@ -42,6 +43,7 @@ __all__ = [
     "ESTIMATORS",
     "TauSchedule",
     "categorical_grad_samples",
+    "categorical_kl_uniform",
     "exact_categorical_grad",
     "gumbel_max",
     "gumbel_noise",
@@ -107,6 +109,14 @@ def gumbel_softmax(
     index = soft.argmax(-1, keepdim=True)
     one_hot = torch.zeros_like(soft).scatter_(-1, index, 1.0)
     return one_hot - soft.detach() + soft  # forward: one-hot; backward: ∂soft
+
+
+def categorical_kl_uniform(logits: Tensor) -> Tensor:
+    """KL(q ‖ Uniform(K)) summed over the L latents of a discrete VAE, (…, L, K) → (…):
+    Σ q log q + L·log K. The author's demo keeps only Σ q log q (its "negative entropy"); the
+    L·log K constant makes the ELBO a bound on log p(x)."""
+    log_q = F.log_softmax(logits, -1)
+    return (log_q.exp() * log_q).sum((-2, -1)) + logits.shape[-2] * math.log(logits.shape[-1])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,7 +31,8 @@ Deviations from the article:
     - The prior term is the per-dimension mean of the KL (as in the reference code), so γ is a
       per-dimension weight.
     - Sized for 8×8 digits: two conv blocks to a 4×4 local map, two more to the code (the CIFAR
-      code has three and two blocks with 64–256 channels).
+      code has three and two blocks with 64–256 channels); `image_blocks` gives the author's
+      layout for an image side and width.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "LocalCritic",
     "SeparableLocalCritic",
     "derangement",
+    "image_blocks",
     "jsd_loss",
     "js_from_loss",
     "knn_accuracy",
@@ -124,6 +126,22 @@ def _conv_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
+
+
+def image_blocks(
+    img_size: int, width: int
+) -> tuple[tuple[tuple[int, bool], ...], tuple[tuple[int, bool], ...]]:
+    """(local_blocks, global_blocks) of the author's image encoders for an S×S image: log2(S/4)
+    pooled blocks whose channels double up to `width` (a 4×4 local map), then two blocks of
+    `width` without pooling. S = 32, width 256: 64-128-256 | 256-256 (infomax_cifar10.py);
+    S = 64: 32-64-128-256 | 256-256 (infomax_tiny_imagenet.py)."""
+    if img_size < 8 or img_size & (img_size - 1):
+        raise ValueError(f"img_size must be a power of 2 >= 8, got {img_size}")
+    pools = int(np.log2(img_size // 4))
+    if width < 2 ** (pools - 1):
+        raise ValueError(f"width {width} is below 2^{pools - 1} (one channel per block)")
+    local = tuple((width // 2 ** (pools - 1 - i), True) for i in range(pools))
+    return local, ((width, False), (width, False))
 
 
 class InfoMaxEncoder(nn.Module):

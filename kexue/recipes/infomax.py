@@ -6,11 +6,15 @@ Data:    kexue.data.digits, each 8×8 digit (x/16 − 0.5) pasted at a random of
          canvas plus N(0, 0.2²) pixel noise (`canvas`, `noise`): raw pixels are no longer
          linearly separable (plain digits: 0.967 linear, too easy to compare with). kexue's fixed
          split, 1,437 train / 360 test digits, `train_copies` / `test_copies` placements each.
+         With --data FOLDER: the user's images (class subfolders optional: they give the probes)
 Run:     kexue run infomax                 (full, several minutes)
          kexue run infomax --budget quick  (about a minute)
+         kexue run infomax --data shapes32/ --budget quick   (the reference loss, minutes)
+         kexue run infomax --data cifar10/ --budget article  (infomax_cifar10.py's run; a GPU)
 Writes:  probes.png (kNN-5 and linear-probe test accuracy per variant and baseline),
          curves.png (loss terms), retrieval.png (nearest training images of test queries),
-         mu_hist.png (the reference variant's μ against N(0, 1)), checkpoint.safetensors
+         mu_hist.png (the reference variant's μ against N(0, 1)), checkpoint.safetensors;
+         with --data: retrieval.png, curves.png (kexue.recipes._image_latent)
 
 Encoders (`digits_small`: Conv32+pool, Conv64 → local map, Conv64+pool, Conv64, global
 max-pool, μ and log σ² of size 64) trained without labels, on the same batches:
@@ -26,11 +30,24 @@ pixels, PCA-32 and the same encoder at random initialisation.
 Claims (paired 95% bootstrap bounds over test images): the article's loss beats the random
 encoder and raw pixels, on the linear probe and on cosine kNN; the loss falls and μ matches the
 prior; local-only MI beats global-only MI (the article's "local MI is necessary").
+
+On your images (`--data FOLDER`): the `reference` variant (the article's loss, α = 0.5, β = 1.5,
+γ = 0.01) with the author's image encoder (kexue.latent.image_blocks: log2(S/4) pooled 3×3
+conv blocks up to `img_width` channels, a 4×4 local map, two more blocks, global max-pool, μ
+and log σ² of size `img_z`) on x/255 − ½, trained without labels through the shared image loop
+(kexue.recipes._image_latent). On a folder with class subfolders the held-out images' μ is
+probed as on digits (cosine and L2 5-NN, a linear probe on standardised features, the training
+images as the probes' training set) against the same encoder at its random initialisation and
+raw pixels; DATA_CLAIMS: the linear-probe gains over both (the claims above, judged at quick,
+full and article); without class subfolders they are "not measured". Reported: μ's mean and
+spread, the loss drop, retrieval.png (held-out queries, each followed by its 5 nearest training
+images by cosine on μ, the article's retrieval).
 Recorded: `kexue show infomax` prints the recorded full run (claims and metrics).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,11 +58,13 @@ from kexue.data import digits
 from kexue.latent import (
     DeepInfoMax,
     InfoMaxEncoder,
+    image_blocks,
     knn_correct,
     linear_probe_accuracy,
     linear_probe_correct,
 )
-from kexue.recipes import _plot
+from kexue.recipes import _image_latent, _plot
+from kexue.recipes._images import IMAGE_DATA, save_grid
 from kexue.runs import (
     Claim,
     RunDir,
@@ -68,8 +87,11 @@ VARIANTS = {
 PROBES = ("knn", "knn_cos", "linear")
 
 
+DATA = IMAGE_DATA
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(_image_latent.LatentImageOptions):
     seed: int = 0
     variants: tuple[str, ...] = ("reference", "global_jsd", "local_jsd", "local_infonce")
     mi: bool = True  # False: α = β = 0 in every variant, the prior alone (sabotage switch)
@@ -86,13 +108,33 @@ class Config:
     pca_dim: int = 32
     n_train: int = 0  # 0: every training image; smoke runs use a subset
     baselines: bool = True  # raw pixels and PCA probes
+    # --data FOLDER: the reference loss on images (the img_* fields of _image_latent set the
+    # loop; img_width 0: img_z channels, the author's); mi and k apply as on digits
+    img_z: int = 64
+    img_critic_hidden: tuple[int, ...] = (128, 128)
+    img_steps: int = 3000
+    img_batch: int = 64
 
 
-QUICK = {"epochs": 6, "variants": ("reference",)}
+QUICK = {"epochs": 6, "variants": ("reference",), "img_steps": 800}
 SMOKE = {
     "epochs": 1, "variants": ("reference", "local_jsd"), "critic_hidden": (32,),
-    "n_train": 256,
+    "n_train": 256, "img_size": 16, "img_steps": 3, "img_batch": 16, "img_eval": 16,
+    "img_width": 16, "img_z": 16, "img_critic_hidden": (16,),
 }  # fmt: skip
+# The author's CIFAR-10 run (bojone/infomax infomax_cifar10.py): 32 px, z 256, conv blocks
+# 64-128-256 | 256-256 (img_width 256), critics of three 256-wide layers, Adam 1e-3, batch 64,
+# 50 epochs of 782 batches.
+ARTICLE = {
+    "img_size": 32,
+    "img_z": 256,
+    "img_width": 256,
+    "img_critic_hidden": (256, 256, 256),
+    "img_batch": 64,
+    "img_lr": 1e-3,
+    "img_steps": 39_100,
+    "img_eval": 10_000,
+}
 
 _QF = ("quick", "full")
 CLAIMS = (
@@ -116,6 +158,14 @@ CLAIMS = (
           "local_infonce_linear_gain_over_random", ">=", 0.3, ("full",), kind="goal",
           interval=True),
 )  # fmt: skip
+
+# On the user's images: the linear-probe claims above, also judged at the article budget; on a
+# folder without class subfolders their metrics are missing, i.e. "not measured".
+DATA_CLAIMS = tuple(
+    dataclasses.replace(c, budgets=("quick", "full", "article"))
+    for c in CLAIMS
+    if c.metric in ("reference_linear_gain_over_random", "reference_linear_gain_over_pixels")
+)
 
 _T = "tests/latent/test_infomax.py::"
 STATEMENTS = (
@@ -171,7 +221,16 @@ def _correct(
     }
 
 
+def _cosine_neighbours(f_train: np.ndarray, f_query: np.ndarray, k: int) -> np.ndarray:
+    """(Q, k) indices of each query's k nearest training features by cosine (the article's)."""
+    f_trn = f_train / np.linalg.norm(f_train, axis=1, keepdims=True)
+    f_qn = f_query / np.linalg.norm(f_query, axis=1, keepdims=True)
+    return np.argsort(-f_qn @ f_trn.T, 1)[:, :k]
+
+
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
+    if cfg.data is not None:  # the user's images: the reference loss (recipes._image_latent)
+        return _run_images(cfg, out)
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
     x_tr, y_tr = _images("train", cfg, cfg.train_copies, seed=cfg.seed)
@@ -271,9 +330,7 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         best = cfg.variants[0]  # the article's loss
         f_tr, f_te = features[best]
         queries = np.arange(0, len(x_te), max(1, len(x_te) // 8))[:8]
-        f_trn = f_tr / np.linalg.norm(f_tr, axis=1, keepdims=True)
-        f_ten = f_te[queries] / np.linalg.norm(f_te[queries], axis=1, keepdims=True)
-        nearest = np.argsort(-f_ten @ f_trn.T, 1)[:, : cfg.k]  # cosine, as in the article
+        nearest = _cosine_neighbours(f_tr, f_te[queries], cfg.k)
         rows = [
             (
                 np.concatenate([x_te[q, 0].numpy()[None], x_tr[nearest[i], 0].numpy()]) + 0.5,
@@ -286,6 +343,80 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
         hist = [(features[n][0].ravel(), n) for n in cfg.variants[:1]]
         hist.append((np.random.default_rng(0).normal(size=hist[0][0].size), "N(0, 1)"))
         out.save_figure(_plot.histogram(hist, "μ coordinates (train)", "μ"), "mu_hist.png")
+    return metrics
+
+
+# ----------------------------------------------------------------------------- --data FOLDER
+def _image_encoder(cfg: Config) -> InfoMaxEncoder:
+    c, size, _ = _image_latent.image_shape(cfg)
+    local, top = image_blocks(size, _image_latent.width_of(cfg, cfg.img_z))
+    return InfoMaxEncoder(c, local_blocks=local, global_blocks=top, z_dim=cfg.img_z)
+
+
+def _run_images(cfg: Config, out: RunDir) -> dict[str, float]:
+    """The reference loss's encoder on cfg.data; μ probed against a random encoder and pixels."""
+    weights = dict(VARIANTS["reference"])
+    if not cfg.mi:
+        weights.update(alpha=0.0, beta=0.0)
+
+    def build() -> DeepInfoMax:  # the encoder's weights are drawn first, as the baseline's
+        return DeepInfoMax(_image_encoder(cfg), critic_hidden=cfg.img_critic_hidden, **weights)
+
+    def step_fn(name: str, model: torch.nn.Module, x: torch.Tensor, step: int,
+                g: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+        terms = model.losses(x, generator=g)
+        return terms["total"], {f"{name}_{k}": v.item() for k, v in terms.items()}
+
+    trained = _image_latent.run_arms(
+        cfg, out, {"reference": build}, step_fn, _image_latent.centred, kind="infomax (reference)"
+    )
+    torch.manual_seed(cfg.seed)
+    random_encoder = _image_encoder(cfg).to(trained.device).eval()  # its initial weights
+    metrics = dict(trained.metrics)
+    x_tr, y_tr = trained.train_images(cfg.seed)
+    x_te, y_te = trained.test_images(cfg.img_eval)
+    inputs_tr, inputs_te = _image_latent.centred(x_tr), _image_latent.centred(x_te)
+    features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, enc in (("reference", trained.arms["reference"].encoder),
+                      ("random_encoder", random_encoder)):  # fmt: skip
+        mu = [_image_latent.encode_all(lambda x, e=enc: e(x)[0], v, trained.device).numpy()
+              for v in (inputs_tr, inputs_te)]  # fmt: skip
+        features[name] = (mu[0], mu[1])
+    features["raw_pixels"] = (inputs_tr.flatten(1).numpy(), inputs_te.flatten(1).numpy())
+    mu = features["reference"][0]
+    metrics["reference_mu_mean_abs"] = float(abs(mu.mean()))
+    metrics["reference_mu_std"] = float(mu.std())
+    per_epoch = max(1, int(metrics["n_train"]) // cfg.img_batch)
+    totals = [r["reference_total"] for r in out.history if "reference_total" in r]
+    if len(totals) >= 2 * per_epoch:
+        first, last = np.mean(totals[:per_epoch]), np.mean(totals[-per_epoch:])
+        metrics["reference_loss_drop"] = float(first - last)
+
+    # the probes, on the images of class subfolders (a folder without them measures none)
+    tr, te = y_tr >= 0, y_te >= 0
+    if len(np.unique(y_tr[tr])) >= 2 and te.any():
+        metrics["n_classes"] = float(len(np.unique(y_tr[tr])))
+        correct = {n: _correct(f[0][tr], y_tr[tr], f[1][te], y_te[te], cfg.k)
+                   for n, f in features.items()}  # fmt: skip
+        for name, probes in correct.items():
+            for key, right in probes.items():
+                metrics[f"{name}_{key}"] = float(right.mean())
+        for probe in ("linear", "knn_cos"):
+            for base, short in (("random_encoder", "random"), ("raw_pixels", "pixels")):
+                a, b = correct["reference"][probe], correct[base][probe]
+                key = f"reference_{probe}_gain_over_{short}"
+                record_interval(metrics, key, float((a - b).mean()),
+                                paired_interval(a, b, seed=cfg.seed))  # fmt: skip
+
+    if out.is_main:
+        queries = np.arange(0, len(x_te), max(1, len(x_te) // 8))[:8]
+        nearest = _cosine_neighbours(features["reference"][0], features["reference"][1][queries],
+                                     cfg.k)  # fmt: skip
+        rows = [torch.cat([x_te[q : q + 1], x_tr[nearest[i]]]) for i, q in enumerate(queries)]
+        # each row: a held-out query, then its k nearest training images (cosine on μ)
+        save_grid(out, "retrieval.png", torch.cat(rows), nrow=1 + cfg.k)
+        keys = ["reference_total", "reference_global", "reference_local", "reference_prior"]
+        out.save_figure(_plot.curves(out.history, keys, "InfoMax loss terms"), "curves.png")
     return metrics
 
 
