@@ -28,7 +28,11 @@ __all__ = [
     "parse_tagged_line",
     "reviews",
     "couplets",
+    "couplet_count_error",
+    "couplet_half",
+    "couplet_length_error",
     "csl_split",
+    "csl_split_rows",
     "csl_titles",
     "shared_data_dir",
 ]
@@ -192,8 +196,38 @@ def _data_path(path: str | os.PathLike[str] | None, sub: str, what: str) -> Path
     return p
 
 
+def couplet_half(line: str) -> str:
+    """One half of a couplet as a line of in.txt / out.txt holds it: the characters, without the
+    spaces between them (the one parser of a couplet line: `couplets` and
+    `kexue.data.streaming.couplet_pairs` both use it)."""
+    return "".join(line.split())
+
+
+def couplet_count_error(folder: Path, n_first: int, n_second: int) -> DataFormatError:
+    """in.txt and out.txt hold different numbers of lines: the error names the first line of the
+    longer file that has no partner."""
+    longer = "in.txt" if n_first > n_second else "out.txt"
+    return DataFormatError(
+        f"{folder / longer}, line {min(n_first, n_second) + 1}: no partner line "
+        f"(in.txt has {n_first} lines but out.txt has {n_second})"
+    )
+
+
+def couplet_length_error(
+    second: Path, number: int, n_second: int, n_first: int
+) -> DataFormatError:
+    """Line `number` of out.txt has another character count than the same line of in.txt."""
+    return DataFormatError(
+        f"{second}, line {number}: {n_second} characters, but the first line has {n_first}"
+    )
+
+
 def couplets(path: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
-    """Couplets as (first line, second line) strings, from `in.txt` and `out.txt` in `path`.
+    """Couplets as (first line, second line) strings, from `in.txt` and `out.txt` in `path`, all
+    in memory (`kexue.data.streaming.couplet_pairs` reads the same pairs on demand).
+
+    A line ends at a line feed (a carriage return before it is whitespace, dropped); lines
+    blank in both files are skipped.
 
     Raises:
         DataFormatError: the files differ in length, or a pair differs in character count.
@@ -203,22 +237,24 @@ def couplets(path: str | os.PathLike[str] | None = None) -> list[tuple[str, str]
     for f in files:
         if not f.exists():
             raise FileNotFoundError(f"{f} is missing (a couplet folder holds in.txt and out.txt)")
-    firsts = files[0].read_text(encoding="utf-8").splitlines()
-    seconds = files[1].read_text(encoding="utf-8").splitlines()
+    firsts, seconds = (_lines(f.read_text(encoding="utf-8")) for f in files)
     if len(firsts) != len(seconds):
-        raise DataFormatError(
-            f"{folder}: in.txt has {len(firsts)} lines but out.txt has {len(seconds)}"
-        )
+        raise couplet_count_error(folder, len(firsts), len(seconds))
     pairs = []
     for number, (a, b) in enumerate(zip(firsts, seconds, strict=True), start=1):
-        a, b = "".join(a.split()), "".join(b.split())
+        a, b = couplet_half(a), couplet_half(b)
         if len(a) != len(b):
-            raise DataFormatError(
-                f"{files[1]}, line {number}: {len(b)} characters, but the first line has {len(a)}"
-            )
+            raise couplet_length_error(files[1], number, len(b), len(a))
         if a:
             pairs.append((a, b))
     return pairs
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a text split at line feeds only, as a file reader sees them (str.splitlines
+    would also split at U+2028, form feeds and other separators inside a line)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def csl_titles(
@@ -256,6 +292,25 @@ def csl_split(
     Raises:
         ValueError: `n_eval` exceeds `held_out`, which would evaluate on training pairs.
     """
+    csl_split_rows(0, 0, n_eval, held_out)  # a bad n_eval is refused before reading
+    test = csl_titles(path, "test")
+    dev = csl_titles(path, "dev") if _data_path(path, "csl_ts", "CSL title").is_dir() else []
+    # one file: csl_titles read it for "test" and would read it again for "dev"
+    train_rows, held_rows = csl_split_rows(len(dev), len(test), n_eval, held_out)
+    both = dev + test
+    return [both[i] for i in train_rows], [both[i] for i in held_rows]
+
+
+def csl_split_rows(
+    n_dev: int, n_test: int, n_eval: int = 200, held_out: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rule of `csl_split` on row numbers of dev followed by test (n_dev = 0: a single
+    file), shared with `kexue.data.streaming.title_split`: (training rows, held-out rows), as
+    int64 arrays (a 2-million-row corpus is 16 MB of them, not a list of Python ints).
+
+    Raises:
+        ValueError: `n_eval` exceeds `held_out`, which would evaluate on training pairs.
+    """
     if n_eval > held_out:
         raise ValueError(
             f"n_eval = {n_eval} exceeds the {held_out} held-out CSL test pairs; the rest are "
@@ -263,9 +318,5 @@ def csl_split(
         )
     if n_eval < 0 or held_out < 0:
         raise ValueError(f"n_eval and held_out must be >= 0, got {n_eval} and {held_out}")
-    test = csl_titles(path, "test")
-    if _data_path(path, "csl_ts", "CSL title").is_dir():
-        train = csl_titles(path, "dev") + test[held_out:]
-    else:  # one file: csl_titles read it for "test" and would read it again for "dev"
-        train = test[held_out:]
-    return train, test[:n_eval]
+    train = np.r_[np.arange(n_dev), np.arange(n_dev + min(held_out, n_test), n_dev + n_test)]
+    return train.astype(np.int64), np.arange(n_dev, n_dev + min(n_eval, n_test), dtype=np.int64)

@@ -16,7 +16,8 @@ r"""Readers for the Chinese NLP competitions' data files, with errors that name 
                            "label_des"/"label_desc"} → (sentence, label)
     read_title_text(path)  title–text pairs: TSV (text<TAB>title, or CSL's task, abstract,
                            title) or JSONL ({"title", "content"/"text"/"abstract"}) →
-                           (text, title)
+                           (text, title); one line: parse_title_line (shared with
+                           kexue.data.streaming, which reads files of any size on demand)
 
     lic2020_files(folder)  a LIC2020 folder: {task: {split: path}} for the task folders present
                            among duie/, duee/, dureader/ (official or train/dev/test names)
@@ -24,7 +25,8 @@ r"""Readers for the Chinese NLP competitions' data files, with errors that name 
 Each reader streams JSONL line by line and raises `DataFormatError` (exit status 2 from the
 command line) whose message starts with `FILE:LINE:` and names the field at fault: a line that is
 not JSON, a missing or mistyped field, an answer or argument whose offset does not point at its
-text. Couplets (`in.txt`, `out.txt`) are read by `kexue.data.couplets`.
+text. Couplets (`in.txt`, `out.txt`) are read by `kexue.data.couplets` (in memory) and
+`kexue.data.couplet_pairs` (on demand).
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ __all__ = [
     "LIC2020_FILES",
     "SPO",
     "lic2020_files",
+    "parse_title_line",
     "read_clue_classification",
     "read_duee",
     "read_duie",
     "read_squad",
     "read_title_text",
+    "title_format",
 ]
 
 
@@ -295,33 +299,62 @@ def read_clue_classification(path: str | os.PathLike[str]) -> list[tuple[str, st
     return out
 
 
+def title_format(path: str | os.PathLike[str]) -> str:
+    """The format `parse_title_line` reads a file's lines in: "jsonl" for .jsonl / .json,
+    else "tsv"."""
+    return "jsonl" if Path(path).suffix.lower() in (".jsonl", ".json") else "tsv"
+
+
+def parse_title_line(line: str, where: str, fmt: str) -> tuple[str, str] | None:
+    """One line of a title–text file as (text, title), None for a blank line: the one parser of
+    `read_title_text` and `kexue.data.streaming.title_pairs`.
+
+    Args:
+        line: the line (a trailing line feed is ignored).
+        where: `FILE:LINE`, the start of an error's message.
+        fmt: "jsonl" ({"title", "content"/"text"/"abstract"}) or "tsv" (2 columns text, title,
+            or CSL's 3: task, abstract, title); see `title_format`.
+
+    Raises:
+        DataFormatError: not JSON, not an object, a missing or mistyped field, or another
+            number of columns.
+    """
+    if not line.strip():
+        return None
+    if fmt == "jsonl":
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(f"{where}: not JSON ({err.msg})") from None
+        if not isinstance(rec, dict):
+            raise DataFormatError(f"{where}: expected a JSON object per line")
+        body = next((k for k in ("content", "text", "abstract") if k in rec), None)
+        if body is None:
+            raise DataFormatError(f"{where}: missing field 'content' (or 'text', 'abstract')")
+        return _field(where, rec, body, str), _field(where, rec, "title", str)
+    cols = line.rstrip("\n").split("\t")
+    if len(cols) not in (2, 3):
+        raise DataFormatError(
+            f"{where}: expected 2 (text, title) or 3 (task, abstract, title) "
+            f"tab-separated columns, got {len(cols)}"
+        )
+    return cols[-2], cols[-1]
+
+
 def read_title_text(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """Title–text pairs as (text, title): JSONL with "title" and one of "content", "text",
-    "abstract"; or TSV with 2 columns (text, title) or CSL's 3 (task, abstract, title)."""
+    """Title–text pairs as (text, title), all in memory: JSONL with "title" and one of
+    "content", "text", "abstract"; or TSV with 2 columns (text, title) or CSL's 3 (task,
+    abstract, title). `kexue.data.streaming.title_pairs` reads a file of any size on demand."""
     file = Path(path)
-    if file.suffix.lower() in (".jsonl", ".json"):
-        out = []
-        for name, number, rec in _jsonl(file):
-            where = f"{name}:{number}"
-            body = next((k for k in ("content", "text", "abstract") if k in rec), None)
-            if body is None:
-                raise DataFormatError(f"{where}: missing field 'content' (or 'text', 'abstract')")
-            out.append((_field(where, rec, body, str), _field(where, rec, "title", str)))
-        return out
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no such file")
+    fmt = title_format(file)
     out = []
     with open(file, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) not in (2, 3):
-                raise DataFormatError(
-                    f"{file}:{number}: expected 2 (text, title) or 3 (task, abstract, title) "
-                    f"tab-separated columns, got {len(cols)}"
-                )
-            out.append((cols[-2], cols[-1]))
+            pair = parse_title_line(line, f"{file}:{number}", fmt)
+            if pair is not None:
+                out.append(pair)
     return out
 
 

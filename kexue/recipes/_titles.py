@@ -3,42 +3,63 @@ bidirectional-decoding); no math lives here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from kexue.data import csl_split
+from kexue.data import TitlePairs, title_split
 from kexue.runs import DataSpec
 from kexue.seq import CharVocab, pad_batch
 from kexue.stats import record_interval, seed_interval, seeded_paired_interval
 
 DATA = DataSpec(  # what --data takes (both recipes)
     "data",
-    "a CSL title folder: dev.tsv and test.tsv, columns task<TAB>abstract<TAB>title",
+    "a CSL title folder (dev.tsv and test.tsv, columns task<TAB>abstract<TAB>title) or one "
+    "title–text file of any size: TSV (text<TAB>title, or CSL's three columns) or JSONL "
+    '({"title", "content"/"text"/"abstract"}); read by seek from an index of line offsets '
+    "kept in the file's folder (.kexue-cache); a file's first 200 pairs are held out",
     "../shared/data/csl_ts beside the checkout, or $KEXUE_DATA/csl_ts",
 )
 
 
+class _Encoded(Sequence[list[int]]):
+    """`encode(pair)` of each pair, computed when indexed: the ids of a corpus of any size
+    without holding them (the pairs themselves are read by seek)."""
+
+    def __init__(self, pairs: TitlePairs, encode: Callable[[tuple[str, str]], list[int]]) -> None:
+        self.pairs, self.encode = pairs, encode
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return _Encoded(self.pairs[i], self.encode)
+        return self.encode(self.pairs[i])
+
+
 def title_data(
-    cfg: Any,
-) -> tuple[
-    list[tuple[str, str]], list[tuple[str, str]], CharVocab, list[list[int]], list[list[int]]
-]:
+    cfg: Any, cache_dir: str | None = None
+) -> tuple[TitlePairs, list[tuple[str, str]], CharVocab, Sequence[list[int]], Sequence[list[int]]]:
     """The CSL split, the character vocabulary and the encoded training pairs, by the recipe's
-    config (its fields data, n_eval, max_source, max_title, min_count).
+    config (its fields data, n_eval, max_source, max_title, min_count); `cache_dir` keeps the
+    index when the data's folder is read-only (the run folder; None: rebuilt each run).
 
     Returns:
-        (train, held, vocab, src, tgt): the training (abstract, title) pairs, the held-out test
-        pairs 0..n_eval (of 200), the vocabulary of truncated abstracts + titles (min_count),
-        the truncated abstracts' ids and the truncated titles' ids with start/end marks.
+        (train, held, vocab, src, tgt): the training (abstract, title) pairs (a `TitlePairs`
+        read on demand: len, indexing, iteration), the held-out test pairs 0..n_eval (of 200,
+        a list), the vocabulary of truncated abstracts + titles (min_count, counted in one
+        streaming pass), the truncated abstracts' ids and the truncated titles' ids with
+        start/end marks (sequences encoded when indexed).
     """
-    train, held = csl_split(cfg.data, cfg.n_eval)
-    vocab = CharVocab([a[: cfg.max_source] + t for a, t in train], cfg.min_count)
-    src = [vocab.encode(a[: cfg.max_source]) for a, _ in train]
-    tgt = [vocab.encode(t[: cfg.max_title], start_end=True) for _, t in train]
-    return train, held, vocab, src, tgt
+    train, held = title_split(cfg.data, cfg.n_eval, fallback_cache_dir=cache_dir)
+    vocab = CharVocab((a[: cfg.max_source] + t for a, t in train), cfg.min_count)
+    src = _Encoded(train, lambda p: vocab.encode(p[0][: cfg.max_source]))
+    tgt = _Encoded(train, lambda p: vocab.encode(p[1][: cfg.max_title], start_end=True))
+    return train, list(held), vocab, src, tgt
 
 
 def sample_batch(
