@@ -66,6 +66,7 @@ __all__ = [
     "PairDataset",
     "TitlePairs",
     "char_counts",
+    "check_couplet_split",
     "couplet_bucket",
     "couplet_pairs",
     "line_index",
@@ -83,6 +84,17 @@ def couplet_bucket(first: str) -> int:
     """The couplet split's code of a pair: CRC-32 of its first line mod 10 (0 test,
     1 validation, 2-9 training), the rule of `kexue.seq.split_couplets`."""
     return zlib.crc32(first.encode()) % 10
+
+
+def check_couplet_split(n: int, sizes: Sequence[int]) -> None:
+    """Raise DataFormatError when a part of the couplet split (train, validation, test sizes)
+    of `n` pairs is empty."""
+    for name, size in zip(("training", "validation", "test"), sizes, strict=True):
+        if not size:
+            raise DataFormatError(
+                f"{n} couplets leave the {name} split empty (the split is 80/10/10 by a hash of "
+                f"the first line): give at least a few dozen distinct first lines"
+            )
 
 
 # ----------------------------------------------------------------------------- the index
@@ -392,12 +404,7 @@ class CoupletPairs(PairDataset):
         b = self.buckets
         parts = (self[np.flatnonzero(b >= 2)], self[np.flatnonzero(b == 1)],
                  self[np.flatnonzero(b == 0)])  # fmt: skip
-        for name, part in zip(("training", "validation", "test"), parts, strict=True):
-            if not len(part):
-                raise DataFormatError(
-                    f"{len(self)} couplets leave the {name} split empty (the split is 80/10/10 "
-                    f"by a hash of the first line): give at least a few dozen distinct first lines"
-                )
+        check_couplet_split(len(self), [len(p) for p in parts])
         return parts
 
 

@@ -201,7 +201,8 @@ def _balance(gaps: dict[str, np.ndarray], idx: np.ndarray) -> float:
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
-    train, held, vocab, src, tgt = _titles.title_data(cfg)  # held: test pairs 0..n_eval
+    # held: test pairs 0..n_eval; a read-only corpus keeps its line index in the run folder
+    train, held, vocab, src, tgt = _titles.title_data(cfg, str(out.path / "data-cache"))
     tgt_rev = [vocab.encode(t[: cfg.max_title][::-1], start_end=True) for _, t in train]
     v, hp = len(vocab), {"emb": cfg.emb, "d": cfg.d, "heads": cfg.heads, "head_dim": cfg.head_dim}
     seeds = range(cfg.seeds)

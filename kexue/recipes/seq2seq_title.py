@@ -250,7 +250,8 @@ Decoder = Callable[[str], tuple[Hypothesis, str]]  # truncated abstract → (hyp
 def run(cfg: Config, out: RunDir) -> dict[str, float]:
     g = seed_everything(cfg.seed)
     acc = make_accelerator()
-    train, held, vocab, src, tgt = _titles.title_data(cfg)  # held: test pairs 0..n_eval
+    # held: test pairs 0..n_eval; a read-only corpus keeps its line index in the run folder
+    train, held, vocab, src, tgt = _titles.title_data(cfg, str(out.path / "data-cache"))
     trainer = _train_unilm if cfg.model == "unilm" else _train_lstm
     decoders, vocab_size = trainer(cfg, out, acc, g, train, vocab, src, tgt)
     metrics, scores, copied = _evaluate(cfg, out, held, decoders)

@@ -28,13 +28,11 @@ Deviations from the article:
 
 from __future__ import annotations
 
-import zlib
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kexue.data import DataFormatError
+from kexue.data.streaming import check_couplet_split, couplet_bucket
 
 __all__ = [
     "BiLSTMTagger",
@@ -126,14 +124,9 @@ def split_couplets(
     Raises:
         DataFormatError: a part would be empty (too few distinct first lines).
     """
-    bucket = [zlib.crc32(a.encode()) % 10 for a, _ in pairs]
+    bucket = [couplet_bucket(a) for a, _ in pairs]
     train = [p for p, b in zip(pairs, bucket, strict=True) if b >= 2]
     valid = [p for p, b in zip(pairs, bucket, strict=True) if b == 1]
     test = [p for p, b in zip(pairs, bucket, strict=True) if b == 0]
-    for name, part in (("training", train), ("validation", valid), ("test", test)):
-        if not part:
-            raise DataFormatError(
-                f"{len(pairs)} couplets leave the {name} split empty (the split is 80/10/10 by a "
-                f"hash of the first line): give at least a few dozen distinct first lines"
-            )
+    check_couplet_split(len(pairs), [len(train), len(valid), len(test)])
     return train, valid, test
