@@ -159,3 +159,26 @@ def write_tf_folder(folder, names: dict, config, vocab: list[str], config_name: 
     conf["directionality"] = "bidi"  # a key of the Chinese release HF does not know
     (folder / config_name).write_text(json.dumps(conf), encoding="utf-8")
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+
+
+def write_tiny_bert(root, vocab: list[str], *, seed: int, intermediate: int = 64,
+                    positions: int = 128, adam: bool = False) -> dict:  # fmt: skip
+    """One random BertForPreTraining (hidden 32, 2 layers, 2 heads) written as a HuggingFace
+    folder (`root/hf`) and as a TF checkpoint folder (`root/tf`; `adam`: with optimizer slots
+    and a global step, as real ones have); returns {"hf", "tf", "model", "vocab"}."""
+    import torch
+
+    config = hf.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=intermediate,
+                           max_position_embeddings=positions)  # fmt: skip
+    torch.manual_seed(seed)
+    model = hf.BertForPreTraining(config).eval()
+    with torch.no_grad():  # HF initialises biases and LayerNorms to 0/1: make them count
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or name.endswith("bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    model.save_pretrained(root / "hf")
+    (root / "hf" / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    write_tf_folder(root / "tf", bert_tf_names(model, adam=adam), config, vocab,
+                    "bert_config.json")  # fmt: skip
+    return {"hf": root / "hf", "tf": root / "tf", "model": model, "vocab": vocab}

@@ -20,10 +20,10 @@ import torch
 import transformers as hf
 from checkpoint_writers import (
     albert_tf_names,
-    bert_tf_names,
     electra_tf_names,
     realistic_vocab,
     write_tf_folder,
+    write_tiny_bert,
 )
 
 from kexue.bert import (
@@ -77,20 +77,7 @@ def bert_checkpoints(tmp_path_factory, corpus_chars) -> dict:
     as a TF checkpoint folder (with optimizer slots and a global step, as real ones have)."""
     root = tmp_path_factory.mktemp("checkpoints")
     vocab = realistic_vocab(corpus_chars)
-    config = hf.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                           num_attention_heads=2, intermediate_size=128,
-                           max_position_embeddings=128)  # fmt: skip
-    torch.manual_seed(14)
-    model = hf.BertForPreTraining(config).eval()
-    with torch.no_grad():  # HF initialises biases and LayerNorms to 0/1: make them count
-        for name, p in model.named_parameters():
-            if "LayerNorm" in name or name.endswith("bias"):
-                p.add_(0.1 * torch.randn_like(p))
-    model.save_pretrained(root / "hf")
-    (root / "hf" / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    write_tf_folder(root / "tf", bert_tf_names(model, adam=True), config, vocab,
-                    "bert_config.json")  # fmt: skip
-    return {"hf": root / "hf", "tf": root / "tf", "model": model, "vocab": vocab}
+    return write_tiny_bert(root, vocab, seed=14, intermediate=128, adam=True)
 
 
 # ----------------------------------------------------------------------------- tokenizer

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import transformers as hf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bert"))
-from checkpoint_writers import bert_tf_names, realistic_vocab, write_tf_folder  # noqa: E402
+from checkpoint_writers import realistic_vocab, write_tiny_bert  # noqa: E402
 
 from kexue.bert import UniLMSeq2Seq, as_attention_mask, unilm_mask  # noqa: E402
 from kexue.cli import execute, main  # noqa: E402
@@ -47,20 +46,7 @@ def checkpoints(tmp_path_factory, pairs) -> dict:
     root = tmp_path_factory.mktemp("bert")
     counts = Counter(ch for a, t in pairs for ch in a + t if not ch.isspace())
     vocab = realistic_vocab(sorted(c for c, n in counts.items() if n >= 2))
-    config = hf.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                           num_attention_heads=2, intermediate_size=64,
-                           max_position_embeddings=128)  # fmt: skip
-    torch.manual_seed(14)
-    model = hf.BertForPreTraining(config).eval()
-    with torch.no_grad():  # HF initialises biases and LayerNorms to 0/1: make them count
-        for name, p in model.named_parameters():
-            if "LayerNorm" in name or name.endswith("bias"):
-                p.add_(0.1 * torch.randn_like(p))
-    model.save_pretrained(root / "hf")
-    (root / "hf" / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    write_tf_folder(root / "tf", bert_tf_names(model, adam=True), config, vocab,
-                    "bert_config.json")  # fmt: skip
-    return {"hf": root / "hf", "tf": root / "tf", "model": model, "vocab": vocab}
+    return write_tiny_bert(root, vocab, seed=14, adam=True)
 
 
 def _titles(run: Path, capsys, lines: list[str]) -> list[dict]:
