@@ -106,6 +106,7 @@ from kexue.runs import Claim, RunDir, param
 
 __all__ = [
     "COVERAGE_CLAIM",
+    "DCGANImageOptions",
     "F_LOSSES",
     "LOSSES",
     "GanImageOptions",
@@ -154,6 +155,20 @@ class GanImageOptions(_images.ImageOptions):
     img_every: int = 500  # steps between redrawn samples.png and curves.png
     img_clf_epochs: int = 3  # the folder classifier's epochs
     img_clf_blur: float = 1.0  # its training images blurred by σ ~ U(0, this) px
+
+
+@dataclass(frozen=True)
+class DCGANImageOptions(GanImageOptions):
+    """DCGAN's nets (N(0, 0.02) weights, z of 100) at a CPU width, a critic twice the
+    generator's width (gan-qp's finding), batch 32, Adam 2e-4: the defaults of the recipes whose
+    image runs use DCGAN (wgan, lipschitz, energy-gan, f-gan); each sets its objective."""
+
+    img_net: str = param("dcgan", choices=("dcgan", "qp"))
+    img_z: int = 100
+    img_width: int = 64
+    img_critic_width: int = 128
+    img_batch: int = 32
+    img_lr: float = 2e-4
 
 
 def _norm(cfg: GanImageOptions) -> str:

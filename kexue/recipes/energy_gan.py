@@ -66,7 +66,7 @@ from kexue.gan import (
 )
 from kexue.nn import MLP, Ensemble
 from kexue.recipes import _gan, _image_gan, _plot
-from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._image_gan import DCGANImageOptions
 from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import Claim, RunDir, Statement, param, start_parts, statements_doc
 from kexue.stats import paired_interval, record_interval, seed_interval
@@ -84,7 +84,7 @@ DATA = IMAGE_DATA
 
 
 @dataclass(frozen=True)
-class Config(GanImageOptions):
+class Config(DCGANImageOptions):
     seed: int = 0
     # With --data: the energy GAN on DCGAN's nets (their N(0, 0.02) weights are those of the
     # author's zero-centred-penalty script, bojone/gan keras/wgan_div_celeba.py) at CPU widths,
@@ -93,12 +93,6 @@ class Config(GanImageOptions):
     # al., the paper the article cites) through R1 = the energy penalty at λ = γ/2; 1 : 1 steps
     # as in the author's script.
     img_loss: str = param("energy", choices=("energy",))
-    img_net: str = param("dcgan", choices=("dcgan", "qp"))
-    img_z: int = 100
-    img_width: int = 64
-    img_critic_width: int = 128
-    img_batch: int = 32
-    img_lr: float = 2e-4
     img_betas: tuple[float, float] = (0.0, 0.9)
     img_n_d: int = 1
     img_lam: float = 5.0

@@ -51,7 +51,7 @@ from kexue.data import mode_centres, toy2d
 from kexue.gan import divergence, f_d_loss, f_estimate, f_g_loss
 from kexue.nn import MLP
 from kexue.recipes import _gan, _image_gan, _plot
-from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._image_gan import DCGANImageOptions
 from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import Claim, Parts, RunDir, Statement, param, start_parts, statements_doc
 from kexue.stats import record_interval, seed_interval
@@ -66,17 +66,11 @@ DATA = IMAGE_DATA
 
 
 @dataclass(frozen=True)
-class Config(GanImageOptions):
+class Config(DCGANImageOptions):
     seed: int = 0
     # With --data: DCGAN's nets (f-GAN's image experiments used DCGAN) at CPU widths, a critic
     # twice the generator's width (gan-qp's finding), DCGAN's Adam(2e-4, 0.5), 1 : 1 as part 2.
     img_loss: str = param("f-js", choices=_image_gan.F_LOSSES)
-    img_net: str = param("dcgan", choices=("dcgan", "qp"))
-    img_z: int = 100
-    img_width: int = 64
-    img_critic_width: int = 128
-    img_batch: int = 32
-    img_lr: float = 2e-4
     img_betas: tuple[float, float] = (0.5, 0.999)
     img_n_d: int = 1
     img_steps: int = 3000

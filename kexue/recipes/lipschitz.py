@@ -71,7 +71,7 @@ from kexue.gan import (
 )
 from kexue.nn import MLP
 from kexue.recipes import _gan, _image_gan, _plot
-from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._image_gan import DCGANImageOptions
 from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import Claim, Parts, RunDir, Statement, param, start_parts, statements_doc
 from kexue.stats import paired_interval, record_interval, seed_interval, w1_exact
@@ -86,17 +86,11 @@ DATA = IMAGE_DATA
 
 
 @dataclass(frozen=True)
-class Config(GanImageOptions):
+class Config(DCGANImageOptions):
     seed: int = 0
     # With --data: the author's wgan_sn_celeba.py (Adam(2e-4, 0.5), 5 critic steps) on DCGAN's
     # nets at CPU widths, a critic twice the generator's width (gan-qp's finding).
     img_loss: str = param("wgan-sn", choices=("wgan-sn", "wgan-gp"))
-    img_net: str = param("dcgan", choices=("dcgan", "qp"))
-    img_z: int = 100
-    img_width: int = 64
-    img_critic_width: int = 128
-    img_batch: int = 32
-    img_lr: float = 2e-4
     img_betas: tuple[float, float] = (0.5, 0.999)
     img_n_d: int = 5
     img_steps: int = 1200

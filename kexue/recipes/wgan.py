@@ -51,7 +51,7 @@ from kexue.gan import (
 )
 from kexue.nn import MLP
 from kexue.recipes import _image_gan, _plot
-from kexue.recipes._image_gan import GanImageOptions
+from kexue.recipes._image_gan import DCGANImageOptions
 from kexue.recipes._images import IMAGE_DATA
 from kexue.runs import (
     Claim,
@@ -68,16 +68,11 @@ DATA = IMAGE_DATA
 
 
 @dataclass(frozen=True)
-class Config(GanImageOptions):
+class Config(DCGANImageOptions):
     seed: int = 0
     # with --data: DCGAN's nets at a CPU width, WGAN-GP's settings (Gulrajani et al.: Adam 1e-4,
     # β (0.5, 0.9), 5 critic steps, λ = 10)
     img_loss: str = param("wgan-gp", choices=("wgan-gp", "wgan-sn"))
-    img_net: str = param("dcgan", choices=("dcgan", "qp"))
-    img_z: int = 100
-    img_width: int = 64
-    img_critic_width: int = 128  # a critic twice the generator's width (gan-qp's finding)
-    img_batch: int = 32
     img_lr: float = 1e-4
     img_betas: tuple[float, float] = (0.5, 0.9)
     img_n_d: int = 5
