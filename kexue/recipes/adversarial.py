@@ -19,6 +19,8 @@ Run:     kexue run adversarial                 (full, several minutes)
              ε = 0.5; for a GPU)
          kexue run adversarial --set model=bert  (a tiny BERT from scratch, char tokens)
 Writes:  config.json metrics.json claims.json history.csv accuracy.png equivalence.png
+         checkpoint.safetensors (each finished seed × arm with its per-text results: an
+         interrupted run resumes at the next arm)
 
 Three arms, Adam for `epochs` epochs with paired seeds (same initialisation and data order):
 baseline; FGM in the article's reference mode (δ = ε·G/‖G‖_F from the dense gradient G of the
@@ -81,6 +83,7 @@ from kexue.recipes._train import batches, review_tensors
 from kexue.runs import (
     Claim,
     DataSpec,
+    Parts,
     Reported,
     RunDir,
     Statement,
@@ -483,27 +486,36 @@ def run(cfg: Config, out: RunDir) -> dict[str, float]:
     robust: dict[str, list[np.ndarray]] = {a: [] for a in ARMS}
     grad_norm: dict[str, list[np.ndarray]] = {a: [] for a in ARMS}
     cpu: dict[str, list[float]] = {a: [] for a in ARMS}
-    step = 0
+    # Each (seed, arm) is a part: a resumed run (an article run is 3 × 50 BERT-base epochs)
+    # skips the finished ones and reads their per-review results from the checkpoint.
+    results: dict[str, Any] = {}
+    state = {"results": results}
+    out.restore(state)
+    parts = Parts(out, results, state)
     for s in range(cfg.n_seeds):
         init = fresh(cfg.seed * 100 + s)
         for arm in ARMS:
-            model = copy.deepcopy(init).to(device)
-            # BERT: the fused kernel (the Trainer's default; benchmarks/bert.py times this step)
-            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True if bert else None)
-            order = torch.Generator().manual_seed(cfg.seed * 100 + s)
-            t0, n_steps = _clock(device), 0  # CPU time: arms run one after another
-            for _ in out.progress(range(cfg.epochs), f"{arm} seed {s}"):
-                for idx in batches(len(y_tr), cfg.batch_size, order):
-                    ids, y = x_tr[idx].to(device), y_tr[idx].to(device)
-                    loss = train_step(model, opt, arm, ids, y, cfg.eps_rel, cfg.epsilon)
-                    n_steps += 1
-                out.log(step, **{f"loss_{arm}": loss.item()})
-                step += 1
-            cpu[arm].append((_clock(device) - t0) / n_steps)
-            c, r, gn = _evaluate(model, x_te, y_te, cfg.attack_eps)
-            clean[arm].append(c)
-            robust[arm].append(r)
-            grad_norm[arm].append(gn)
+            key = f"{arm}_seed{s}"
+            if not parts.done(key):
+                model = copy.deepcopy(init).to(device)
+                # BERT: the fused kernel (the Trainer's default; benchmarks/bert.py times it)
+                opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True if bert else None)
+                order = torch.Generator().manual_seed(cfg.seed * 100 + s)
+                t0, n_steps = _clock(device), 0  # CPU time: arms run one after another
+                for _ in out.progress(range(cfg.epochs), f"{arm} seed {s}"):
+                    for idx in batches(len(y_tr), cfg.batch_size, order):
+                        ids, y = x_tr[idx].to(device), y_tr[idx].to(device)
+                        loss = train_step(model, opt, arm, ids, y, cfg.eps_rel, cfg.epsilon)
+                        n_steps += 1
+                    out.log_next(**{f"loss_{arm}": loss.item()})
+                c, r, gn = _evaluate(model, x_te, y_te, cfg.attack_eps)
+                parts.finish(key, {f"{key}_cpu": (_clock(device) - t0) / n_steps,
+                                   f"{key}_clean": c.tolist(), f"{key}_robust": r.tolist(),
+                                   f"{key}_grad_norm": gn.tolist()})  # fmt: skip
+            cpu[arm].append(results[f"{key}_cpu"])
+            clean[arm].append(np.asarray(results[f"{key}_clean"], dtype=float))
+            robust[arm].append(np.asarray(results[f"{key}_robust"], dtype=float))
+            grad_norm[arm].append(np.asarray(results[f"{key}_grad_norm"], dtype=float))
     item_clean = {a: np.mean(v, axis=0) for a, v in clean.items()}  # per review, over seeds
     item_robust = {a: np.mean(v, axis=0) for a, v in robust.items()}
     for arm in ARMS:

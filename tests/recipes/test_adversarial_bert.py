@@ -140,3 +140,39 @@ def test_article_budget_resolves():
     assert (cfg.hidden, cfg.layers, cfg.heads, cfg.maxlen) == (768, 12, 12, 128)
     assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.epsilon) == (32, 2e-5, 50, 0.5)
     assert cfg.model == "bert" and cfg.pretrained == "/some/checkpoint"
+
+
+def test_an_interrupted_run_resumes_from_its_finished_arms(tmp_path, monkeypatch):
+    """Each (seed, arm) checkpoints when it finishes: Ctrl-C after the second one, and the
+    resumed run trains only the rest and gives the uninterrupted run's metrics."""
+    from kexue.cli import RunInterrupted
+    from kexue.runs import RunDir
+
+    straight = execute("adversarial", budget="smoke", out=tmp_path / "straight", threads=1)
+    calls = []
+    real_save = RunDir.save_checkpoint
+
+    def save_then_stop(self, step, objects):
+        real_save(self, step, objects)
+        calls.append(step)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", save_then_stop)
+    with pytest.raises(RunInterrupted):
+        execute("adversarial", budget="smoke", out=tmp_path / "run", threads=1)
+    monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
+    trained = []
+    real_step = adversarial.train_step
+
+    def counted_step(model, opt, arm, *args):
+        trained.append(arm)
+        return real_step(model, opt, arm, *args)
+
+    monkeypatch.setattr(adversarial, "train_step", counted_step)
+    resumed = execute("adversarial", budget="smoke", out=tmp_path / "run", threads=1)
+    assert set(trained) == {"gp"}  # baseline and fgm came from the checkpoint
+    timing = ("cpu_sec", "time_ratio", "wall_time")
+    assert {k: v for k, v in resumed["metrics"].items() if not k.startswith(timing)} == {
+        k: v for k, v in straight["metrics"].items() if not k.startswith(timing)
+    }
