@@ -32,17 +32,17 @@ over the evaluation items (probes, samples, lines, coordinate pairs). The small 
 are discussed in the recipe's notes in the kexue repository.
 
 On your images (`--data FOLDER`): the Gaussian VAE of kexue.latent.image_vae (the author's
-DCGAN-shaped convolutional encoder/decoder of vae_keras_celeba.py, code size `img_z`) and the
-AE of the same network, trained on the same batches of dequantised pixels y = (x + u)/256 with
-the Gaussian likelihood the article (‖x − D(z)‖²) and the author's colour-image code use (one
-pixel σ: the author's fixed σ = 1 on [−1, 1], i.e. `img_sigma` = 0.5 on [0, 1]; `img_sigma=0`
-learns it, a sharper likelihood whose weaker KL leaves the aggregated variance further from 1:
-max 2.87 against 1.93 at quick on the shapes set). Reported: the aggregated posterior's per-coordinate
+DCGAN-shaped convolutional encoder/decoder of vae_keras_celeba.py, code size `img_z`) and the AE
+of the same network, trained on the same batches of dequantised pixels y = (x + u)/256 with the
+Gaussian likelihood the article (‖x − D(z)‖²) and the author's colour-image code use (one pixel
+σ: the author's fixed σ = 1 on [−1, 1], i.e. `img_sigma` = 0.5 on [0, 1]; `img_sigma=0` learns
+it, a sharper likelihood whose weaker KL leaves the aggregated variance further from 1: max 2.87
+against 1.93 at quick on the shapes set). Reported: the aggregated posterior's per-coordinate
 mean and variance (DATA_CLAIMS: centred, variance in [0.7, 1.3], the thresholds of the digits
 claims), active units, mean σ; prior coverage (the 2σ ellipse of the 2-D pictures becomes the
 95% χ²_Z ellipsoid, radius √χ²_Z(0.95), of every training posterior; the AE: standardised codes
-with the VAE's mean σ) and line roughness of decoded straight lines between held-out codes,
-VAE against AE (paired intervals, reported); the held-out test ELBO in nats and as a bound in
+with the VAE's mean σ) and line roughness of decoded straight lines between held-out codes, VAE
+against AE (paired intervals, reported); the held-out test ELBO in nats and as a bound in
 bits/dim against the per-pixel categorical model of the training images; reconstruction MSE.
 `--budget article` is the author's 64-px CelebA VAE (vae_keras_celeba.py: z 512, batch 32,
 Adam 1e-4, σ = 1 on [−1, 1]).
