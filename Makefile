@@ -22,8 +22,9 @@ demo: $(STAMP)
 	$(PY) -m kexue reproduce --budget quick --out runs/demo
 	@echo "report: runs/demo/report.html (and runs/demo/report.md)"
 
+# One test process per core (pytest-xdist; at most 4: each holds torch and transformers).
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]"

@@ -220,7 +220,7 @@ def test_torchrun_launches_two_processes_and_only_rank0_writes(tmp_path):
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
     proc = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "-m", "kexue", "run", "wgan",
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "kexue", "run", "wgan",
          "--budget", "smoke", "--out", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
@@ -240,8 +240,8 @@ def test_torchrun_on_an_image_folder_decodes_it_once(tmp_path, shapes_folder):
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
     proc = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "-m", "kexue", "run", "gan-qp", "--data",
-         str(data), "--budget", "smoke", "--out", str(out)],
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "kexue", "run", "gan-qp",
+         "--data", str(data), "--budget", "smoke", "--out", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
