@@ -28,14 +28,13 @@ import platform
 import resource
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _report import write_report
+from _report import fmt_bytes, run_child, write_report
 
 BATCH = 64
 RSS_BAR_GIB = 1.5
@@ -151,16 +150,8 @@ def _cpu_with_workers() -> float:
 
 
 def _run_child(folder: Path, load_size: int, workers: int, cache: Path) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", str(folder), "--load-size", str(load_size),
-           "--workers", str(workers), "--cache", str(cache)]  # fmt: skip
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _fmt_bytes(n: float) -> str:
-    if n < 2**20:
-        return f"{n / 2**10:,.0f} KiB"
-    return f"{n / 2**20:,.0f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+    return run_child(__file__, str(folder), "--load-size", str(load_size), "--workers",
+                     str(workers), "--cache", str(cache))  # fmt: skip
 
 
 def main() -> None:
@@ -184,7 +175,7 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         jpeg_bytes = _write_jpegs(folder, args.n, args.size)
         gen_wall, gen_cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"wrote {args.n} JPEGs ({_fmt_bytes(jpeg_bytes)}) in {gen_wall:.1f} s", flush=True)
+        print(f"wrote {args.n} JPEGs ({fmt_bytes(jpeg_bytes)}) in {gen_wall:.1f} s", flush=True)
         rows = []
         for w in workers:
             cache = Path(tmp) / f"cache-w{w}"  # empty: each child decodes afresh
@@ -217,7 +208,7 @@ def _report(args: argparse.Namespace, rows: list[dict], jpeg_bytes: int, gen_wal
         f"{os.cpu_count()} cores of an {cpu}, shared with other jobs: times are indicative).",
         "",
         f"The folder: {args.n:,} distinct synthetic JPEGs of {args.size}×{args.size} px "
-        f"(quality 90, {_fmt_bytes(jpeg_bytes)} in all; 12 class subfolders of coloured shapes "
+        f"(quality 90, {fmt_bytes(jpeg_bytes)} in all; 12 class subfolders of coloured shapes "
         "on noisy grey backgrounds, drawn directly at full size), generated in "
         f"{gen_wall:.1f} s wall ({gen_cpu:.1f} CPU s) into a temporary folder and removed "
         "afterwards.",
@@ -246,7 +237,7 @@ def _report(args: argparse.Namespace, rows: list[dict], jpeg_bytes: int, gen_wal
             f"| {r['workers']} | {r['n']:,} | {r['epoch1_img_s']:,.0f} "
             f"| {r['decode_img_s']:,.0f} ({r['decode_img_cpu_s']:,.0f}) "
             f"| {r['epoch2_img_s']:,.0f} ({r['epoch2_img_cpu_s']:,.0f}) "
-            f"| {_fmt_bytes(r['cache_bytes'])} "
+            f"| {fmt_bytes(r['cache_bytes'])} "
             f"| {r['peak_rss_mib']:,.0f} MiB | {r['peak_rss_workers_mib']:,.0f} MiB "
             f"| {r['rss_after_imports_mib']:,.0f} MiB "
             f"| {r['rss_anon_end_mib']:,.0f} / {r['rss_file_end_mib']:,.0f} MiB "

@@ -40,14 +40,13 @@ import os
 import platform
 import resource
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _report import write_report
+from _report import fmt_bytes, run_child, write_report
 
 LOADERS = ("list", "stream", "cached")  # "cached" reads the cache that "stream" saved
 
@@ -161,16 +160,7 @@ def _child(kind: str, loader: str, path: Path, title_batches: int) -> dict[str, 
 
 
 def _run_child(kind: str, loader: str, path: Path, title_batches: int) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", kind, loader, str(path),
-           "--title-batches", str(title_batches)]  # fmt: skip
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _fmt_bytes(n: float) -> str:
-    if n < 2**20:
-        return f"{n / 2**10:,.0f} KiB"
-    return f"{n / 2**20:,.0f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+    return run_child(__file__, kind, loader, str(path), "--title-batches", str(title_batches))
 
 
 def main() -> None:
@@ -199,8 +189,8 @@ def main() -> None:
         file.parent.mkdir()
         title_rows, title_bytes = _write_titles(shared / "csl_ts", file, args.title_mib)
         written = time.perf_counter() - t0
-        print(f"wrote {args.pairs:,} pairs ({_fmt_bytes(couplet_bytes)}) and "
-              f"{title_rows:,} title rows ({_fmt_bytes(title_bytes)}) in {written:.1f} s",
+        print(f"wrote {args.pairs:,} pairs ({fmt_bytes(couplet_bytes)}) and "
+              f"{title_rows:,} title rows ({fmt_bytes(title_bytes)}) in {written:.1f} s",
               flush=True)  # fmt: skip
         rows = []
         loaders = [x for x in LOADERS if x in args.loaders.split(",")]
@@ -238,11 +228,11 @@ def _report(args: argparse.Namespace, rows: list[dict], sizes: dict[str, int], t
         "indicative, CPU seconds less so).",
         "",
         f"The data, written in {written:.0f} s into a temporary folder and removed afterwards: "
-        f"{args.pairs:,} couplet pairs ({_fmt_bytes(sizes['couplets'])} in in.txt + out.txt) "
-        f"and a title TSV of {title_rows:,} CSL rows ({_fmt_bytes(sizes['titles'])}), both the "
+        f"{args.pairs:,} couplet pairs ({fmt_bytes(sizes['couplets'])} in in.txt + out.txt) "
+        f"and a title TSV of {title_rows:,} CSL rows ({fmt_bytes(sizes['titles'])}), both the "
         "bundled data repeated, each copy in its own seeded shuffle. Index caches (.npz): "
-        f"{_fmt_bytes(cache_of['couplets'])} for the couplets, "
-        f"{_fmt_bytes(cache_of['titles'])} for the titles.",
+        f"{fmt_bytes(cache_of['couplets'])} for the couplets, "
+        f"{fmt_bytes(cache_of['titles'])} for the titles.",
         "",
         "Each row is a fresh child process (see the script's docstring): load = read the list, "
         "or build the index (stream) or read it from its cache (cached), and split; vocabulary "
@@ -277,7 +267,7 @@ def _report(args: argparse.Namespace, rows: list[dict], sizes: dict[str, int], t
         for r in (r for r in rows if r["kind"] == kind):
             peak = r.get("rss_pass_mib", r["rss_load_mib"])  # a cached row only loads
             held.append(f"{r['loader']} {peak - r['rss_imports_mib']:,.0f} MiB{what[r['loader']]}")
-        lines.append(f"- {kind} ({_fmt_bytes(sizes[kind])} of text): {', '.join(held)}.")
+        lines.append(f"- {kind} ({fmt_bytes(sizes[kind])} of text): {', '.join(held)}.")
     write_report(args.out, lines)
 
 

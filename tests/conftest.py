@@ -38,3 +38,21 @@ def shapes_folder(tmp_path_factory):
     from kexue.data import write_shapes
 
     return write_shapes(tmp_path_factory.mktemp("data") / "shapes", per_class=8, size=16)
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(shapes_folder, tmp_path_factory):
+    """`smoke_runs(slug)` → (run folder, result): the recipe's smoke run on the shapes folder,
+    made once per test module."""
+    from kexue.cli import execute
+
+    made = {}
+
+    def run(slug):
+        if slug not in made:
+            out = tmp_path_factory.mktemp(slug)
+            made[slug] = (out, execute(slug, budget="smoke", out=out, data=str(shapes_folder),
+                                       threads=1))  # fmt: skip
+        return made[slug]
+
+    return run

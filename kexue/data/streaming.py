@@ -68,6 +68,7 @@ __all__ = [
     "char_counts",
     "check_couplet_split",
     "couplet_bucket",
+    "writable_folder",
     "couplet_pairs",
     "line_index",
     "title_pairs",
@@ -192,7 +193,9 @@ def _key(file: Path, kind: str) -> dict[str, Any]:
             "size": st.st_size, "mtime_ns": st.st_mtime_ns}  # fmt: skip
 
 
-def _writable(folder: Path) -> bool:
+def writable_folder(folder: Path) -> bool:
+    """Whether `folder` exists or can be made, and this process may write into it (a cache
+    beside the user's data, else in the run folder)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -208,7 +211,7 @@ def _cache_folder(
     if all(f.stat().st_size < min_bytes for f in files):
         return None
     beside = files[0].parent / CACHE_FOLDER
-    if _writable(beside):
+    if writable_folder(beside):
         return beside
     return Path(fallback) if fallback is not None else None
 

@@ -18,7 +18,6 @@ fields; with it, the recipe trains its image model on the folder and judges `DAT
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from kexue.data.streaming import writable_folder
 from kexue.data.user_images import grid_png, to_unit
 from kexue.errors import InputError
 from kexue.runs import DataSpec, RunDir, param
@@ -78,14 +78,6 @@ class ImageOptions:
     fid_weights: str | None = None  # Inception weights on disk for FID/KID (torch-fidelity)
 
 
-def _writable(folder: Path) -> bool:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK)
-
-
 def load_images(cfg: ImageOptions, out: RunDir, *, as_uint8: bool = False) -> ImageFolder:
     """The run's image folder at cfg.img_size (decoded once, then memory-mapped); a note on
     stderr counts the files skipped, ignored or converted (never silently)."""
@@ -95,7 +87,7 @@ def load_images(cfg: ImageOptions, out: RunDir, *, as_uint8: bool = False) -> Im
         raise ValueError("the image mode needs --data FOLDER")
     root = Path(cfg.data)
     cache = root / ".kexue-cache"
-    if not _writable(cache):
+    if not writable_folder(cache):
         cache = out.path / "image-cache"
     # Under torchrun / accelerate launch, rank 0 decodes the folder into the cache while the
     # other ranks wait, then they read the cache it wrote instead of decoding it again.

@@ -24,21 +24,6 @@ from kexue.runs import RunDir, resolve_config
 GANS = ("gan-qp", "bigan-qp", "wgan", "vi-unified", "energy-gan", "lipschitz", "f-gan")
 
 
-@pytest.fixture(scope="module")
-def smoke_runs(shapes_folder, tmp_path_factory):
-    """One smoke run per GAN recipe on the shapes folder, made once for the module."""
-    made = {}
-
-    def run(slug):
-        if slug not in made:
-            out = tmp_path_factory.mktemp(slug)
-            made[slug] = (out, execute(slug, budget="smoke", out=out, data=str(shapes_folder),
-                                       threads=1))  # fmt: skip
-        return made[slug]
-
-    return run
-
-
 @pytest.mark.parametrize("slug", GANS)
 def test_each_gan_trains_on_the_folder_and_keeps_its_model(slug, smoke_runs):
     out, result = smoke_runs(slug)

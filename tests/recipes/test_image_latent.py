@@ -28,21 +28,6 @@ def _recipe(slug: str):
     return importlib.import_module(get(slug).recipe)
 
 
-@pytest.fixture(scope="module")
-def smoke_runs(shapes_folder, tmp_path_factory):
-    """One smoke run per recipe on the shapes folder (96 images, 12 classes), made once."""
-    made = {}
-
-    def run(slug):
-        if slug not in made:
-            out = tmp_path_factory.mktemp(slug)
-            made[slug] = (out, execute(slug, budget="smoke", out=out, data=str(shapes_folder),
-                                       threads=1))  # fmt: skip
-        return made[slug]
-
-    return run
-
-
 def _held_out(metrics):
     # the fixed 10 % of the 96 images is held out, the rest trains
     assert metrics["n_train"] == 86 and metrics["n_test"] == 10 and metrics["steps"] == 3
