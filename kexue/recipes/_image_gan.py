@@ -106,6 +106,7 @@ from kexue.runs import Claim, RunDir, param
 
 __all__ = [
     "COVERAGE_CLAIM",
+    "DCGAN_ARTICLE",
     "DCGANImageOptions",
     "F_LOSSES",
     "LOSSES",
@@ -155,6 +156,17 @@ class GanImageOptions(_images.ImageOptions):
     img_every: int = 500  # steps between redrawn samples.png and curves.png
     img_clf_epochs: int = 3  # the folder classifier's epochs
     img_clf_blur: float = 1.0  # its training images blurred by σ ~ U(0, this) px
+
+
+# The base of the DCGAN recipes' article budgets (wgan, lipschitz, f-gan, energy-gan,
+# vi-unified): DCGAN at its published width (5×5 convolutions, 64-128-256-512 critic and
+# 512-…-64 generator at 64 px: widths 0 = 8·img_size), z 100, Adam(2e-4, 0.5) (Keras's β₂ 0.999),
+# 100k generator steps (the authors' loops have no end), 10,000 samples evaluated.
+DCGAN_ARTICLE: dict[str, Any] = {
+    "img_size": 64, "img_net": "dcgan", "img_width": 0, "img_critic_width": 0, "img_z": 100,
+    "img_batch": 64, "img_lr": 2e-4, "img_betas": (0.5, 0.999), "img_n_d": 1,
+    "img_steps": 100_000, "img_every": 100, "img_eval": 10_000,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

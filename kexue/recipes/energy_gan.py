@@ -152,19 +152,12 @@ SMOKE = {"pit_steps": 5, "roll_steps": 5, "gan_steps": 2, "gan_n_d": 1, "gan_see
 # kept BatchNorm (and a global average pool before the score); here U has no BatchNorm, since
 # the penalty is per sample, and flattens as DCGAN's does.
 ARTICLE = {
+    **_image_gan.DCGAN_ARTICLE,
     "img_size": 128,
-    "img_net": "dcgan",
-    "img_width": 0,  # 8 · 128 = 1024
-    "img_critic_width": 0,  # as wide as the generator
     "img_z": 128,
-    "img_batch": 64,
-    "img_lr": 2e-4,
     "img_betas": (0.0, 0.999),  # Keras's Adam(2e-4, 0.5) with the article's β₁ = 0
     "img_n_d": 1,
     "img_lam": 5.0,
-    "img_steps": 100_000,  # his loop has no end; 100k × 64 ≈ 210 passes over CelebA-HQ's 30k
-    "img_every": 100,
-    "img_eval": 10_000,
 }
 
 CLAIMS = (

@@ -107,18 +107,9 @@ SMOKE = {"est_steps": 10, "gan_steps": 3, "gan_seeds": 2, "gan_divergences": ("g
 # published setting (Radford et al.: batch 128, z 100, Adam(2e-4, 0.5)), at 64 px, DCGAN's own
 # size (the paper's 96 px is not a power of 2, which these nets need).
 ARTICLE = {
-    "img_size": 64,
-    "img_net": "dcgan",  # 5×5 convolutions, 64-128-256-512 (critic) / 512-…-64 (generator)
-    "img_width": 0,  # 8 · 64 = 512
-    "img_critic_width": 0,  # as wide as the generator
-    "img_z": 100,
+    **_image_gan.DCGAN_ARTICLE,
     "img_batch": 128,
-    "img_lr": 2e-4,
-    "img_betas": (0.5, 0.999),
     "img_n_d": 1,
-    "img_steps": 100_000,  # the paper gives no length; 100k steps of 128 at DCGAN's scale
-    "img_every": 100,
-    "img_eval": 10_000,
 }
 
 CLAIMS = (

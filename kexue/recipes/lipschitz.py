@@ -132,19 +132,9 @@ SMOKE = {"critic_steps": 5, "gen_steps": 2, "gan_seeds": 2, "gan_eval_every": 1,
 # BatchNorm (its scale normalised too) and Keras's LeakyReLU slope 0.3; DCGANCritic's
 # "spectral" form has no BatchNorm and slope 0.2.
 ARTICLE = {
-    "img_size": 64,
-    "img_net": "dcgan",
+    **_image_gan.DCGAN_ARTICLE,
     "img_loss": "wgan-sn",
-    "img_width": 0,  # 8 · 64 = 512
-    "img_critic_width": 0,  # as wide as the generator
-    "img_z": 100,
-    "img_batch": 64,
-    "img_lr": 2e-4,
-    "img_betas": (0.5, 0.999),  # Keras's Adam(2e-4, 0.5): β₂ = 0.999
     "img_n_d": 5,
-    "img_steps": 100_000,  # his loop has no end; 100k G steps ≈ 32 epochs of CelebA at 64
-    "img_every": 100,
-    "img_eval": 10_000,
 }
 
 _QF = ("quick", "full")

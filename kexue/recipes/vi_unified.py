@@ -95,21 +95,12 @@ SMOKE = {"seeds": 2, "lams": (0.0, 5.0), "steps": 4, "hidden": (16,), "eval_ever
 # CelebA cropped to 108 × 108 and resized to 64 × 64, z 100, batch 64, Adam(2e-4, 0.5) for both,
 # 50 epochs, λ = 5 on the per-element MSE, two G steps per D batch.
 ARTICLE = {
-    "img_size": 64,
+    **_image_gan.DCGAN_ARTICLE,
     "img_crop": 108,
-    "img_net": "dcgan",
-    "img_width": 0,  # 8 · 64 = 512: DCGAN's 64-128-256-512
-    "img_critic_width": 0,  # as wide as the generator
-    "img_z": 100,
-    "img_batch": 64,
-    "img_lr": 2e-4,
-    "img_betas": (0.5, 0.999),  # TensorFlow's Adam(2e-4, beta1=0.5): β₂ = 0.999
     "img_n_d": 1,
     "img_anchor": 5.0,
     "img_g_steps": 2,
     "img_steps": 158_280,  # 50 epochs × 202,599 images / 64
-    "img_every": 100,
-    "img_eval": 10_000,
 }
 
 CLAIMS = (

@@ -108,19 +108,9 @@ SMOKE = {"critic_steps": 20, "gen_steps": 5, "n_eval": 100, "batch_size": 64, "l
 # steps, λ = 10 (he kept BatchNorm in that critic; here the penalty's critic has none, as
 # WGAN-GP prescribes; --set img_loss=wgan-sn is his wgan_sn_celeba.py).
 ARTICLE = {
-    "img_size": 64,
-    "img_net": "dcgan",  # 5×5 convolutions, 64-128-256-512 (critic) / 512-…-64 (generator)
-    "img_width": 0,  # 8 · 64 = 512
-    "img_critic_width": 0,  # as wide as the generator
-    "img_z": 100,
-    "img_batch": 64,
-    "img_lr": 2e-4,
-    "img_betas": (0.5, 0.999),  # Keras's Adam(2e-4, 0.5): β₂ = 0.999
+    **_image_gan.DCGAN_ARTICLE,
     "img_n_d": 5,
     "img_lam": 10.0,
-    "img_steps": 100_000,  # his loop has no end; 100k G steps ≈ 32 epochs of CelebA at 64
-    "img_every": 100,
-    "img_eval": 10_000,
 }
 
 CLAIMS = (
