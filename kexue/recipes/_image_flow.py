@@ -373,10 +373,7 @@ def reconstructor(run: Path, build: Build) -> Callable[[np.ndarray], np.ndarray]
     meta = json.loads((run / "image_model.json").read_text(encoding="utf-8"))
 
     def reconstruct(pixels: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(pixels)).permute(0, 3, 1, 2).float()
-        if list(x.shape[1:]) != list(meta["shape"]):
-            raise InputError(f"images of {tuple(x.shape[1:])}; the run's are {meta['shape']}")
-        w = (x + 0.5) / LEVELS - 0.5
+        w = (_images.user_pixels(pixels, meta["shape"]) + 0.5) / LEVELS - 0.5
         with torch.no_grad():
             if isinstance(model, FVAE):
                 return _unit(model.reconstruct(w))

@@ -564,7 +564,7 @@ def reconstructor(run: Path) -> Callable[[np.ndarray], np.ndarray]:
         raise InputError(f"{run}: this run trained no encoder; reconstruct reads bigan-qp runs")
 
     def reconstruct(pixels: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = _images.user_pixels(pixels) / 127.5 - 1.0
         with torch.no_grad():
             return _decode(model["gen"], model["enc"](x))  # type: ignore[index]
 

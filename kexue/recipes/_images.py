@@ -18,7 +18,7 @@ fields; with it, the recipe trains its image model on the folder and judges `DAT
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ __all__ = [
     "ImageOptions",
     "batches",
     "folder_images",
+    "user_pixels",
     "gaussian_path",
     "grid_png",
     "image_accelerator",
@@ -150,6 +151,15 @@ def batches(
         loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=True,
                             num_workers=workers, persistent_workers=False)  # fmt: skip
         yield from loader
+
+
+def user_pixels(pixels: np.ndarray, shape: Sequence[int] | None = None) -> torch.Tensor:
+    """uint8 images (n, H, W, C) given to `kexue reconstruct` as float (n, C, H, W) pixel
+    values 0–255; with the run's `shape` (C, H, W), other sizes are refused with one line."""
+    x = torch.from_numpy(np.asarray(pixels)).permute(0, 3, 1, 2).float()
+    if shape is not None and list(x.shape[1:]) != list(shape):
+        raise InputError(f"images of {tuple(x.shape[1:])}; the run's are {list(shape)}")
+    return x
 
 
 def folder_images(ds: ImageFolder, idx: np.ndarray) -> torch.Tensor:
