@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 from kexue.runs import atomic_write_text
 
@@ -33,3 +35,14 @@ def fmt_bytes(n: float) -> str:
     if n < 2**20:
         return f"{n / 2**10:,.0f} KiB"
     return f"{n / 2**20:,.0f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _report import fmt_bytes, run_child, write_report
+from _report import cpu_name, fmt_bytes, run_child, write_report
 
 BATCH = 64
 RSS_BAR_GIB = 1.5
@@ -188,14 +188,7 @@ def main() -> None:
 def _report(args: argparse.Namespace, rows: list[dict], jpeg_bytes: int, gen_wall: float,
             gen_cpu: float) -> None:  # fmt: skip
     python = os.path.relpath(sys.executable) if sys.prefix != sys.base_prefix else "python"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     peak = max(max(r["peak_rss_mib"], r["peak_rss_workers_mib"]) for r in rows)
     summed = max(r["peak_rss_mib"] + r["peak_rss_workers_mib"] for r in rows)
     ok_rss = peak < RSS_BAR_GIB * 1024

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _report import fmt_bytes, run_child, write_report
+from _report import cpu_name, fmt_bytes, run_child, write_report
 
 LOADERS = ("list", "stream", "cached")  # "cached" reads the cache that "stream" saved
 
@@ -207,14 +207,7 @@ def main() -> None:
 def _report(args: argparse.Namespace, rows: list[dict], sizes: dict[str, int], title_rows: int,
             caches: dict[str, int], written: float) -> None:  # fmt: skip
     python = os.path.relpath(sys.executable) if sys.prefix != sys.base_prefix else "python"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     cache_of = {
         "couplets": sum(v for k, v in caches.items() if k.startswith(("in.txt", "out.txt"))),
         "titles": sum(v for k, v in caches.items() if k.startswith("titles.tsv")),
