@@ -125,15 +125,19 @@ def _jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[str, int, dict[str, A
         raise FileNotFoundError(f"{file}: no such file")
     with open(file, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{file}:{number}: not JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise DataFormatError(f"{file}:{number}: expected a JSON object per line")
-            yield str(file), number, record
+            if line.strip():
+                yield str(file), number, _json_object(f"{file}:{number}", line)
+
+
+def _json_object(where: str, line: str) -> dict[str, Any]:
+    """One JSON-lines record, or a DataFormatError naming `where` (file:line)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{where}: not JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise DataFormatError(f"{where}: expected a JSON object per line")
+    return record
 
 
 def _field(where: str, record: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -322,12 +326,7 @@ def parse_title_line(line: str, where: str, fmt: str) -> tuple[str, str] | None:
     if not line.strip():
         return None
     if fmt == "jsonl":
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataFormatError(f"{where}: not JSON ({err.msg})") from None
-        if not isinstance(rec, dict):
-            raise DataFormatError(f"{where}: expected a JSON object per line")
+        rec = _json_object(where, line)
         body = next((k for k in ("content", "text", "abstract") if k in rec), None)
         if body is None:
             raise DataFormatError(f"{where}: missing field 'content' (or 'text', 'abstract')")
