@@ -50,6 +50,8 @@ __all__ = [
     "lic2020_files",
     "parse_title_line",
     "read_clue_classification",
+    "read_clue_folder",
+    "read_clue_labels",
     "read_duee",
     "read_duie",
     "read_squad",
@@ -301,6 +303,49 @@ def read_clue_classification(path: str | os.PathLike[str]) -> list[tuple[str, st
         label = _field(where, rec, "label", (str, int))
         out.append((sentence, str(label)))
     return out
+
+
+def read_clue_folder(
+    folder: str | os.PathLike[str],
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[str]]:
+    """A CLUE classification folder → (train, dev, label names): train.json and dev.json read by
+    `read_clue_classification` (bad lines: InputError naming file and line); the class order
+    from labels.json when present, else the order of first appearance in train, then dev."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataFormatError(
+            f"{root}: expected a CLUE classification folder (train.json and "
+            "dev.json, JSON lines with sentence and label; labels.json "
+            "optional)"
+        )
+    missing = [n for n in ("train.json", "dev.json") if not (root / n).is_file()]
+    if missing:
+        raise DataFormatError(f"{root}: {' and '.join(missing)} missing (a CLUE folder holds "
+                         "train.json and dev.json)")  # fmt: skip
+    train = read_clue_classification(root / "train.json")
+    dev = read_clue_classification(root / "dev.json")
+    if not train or not dev:
+        raise DataFormatError(f"{root}: {'train.json' if not train else 'dev.json'} has no lines")
+    if (root / "labels.json").is_file():
+        names = read_clue_labels(root / "labels.json")
+    else:
+        names = list(dict.fromkeys(label for _, label in [*train, *dev]))
+    index = {name: k for k, name in enumerate(names)}
+
+    def numbered(items: list[tuple[str, str]], file: str) -> list[tuple[str, int]]:
+        for k, (_, label) in enumerate(items, start=1):
+            if label not in index:
+                raise DataFormatError(f"{root / file}: record {k}: label {label!r} is not in "
+                                      "labels.json")  # fmt: skip
+        return [(text, index[label]) for text, label in items]
+
+    return numbered(train, "train.json"), numbered(dev, "dev.json"), names
+
+
+def read_clue_labels(path: str | os.PathLike[str]) -> list[str]:
+    """labels.json: one {"label": …, "label_des" / "label_desc": …} per line, in class order."""
+    return [str(_field(f"{file}:{number}", rec, "label", (str, int)))
+            for file, number, rec in _jsonl(path)]  # fmt: skip
 
 
 def title_format(path: str | os.PathLike[str]) -> str:

@@ -74,9 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kexue.data import DataFormatError, read_clue_classification, reviews
-from kexue.data.nlp_formats import _field, _jsonl
-from kexue.errors import InputError
+from kexue.data import read_clue_folder, reviews
 from kexue.nn import smooth_max
 from kexue.recipes import _plot
 from kexue.recipes._train import batches, review_tensors
@@ -321,50 +319,13 @@ def _evaluate(
 Items = list[tuple[str, int]]
 
 
-def clue_folder(folder: str | Path) -> tuple[Items, Items, list[str]]:
-    """A CLUE classification folder → (train, dev, label names): train.json and dev.json read by
-    `read_clue_classification` (bad lines: InputError naming file and line); the class order
-    from labels.json when present, else the order of first appearance in train, then dev."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: expected a CLUE classification folder ({DATA.format})")
-    missing = [n for n in ("train.json", "dev.json") if not (root / n).is_file()]
-    if missing:
-        raise InputError(f"{root}: {' and '.join(missing)} missing (a CLUE folder holds "
-                         "train.json and dev.json)")  # fmt: skip
-    train = read_clue_classification(root / "train.json")
-    dev = read_clue_classification(root / "dev.json")
-    if not train or not dev:
-        raise InputError(f"{root}: {'train.json' if not train else 'dev.json'} has no lines")
-    if (root / "labels.json").is_file():
-        names = _labels_file(root / "labels.json")
-    else:
-        names = list(dict.fromkeys(label for _, label in [*train, *dev]))
-    index = {name: k for k, name in enumerate(names)}
-
-    def numbered(items: list[tuple[str, str]], file: str) -> Items:
-        for k, (_, label) in enumerate(items, start=1):
-            if label not in index:
-                raise DataFormatError(f"{root / file}: record {k}: label {label!r} is not in "
-                                      "labels.json")  # fmt: skip
-        return [(text, index[label]) for text, label in items]
-
-    return numbered(train, "train.json"), numbered(dev, "dev.json"), names
-
-
-def _labels_file(path: Path) -> list[str]:
-    """labels.json: one {"label": …, "label_des" / "label_desc": …} per line, in class order."""
-    return [str(_field(f"{file}:{number}", rec, "label", (str, int)))
-            for file, number, rec in _jsonl(path)]  # fmt: skip
-
-
 def _texts(cfg: Config) -> tuple[Items, Items, list[str]]:
     """(train, test, label names): `n_train` training texts (a seeded subset) and the whole
     test split (reviews) or dev.json (--data)."""
     if cfg.data is None:
         train, test, names = reviews("train"), reviews("test"), ["negative", "positive"]
     else:
-        train, test, names = clue_folder(cfg.data)
+        train, test, names = read_clue_folder(cfg.data)
     # the same subset as review_tensors (the TextCNN on reviews)
     idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.n_train]
     return [train[i] for i in idx], test, names

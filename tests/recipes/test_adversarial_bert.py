@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bert"))
 from checkpoint_writers import realistic_vocab, write_tiny_bert  # noqa: E402
 
 from kexue.cli import claims_for, execute, main  # noqa: E402
-from kexue.data import reviews  # noqa: E402
+from kexue.data import read_clue_folder, reviews  # noqa: E402
 from kexue.errors import InputError  # noqa: E402
 from kexue.recipes import adversarial  # noqa: E402
 from kexue.runs import resolve_config  # noqa: E402
@@ -97,7 +97,7 @@ def test_smoke_from_a_checkpoint_on_a_clue_folder(checkpoints, clue, tmp_path):
 
 
 def test_clue_folder_reads_labels_in_labels_json_order(clue):
-    train, dev, names = adversarial.clue_folder(clue)
+    train, dev, names = read_clue_folder(clue)
     assert names == [c for c, _ in reversed(CODES)] and len(train) == 60 and len(dev) == 24
     first = json.loads((clue / "train.json").read_text(encoding="utf-8").splitlines()[0])
     assert train[0] == (first["sentence"], names.index(first["label"]))
@@ -127,10 +127,10 @@ def test_a_malformed_line_exits_2_naming_file_and_line(clue, tmp_path, capsys):
     assert not out.exists()  # no run folder left behind
     (bad / "train.json").write_text(_line("好", 0).replace('"11"', '"99"') + "\n", "utf-8")
     with pytest.raises(InputError, match=r"train.json: record 1: label '99' is not in"):
-        adversarial.clue_folder(bad)
+        read_clue_folder(bad)
     (bad / "dev.json").unlink()
     with pytest.raises(InputError, match="dev.json missing"):
-        adversarial.clue_folder(bad)
+        read_clue_folder(bad)
 
 
 def test_article_budget_resolves():
